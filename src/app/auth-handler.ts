@@ -20,11 +20,14 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(encoder.encode(s)).digest();
 }
 
-/** Equal-length digests compared with timingSafeEqual, so time does not depend on where strings differ. */
+/**
+ * Equal-length digests compared with timingSafeEqual, so time does not depend on where strings differ.
+ * An absent user or an empty stored password (an empty or blank file) never matches.
+ */
 export function passwordsMatch(given: string, stored: string | undefined): boolean {
   const a = digest(given);
   const b = digest(stored ?? '');
-  return timingSafeEqual(a, b) && stored !== undefined;
+  return timingSafeEqual(a, b) && stored !== undefined && stored !== '';
 }
 
 export function authResponse(status: 200 | 401, body: string): HttpResponse {

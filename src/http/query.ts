@@ -24,7 +24,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Decodes one query component; `undefined` for a malformed escape or bytes that are not UTF-8. */
 export function decodeComponent(raw: string): string | undefined {
-  if (!raw.includes('%') && !raw.includes('+')) return raw;
+  if (!/[%+\u0080-\uffff]/.test(raw)) return raw;
   const bytes = new Uint8Array(raw.length);
   let n = 0;
   for (let i = 0; i < raw.length; i++) {

@@ -71,7 +71,7 @@ export class HttpServer {
     const conn = new Connection(stream, this.handler, this.timers, this.options, () => this.draining);
     this.live.add(conn);
     try {
-      await conn.run();
+      await Promise.race([conn.run(), conn.done]);
     } catch {
       stream.abort();
     } finally {
@@ -126,10 +126,12 @@ class Connection {
     if (this.parser.phase === 'idle') this.wake?.();
   }
 
+  /** Ends the connection now; `done` settles even if a handler never returns. */
   abort(): void {
     this.aborted = true;
     this.stream.abort();
     this.wake?.();
+    this.resolveDone();
   }
 
   async run(): Promise<void> {
