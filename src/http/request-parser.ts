@@ -63,6 +63,11 @@ export class RequestParser {
     return 'body';
   }
 
+  /** Bytes held, waiting to be parsed. */
+  get buffered(): number {
+    return this.wr - this.rd;
+  }
+
   push(chunk: Uint8Array): void {
     if (this.state === 'failed' || chunk.length === 0) return;
     if (this.rd === this.wr) {
