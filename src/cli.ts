@@ -2,14 +2,25 @@
 
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import { Address4 } from 'ip-address';
+import { parseIpv4, parseMac, sameSubnet, type Ipv4Config, type MacAddr } from './net/addr.ts';
 
 export type StackKind = 'socket' | 'direct';
 
 export interface Config {
   stack: StackKind;
   port: number;
+  /** Socket stack: the address to listen on. */
   listen: string;
   data: string;
+  /** Direct stack: the bridge the TAP joins. */
+  bridge: string;
+  /** Direct stack: our MAC; random locally administered when not given. */
+  mac: MacAddr | undefined;
+  /** Direct stack: a static address instead of DHCP. */
+  ipv4: Ipv4Config | undefined;
+  /** Direct stack: record every frame in and out to this pcap file. */
+  pcap: string | undefined;
 }
 
 export type CliResult = { kind: 'help' } | { kind: 'run'; config: Config } | { kind: 'error'; message: string };
@@ -20,14 +31,47 @@ The authentication service: GET /?user=NAME&password=SECRET answers
 200 "hello NAME!" when the password matches the file data/NAME.
 
 Options:
-  --stack socket|direct  which TCP/IP stack serves it (default: socket)
+  --stack direct|socket  which TCP/IP stack carries it (default: direct)
+                           direct: this project's own stack on a TAP in a bridge
                            socket: the kernel's sockets (Mirage's --unix mode)
-                           direct: this project's own stack over a TAP (not built yet)
   --port N               TCP port to serve on (default: 8088)
-  --listen ADDR          address to listen on, socket stack only (default: 0.0.0.0)
   --data DIR             directory of user files (default: ./data)
+
+Direct stack (needs root or CAP_NET_ADMIN):
+  --bridge NAME          bridge the TAP device joins (default: br0)
+  --mac MAC              our Ethernet address (default: random, locally administered)
+  --ipv4 ADDR/PREFIX     static address instead of DHCP, e.g. 192.168.77.10/24
+  --gateway ADDR         default router with --ipv4, e.g. 192.168.77.2
+  --pcap FILE            write every frame in and out to FILE (classic pcap)
+
+Socket stack:
+  --listen ADDR          address to listen on (default: 0.0.0.0)
+
   -h, --help             this text
 `;
+
+type Result<T> = { ok: true; value: T } | { ok: false; message: string };
+
+function parseStatic(ipv4: string | undefined, gateway: string | undefined): Result<Ipv4Config | undefined> {
+  if (ipv4 === undefined) {
+    return gateway === undefined ? { ok: true, value: undefined } : { ok: false, message: '--gateway needs --ipv4 (DHCP supplies the router otherwise)' };
+  }
+  if (!ipv4.includes('/') || !Address4.isValid(ipv4)) {
+    return { ok: false, message: `--ipv4 must be ADDRESS/PREFIX such as 192.168.77.10/24, not '${ipv4}'` };
+  }
+  const a = new Address4(ipv4);
+  const address = parseIpv4(a.addressMinusSuffix ?? '');
+  const prefix = a.subnetMask;
+  if (address === undefined || prefix < 1 || prefix > 32) return { ok: false, message: `--ipv4 '${ipv4}' is not a usable address` };
+  const cfg: Ipv4Config = { address, prefix };
+  if (gateway !== undefined) {
+    const gw = parseIpv4(gateway);
+    if (gw === undefined) return { ok: false, message: `--gateway must be an IPv4 address, not '${gateway}'` };
+    if (!sameSubnet(cfg, gw) || gw === address) return { ok: false, message: `--gateway ${gateway} is not another address of ${ipv4}` };
+    cfg.gateway = gw;
+  }
+  return { ok: true, value: cfg };
+}
 
 export function parseCli(argv: readonly string[]): CliResult {
   let parsed;
@@ -37,10 +81,15 @@ export function parseCli(argv: readonly string[]): CliResult {
       strict: true,
       allowPositionals: false,
       options: {
-        stack: { type: 'string', default: 'socket' },
+        stack: { type: 'string', default: 'direct' },
         port: { type: 'string', default: '8088' },
         listen: { type: 'string', default: '0.0.0.0' },
         data: { type: 'string', default: './data' },
+        bridge: { type: 'string', default: 'br0' },
+        mac: { type: 'string' },
+        ipv4: { type: 'string' },
+        gateway: { type: 'string' },
+        pcap: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -50,13 +99,30 @@ export function parseCli(argv: readonly string[]): CliResult {
   const v = parsed.values;
   if (v.help) return { kind: 'help' };
   const stack = v.stack;
-  if (stack !== 'socket' && stack !== 'direct') return { kind: 'error', message: `--stack must be socket or direct, not '${stack}'` };
-  if (stack === 'direct') return { kind: 'error', message: '--stack direct is not available yet; use --stack socket' };
+  if (stack !== 'socket' && stack !== 'direct') return { kind: 'error', message: `--stack must be direct or socket, not '${stack}'` };
   const port = Number(v.port);
   if (!/^[0-9]+$/.test(v.port) || !Number.isInteger(port) || port < 1 || port > 65535) {
     return { kind: 'error', message: `--port must be a whole number from 1 to 65535, not '${v.port}'` };
   }
   if (isIP(v.listen) === 0) return { kind: 'error', message: `--listen must be an IP address, not '${v.listen}'` };
   if (v.data === '') return { kind: 'error', message: '--data must name a directory' };
-  return { kind: 'run', config: { stack, port, listen: v.listen, data: v.data } };
+  let mac: MacAddr | undefined;
+  if (v.mac !== undefined) {
+    mac = parseMac(v.mac);
+    if (mac === undefined) return { kind: 'error', message: `--mac must look like 02:00:5e:00:00:42, not '${v.mac}'` };
+    if (Math.floor(mac / 2 ** 40) & 1) return { kind: 'error', message: `--mac ${v.mac} is a multicast address; the first octet must be even` };
+  }
+  const ipv4 = parseStatic(v.ipv4, v.gateway);
+  if (!ipv4.ok) return { kind: 'error', message: ipv4.message };
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(v.bridge)) return { kind: 'error', message: `--bridge must be an interface name, not '${v.bridge}'` };
+  if (v.pcap === '') return { kind: 'error', message: '--pcap must name a file' };
+  if (stack === 'socket') {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap'] as const) {
+      if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
+    }
+  }
+  return {
+    kind: 'run',
+    config: { stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap },
+  };
 }

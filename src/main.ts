@@ -1,8 +1,11 @@
 // The command line: parse flags, start the chosen stack with the service on it, stop cleanly on a signal.
 
 import { systemTimers } from './clock.ts';
-import { parseCli, USAGE } from './cli.ts';
+import { parseCli, USAGE, type Config } from './cli.ts';
+import { startDirectStack } from './direct-stack.ts';
 import { consoleLogger } from './log.ts';
+import { DeviceSetupError } from './net/tap-device.ts';
+import { systemRandom } from './random.ts';
 import { createAuthService } from './service.ts';
 import { listenSockets } from './socket-adapter.ts';
 
@@ -14,6 +17,57 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function onSignals(stop: () => Promise<unknown>): void {
+  let stopping = false;
+  const handler = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    consoleLogger.info(`${signal}: shutting down`);
+    void stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`error during shutdown: ${message(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => handler('SIGINT'));
+  process.on('SIGTERM', () => handler('SIGTERM'));
+}
+
+async function runSocket(config: Config): Promise<void> {
+  const service = await createAuthService(config.data, systemTimers, consoleLogger).catch((err: unknown) => fail(message(err)));
+  const listener = await listenSockets(config.listen, config.port, (stream) => void service.http.serve(stream)).catch(
+    (err: unknown) => {
+      const code = err instanceof Error && 'code' in err ? String(err.code) : '';
+      if (code === 'EADDRINUSE') fail(`port ${config.port} on ${config.listen} is already in use`);
+      if (code === 'EACCES') fail(`not allowed to listen on port ${config.port} (ports below 1024 need root)`);
+      if (code === 'EADDRNOTAVAIL') fail(`${config.listen} is not an address of this host`);
+      fail(message(err));
+    },
+  );
+  consoleLogger.info(
+    `auth service on http://${listener.address.address}:${listener.address.port}/ (stack socket, ${service.users} users in ${config.data})`,
+  );
+  onSignals(() => Promise.all([listener.close(), service.http.shutdown(SHUTDOWN_GRACE_MS)]));
+}
+
+function runDirect(config: Config): void {
+  let direct;
+  try {
+    direct = startDirectStack(config, systemTimers, systemRandom(), consoleLogger);
+  } catch (err) {
+    if (err instanceof DeviceSetupError) fail(err.message);
+    throw err;
+  }
+  consoleLogger.info('direct stack up: ARP, IPv4, ICMP, UDP and DHCP are ours (TCP and the HTTP service come with the TCP part)');
+  onSignals(() => direct.stop());
+}
+
 async function main(): Promise<void> {
   const cli = parseCli(process.argv.slice(2));
   if (cli.kind === 'help') {
@@ -21,31 +75,8 @@ async function main(): Promise<void> {
     return;
   }
   if (cli.kind === 'error') fail(`${cli.message} (see --help)`);
-  const { config } = cli;
-  const service = await createAuthService(config.data, systemTimers, consoleLogger).catch((err: unknown) =>
-    fail(err instanceof Error ? err.message : String(err)),
-  );
-  const listener = await listenSockets(config.listen, config.port, (stream) => void service.http.serve(stream)).catch(
-    (err: unknown) => {
-      const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-      if (code === 'EADDRINUSE') fail(`port ${config.port} on ${config.listen} is already in use`);
-      if (code === 'EACCES') fail(`not allowed to listen on port ${config.port} (ports below 1024 need root)`);
-      if (code === 'EADDRNOTAVAIL') fail(`${config.listen} is not an address of this host`);
-      fail(err instanceof Error ? err.message : String(err));
-    },
-  );
-  consoleLogger.info(
-    `auth service on http://${listener.address.address}:${listener.address.port}/ (stack socket, ${service.users} users in ${config.data})`,
-  );
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    consoleLogger.info(`${signal}: shutting down`);
-    void Promise.all([listener.close(), service.http.shutdown(SHUTDOWN_GRACE_MS)]).then(() => process.exit(0));
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  if (cli.config.stack === 'socket') await runSocket(cli.config);
+  else runDirect(cli.config);
 }
 
 void main();

@@ -10,7 +10,7 @@ describe('parseCli', () => {
   it('has defaults', () => {
     expect(parseCli([])).toEqual({
       kind: 'run',
-      config: { stack: 'socket', port: 8088, listen: '0.0.0.0', data: './data' },
+      config: { stack: 'direct', port: 8088, listen: '0.0.0.0', data: './data', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined },
     });
   });
 
@@ -25,14 +25,14 @@ describe('parseCli', () => {
   it('takes every flag', () => {
     expect(parseCli(['--stack', 'socket', '--port', '9000', '--listen', '127.0.0.1', '--data', '/srv/users'])).toEqual({
       kind: 'run',
-      config: { stack: 'socket', port: 9000, listen: '127.0.0.1', data: '/srv/users' },
+      config: { stack: 'socket', port: 9000, listen: '127.0.0.1', data: '/srv/users', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined },
     });
   });
 
   it('takes --flag=value', () => {
     expect(parseCli(['--port=8443', '--data=x'])).toEqual({
       kind: 'run',
-      config: { stack: 'socket', port: 8443, listen: '0.0.0.0', data: 'x' },
+      config: { stack: 'direct', port: 8443, listen: '0.0.0.0', data: 'x', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined },
     });
   });
 
@@ -51,7 +51,17 @@ describe('parseCli', () => {
     ['listen not-an-ip', ['--listen', 'not-an-ip'], '--listen'],
     ['listen host name', ['--listen', 'localhost'], '--listen'],
     ['stack foo', ['--stack', 'foo'], '--stack'],
-    ['stack direct', ['--stack', 'direct'], '--stack'],
+    ['mac not a mac', ['--mac', '02:00:5e:00:00'], '--mac'],
+    ['multicast mac', ['--mac', '01:00:5e:00:00:42'], '--mac'],
+    ['ipv4 without prefix', ['--ipv4', '192.168.77.10'], '--ipv4'],
+    ['ipv4 bad prefix', ['--ipv4', '192.168.77.10/33'], '--ipv4'],
+    ['ipv4 not an address', ['--ipv4', '192.168.77/24'], '--ipv4'],
+    ['gateway without ipv4', ['--gateway', '192.168.77.2'], '--gateway'],
+    ['gateway off the subnet', ['--ipv4', '192.168.77.10/24', '--gateway', '10.0.0.1'], '--gateway'],
+    ['gateway is us', ['--ipv4', '192.168.77.10/24', '--gateway', '192.168.77.10'], '--gateway'],
+    ['bridge not a name', ['--bridge', 'br 0'], '--bridge'],
+    ['direct flag with socket', ['--stack', 'socket', '--mac', '02:00:5e:00:00:42'], '--mac'],
+    ['pcap with socket', ['--stack', 'socket', '--pcap', 'x.pcap'], '--pcap'],
     ['empty data', ['--data='], '--data'],
   ])('%s is an error naming the flag', (_label, argv, flag) => {
     expect(errorOf(parseCli(argv))).toContain(flag);
@@ -63,8 +73,17 @@ describe('parseCli', () => {
     expect(errorOf(parseCli(['--stack', 'foo']))).toContain('foo');
   });
 
-  it('says --stack direct is not available yet', () => {
-    expect(errorOf(parseCli(['--stack', 'direct']))).toContain('not available');
+  it('takes the direct stack flags', () => {
+    const r = parseCli(['--bridge', 'br1', '--mac', '02:00:5E:00:00:42', '--ipv4', '192.168.77.10/24', '--gateway', '192.168.77.2', '--pcap', 'out.pcap']);
+    expect(r).toEqual({
+      kind: 'run',
+      config: {
+        stack: 'direct', port: 8088, listen: '0.0.0.0', data: './data', bridge: 'br1', mac: 0x02005e000042,
+        ipv4: { address: 0xc0a84d0a, prefix: 24, gateway: 0xc0a84d02 }, pcap: 'out.pcap',
+      },
+    });
+    const noGw = parseCli(['--ipv4', '10.0.0.5/8']);
+    expect(noGw.kind === 'run' && noGw.config.ipv4).toEqual({ address: 0x0a000005, prefix: 8 });
   });
 
   it('refuses a positional argument, naming it', () => {
@@ -95,6 +114,6 @@ describe('parseCli', () => {
   });
 
   it('USAGE documents every flag', () => {
-    for (const flag of ['--stack', '--port', '--listen', '--data', '--help', '-h']) expect(USAGE).toContain(flag);
+    for (const flag of ['--stack', '--port', '--listen', '--data', '--bridge', '--mac', '--ipv4', '--gateway', '--pcap', '--help', '-h']) expect(USAGE).toContain(flag);
   });
 });

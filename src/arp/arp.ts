@@ -1,0 +1,254 @@
+// ARP (RFC 826) for one interface: answers who-has for our address, keeps a cache that ages and is
+// refreshed while in use, and holds a bounded queue of IPv4 packets per address being resolved.
+
+import { IPV4_ANY, MAC_BROADCAST, ipv4ToString, isMulticastMac, macToString, type Ipv4Addr, type MacAddr } from '../net/addr.ts';
+import type { Counters } from '../net/counters.ts';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../net/ethernet.ts';
+import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp } from './arp-wire.ts';
+
+/** Sends a payload in an Ethernet frame to `dst`. */
+export type LinkSend = (dst: MacAddr, ethertype: number, payload: Uint8Array) => void;
+
+export interface ArpOptions {
+  /** How long an entry lives after its last confirmation. */
+  cacheTtlMs: number;
+  /** A used entry is re-asked (unicast) this long before it would expire. */
+  refreshBeforeMs: number;
+  /** Most cache entries; the one closest to expiry makes room. */
+  maxEntries: number;
+  /** Most addresses being resolved at once; packets for one more are dropped. */
+  maxPendingAddresses: number;
+  /** Most packets waiting for one address; later ones are dropped. */
+  maxQueuedPerAddress: number;
+  /** Time between requests for an unanswered address (and between refresh requests). */
+  retryIntervalMs: number;
+  /** Requests sent for one address before its waiting packets are dropped. */
+  maxRequests: number;
+  /** Gratuitous announcements on taking an address, and their spacing (RFC 5227 §2.3: 2, 2 s apart). */
+  announceCount: number;
+  announceIntervalMs: number;
+}
+
+export const defaultArpOptions: ArpOptions = {
+  cacheTtlMs: 60_000,
+  refreshBeforeMs: 5_000,
+  maxEntries: 512,
+  maxPendingAddresses: 64,
+  maxQueuedPerAddress: 16,
+  retryIntervalMs: 1_000,
+  maxRequests: 3,
+  announceCount: 2,
+  announceIntervalMs: 2_000,
+};
+
+interface Entry {
+  mac: MacAddr;
+  expiresAt: number;
+  used: boolean;
+  /** When the next refresh request is due (undefined: no refresh planned). */
+  refreshAt: number | undefined;
+}
+
+interface Pending {
+  queue: Uint8Array[];
+  requests: number;
+  nextRequestAt: number;
+}
+
+export class Arp {
+  readonly options: ArpOptions;
+  private address: Ipv4Addr | undefined;
+  private readonly cache = new Map<Ipv4Addr, Entry>();
+  private readonly pending = new Map<Ipv4Addr, Pending>();
+  private announcementsLeft = 0;
+  private nextAnnounceAt = 0;
+
+  constructor(
+    private readonly mac: MacAddr,
+    private readonly send: LinkSend,
+    private readonly counters: Counters,
+    private readonly log: (line: string) => void,
+    options: Partial<ArpOptions> = {},
+  ) {
+    this.options = { ...defaultArpOptions, ...options };
+  }
+
+  /** Our protocol address, or `undefined` while we have none (then we answer no requests). */
+  setAddress(address: Ipv4Addr | undefined, now: number): void {
+    this.address = address;
+    this.announcementsLeft = 0;
+    if (address === undefined) {
+      for (const [ip, p] of this.pending) this.dropPending(ip, p);
+      return;
+    }
+    this.announcementsLeft = this.options.announceCount;
+    this.nextAnnounceAt = now;
+    this.poll(now);
+  }
+
+  lookup(ip: Ipv4Addr): MacAddr | undefined {
+    return this.cache.get(ip)?.mac;
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  get pendingAddresses(): number {
+    return this.pending.size;
+  }
+
+  receive(payload: Uint8Array, now: number): void {
+    const p = parseArp(payload);
+    if (p === undefined) {
+      this.counters.inc('arp.rx_malformed');
+      return;
+    }
+    this.counters.inc('arp.rx');
+    if (p.sha === this.mac || p.sha === 0 || isMulticastMac(p.sha)) {
+      this.counters.inc('arp.rx_bad_sender');
+      return;
+    }
+    if (this.address !== undefined && p.spa === this.address) {
+      // Someone else claims our address (RFC 5227 §2.4); defending it is the address-conflict issue's work.
+      this.counters.inc('arp.conflict');
+      this.log(`ARP: conflict: ${ipv4ToString(p.spa)} is also claimed by ${macToString(p.sha)}`);
+      return;
+    }
+    // RFC 826 "Packet Reception": update an entry we already have from any ARP packet…
+    let merged = false;
+    if (p.spa !== IPV4_ANY && this.cache.has(p.spa)) {
+      this.learn(p.spa, p.sha, now);
+      merged = true;
+    }
+    const forUs = this.address !== undefined && p.tpa === this.address;
+    // …add a new one only when we are the target (or we asked for the sender).
+    if (!merged && p.spa !== IPV4_ANY && (forUs || this.pending.has(p.spa))) this.learn(p.spa, p.sha, now);
+    if (forUs && p.op === ARP_REQUEST && this.address !== undefined) {
+      this.counters.inc('arp.tx_reply');
+      this.send(p.sha, ETHERTYPE_ARP, encodeArp({ op: ARP_REPLY, sha: this.mac, spa: this.address, tha: p.sha, tpa: p.spa }));
+    }
+  }
+
+  /** Sends an IPv4 packet to a next hop on the link, resolving its hardware address first if needed. */
+  sendIpv4(nextHop: Ipv4Addr, packet: Uint8Array, now: number): void {
+    const e = this.cache.get(nextHop);
+    if (e !== undefined && now < e.expiresAt) {
+      e.used = true;
+      this.send(e.mac, ETHERTYPE_IPV4, packet);
+      return;
+    }
+    let p = this.pending.get(nextHop);
+    if (p === undefined) {
+      if (this.address === undefined) {
+        this.counters.inc('arp.drop_no_address');
+        return;
+      }
+      if (this.pending.size >= this.options.maxPendingAddresses) {
+        this.counters.inc('arp.drop_pending_full');
+        return;
+      }
+      p = { queue: [], requests: 0, nextRequestAt: now };
+      this.pending.set(nextHop, p);
+    }
+    if (p.queue.length >= this.options.maxQueuedPerAddress) {
+      this.counters.inc('arp.drop_queue_full');
+      return;
+    }
+    p.queue.push(packet.slice());
+    if (p.requests === 0) this.poll(now);
+  }
+
+  /** Does what has fallen due: requests, refreshes, expiry, announcements. */
+  poll(now: number): void {
+    const o = this.options;
+    for (const [ip, p] of this.pending) {
+      if (now < p.nextRequestAt) continue;
+      if (p.requests >= o.maxRequests) {
+        this.dropPending(ip, p);
+        continue;
+      }
+      p.requests++;
+      p.nextRequestAt = now + o.retryIntervalMs;
+      this.request(ip, MAC_BROADCAST);
+    }
+    for (const [ip, e] of this.cache) {
+      if (now >= e.expiresAt) {
+        this.cache.delete(ip);
+        this.counters.inc('arp.expired');
+      } else if (e.refreshAt !== undefined && now >= e.refreshAt) {
+        if (e.used) {
+          // Refresh an entry in use with a unicast request before it expires (as Linux's "probe" state).
+          this.request(ip, e.mac);
+          e.refreshAt = now + o.retryIntervalMs < e.expiresAt ? now + o.retryIntervalMs : undefined;
+        } else {
+          e.refreshAt = undefined;
+        }
+      }
+    }
+    if (this.announcementsLeft > 0 && now >= this.nextAnnounceAt && this.address !== undefined) {
+      // RFC 5227 §3: an ARP announcement is a request with sender and target both set to our address.
+      this.log(`ARP: sending gratuitous from ${ipv4ToString(this.address)}`);
+      this.counters.inc('arp.tx_announce');
+      this.send(MAC_BROADCAST, ETHERTYPE_ARP, encodeArp({ op: ARP_REQUEST, sha: this.mac, spa: this.address, tha: 0, tpa: this.address }));
+      this.announcementsLeft--;
+      this.nextAnnounceAt = now + o.announceIntervalMs;
+    }
+  }
+
+  nextDeadline(): number | undefined {
+    let d: number | undefined;
+    const at = (t: number): void => {
+      if (d === undefined || t < d) d = t;
+    };
+    for (const p of this.pending.values()) at(p.nextRequestAt);
+    for (const e of this.cache.values()) at(e.refreshAt ?? e.expiresAt);
+    if (this.announcementsLeft > 0) at(this.nextAnnounceAt);
+    return d;
+  }
+
+  private learn(ip: Ipv4Addr, mac: MacAddr, now: number): void {
+    const o = this.options;
+    const old = this.cache.get(ip);
+    if (old === undefined && this.cache.size >= o.maxEntries) this.evictOne();
+    this.cache.set(ip, {
+      mac,
+      expiresAt: now + o.cacheTtlMs,
+      used: false,
+      refreshAt: o.refreshBeforeMs > 0 ? now + o.cacheTtlMs - o.refreshBeforeMs : undefined,
+    });
+    const p = this.pending.get(ip);
+    if (p !== undefined) {
+      this.pending.delete(ip);
+      const e = this.cache.get(ip);
+      if (e) e.used = true;
+      for (const packet of p.queue) this.send(mac, ETHERTYPE_IPV4, packet);
+    }
+  }
+
+  private evictOne(): void {
+    let victim: Ipv4Addr | undefined;
+    let soonest = Infinity;
+    for (const [ip, e] of this.cache) {
+      if (e.expiresAt < soonest) {
+        soonest = e.expiresAt;
+        victim = ip;
+      }
+    }
+    if (victim !== undefined) {
+      this.cache.delete(victim);
+      this.counters.inc('arp.evicted');
+    }
+  }
+
+  private dropPending(ip: Ipv4Addr, p: Pending): void {
+    this.pending.delete(ip);
+    this.counters.inc('arp.drop_unresolved', p.queue.length);
+  }
+
+  private request(target: Ipv4Addr, dstMac: MacAddr): void {
+    if (this.address === undefined) return;
+    this.counters.inc('arp.tx_request');
+    this.send(dstMac, ETHERTYPE_ARP, encodeArp({ op: ARP_REQUEST, sha: this.mac, spa: this.address, tha: 0, tpa: target }));
+  }
+}

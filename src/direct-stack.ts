@@ -1,0 +1,40 @@
+// `--stack direct`: our own stack on a TAP in a bridge. Builds the device (recorded to pcap when asked),
+// the stack and its driver, and reports the boot in the original's words.
+
+import type { Timers } from './clock.ts';
+import type { Config } from './cli.ts';
+import type { Logger } from './log.ts';
+import { macToString, randomLocalMac } from './net/addr.ts';
+import type { NetDevice } from './net/device.ts';
+import { RecordingDevice } from './net/pcap.ts';
+import { Stack, describeConfig } from './net/stack.ts';
+import { StackDriver } from './net/stack-driver.ts';
+import { TapDevice } from './net/tap-device.ts';
+import type { Random } from './random.ts';
+
+/** How long shutdown waits for the DHCP release to get out. */
+const RELEASE_GRACE_MS = 1000;
+
+export interface DirectStack {
+  stack: Stack;
+  driver: StackDriver;
+  device: NetDevice;
+  stop(): Promise<void>;
+}
+
+/** Starts the direct stack; throws DeviceSetupError (with advice) when the TAP cannot be made. */
+export function startDirectStack(config: Config, timers: Timers, random: Random, log: Logger): DirectStack {
+  const mac = config.mac ?? randomLocalMac(random);
+  const stack = new Stack({ mac, mtu: 1500, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts' });
+  const tap = TapDevice.open({ bridge: config.bridge, mac }, stack.counters);
+  log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
+  const device: NetDevice = config.pcap !== undefined ? new RecordingDevice(tap, config.pcap) : tap;
+  if (config.pcap !== undefined) log.info(`pcap: recording every frame to ${config.pcap}`);
+  stack.onAddress = (cfg) => {
+    if (cfg !== undefined) log.info(`IPv4: ready on ${describeConfig(cfg)}`);
+    else log.info('IPv4: no address');
+  };
+  const driver = new StackDriver(stack, device, timers);
+  driver.start();
+  return { stack, driver, device, stop: () => driver.stop(RELEASE_GRACE_MS) };
+}

@@ -1,0 +1,34 @@
+// Ethernet II framing (IEEE 802.3 with an EtherType): 6-byte destination, 6-byte source, 2-byte type.
+
+import { readMac, writeMac, type MacAddr } from './addr.ts';
+
+export const ETH_HEADER_LEN = 14;
+export const ETHERTYPE_IPV4 = 0x0800;
+export const ETHERTYPE_ARP = 0x0806;
+
+export interface EthernetHeader {
+  dst: MacAddr;
+  src: MacAddr;
+  ethertype: number;
+}
+
+/** The header of a frame, or `undefined` when it is too short to hold one. */
+export function parseEthernet(frame: Uint8Array): EthernetHeader | undefined {
+  if (frame.length < ETH_HEADER_LEN) return undefined;
+  return { dst: readMac(frame, 0), src: readMac(frame, 6), ethertype: ((frame[12] ?? 0) << 8) | (frame[13] ?? 0) };
+}
+
+export function writeEthernetHeader(buf: Uint8Array, h: EthernetHeader): void {
+  writeMac(buf, 0, h.dst);
+  writeMac(buf, 6, h.src);
+  buf[12] = h.ethertype >>> 8;
+  buf[13] = h.ethertype;
+}
+
+/** A new frame holding the header and a copy of `payload`. */
+export function buildEthernet(h: EthernetHeader, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(ETH_HEADER_LEN + payload.length);
+  writeEthernetHeader(frame, h);
+  frame.set(payload, ETH_HEADER_LEN);
+  return frame;
+}

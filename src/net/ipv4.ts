@@ -1,0 +1,182 @@
+// IPv4 for one interface (RFC 791, RFC 1122 §3.3): what we accept, reassembly, dispatch to the
+// protocols above, and the way out: on-link, through the gateway, or to the link broadcast.
+
+import { IPV4_ANY, IPV4_BROADCAST, MAC_BROADCAST, sameSubnet, subnetBroadcast, type Ipv4Addr, type Ipv4Config } from './addr.ts';
+import type { Arp } from '../arp/arp.ts';
+import type { LinkSend } from '../arp/arp.ts';
+import type { Counters } from './counters.ts';
+import { ETHERTYPE_IPV4 } from './ethernet.ts';
+import { Reassembler, type ReassemblyOptions } from './ipv4-reassembly.ts';
+import { IPV4_MIN_HEADER, parseIpv4, writeIpv4Header, type Ipv4Header } from './ipv4-wire.ts';
+import { randomU32, type Random } from '../random.ts';
+
+export interface RxContext {
+  now: number;
+  /** The frame came to the Ethernet broadcast address. */
+  linkBroadcast: boolean;
+  /** The datagram was sent to a broadcast IP address (limited or subnet). */
+  ipBroadcast: boolean;
+  /** The original header and the first 8 bytes of data, as ICMP errors quote them (RFC 792). */
+  quote: Uint8Array;
+}
+
+export type ProtocolReceiver = (h: Ipv4Header, payload: Uint8Array, ctx: RxContext) => void;
+
+export interface Ipv4Options {
+  /** TTL of datagrams we send (RFC 1700 default, as Linux). */
+  ttl: number;
+  reassembly: Partial<ReassemblyOptions>;
+}
+
+export const defaultIpv4Options: Ipv4Options = { ttl: 64, reassembly: {} };
+
+export interface SendOptions {
+  /** Source address; defaults to ours. DHCP sends from 0.0.0.0 before it has one. */
+  src?: Ipv4Addr;
+  dontFragment?: boolean;
+  tos?: number;
+}
+
+export class Ipv4 {
+  readonly options: Ipv4Options;
+  private cfg: Ipv4Config | undefined;
+  private readonly receivers = new Map<number, ProtocolReceiver>();
+  private readonly reassembler: Reassembler;
+  private nextId: number;
+  /** Called for a protocol nobody registered (ICMP answers protocol unreachable). */
+  onUnknownProtocol: ProtocolReceiver = () => {};
+
+  constructor(
+    private readonly mtu: number,
+    private readonly arp: Arp,
+    private readonly link: LinkSend,
+    private readonly counters: Counters,
+    random: Random,
+    options: Partial<Ipv4Options> = {},
+  ) {
+    this.options = { ...defaultIpv4Options, ...options };
+    this.reassembler = new Reassembler(counters, this.options.reassembly);
+    this.nextId = randomU32(random) & 0xffff;
+  }
+
+  get config(): Ipv4Config | undefined {
+    return this.cfg;
+  }
+
+  configure(cfg: Ipv4Config | undefined): void {
+    this.cfg = cfg;
+  }
+
+  register(protocol: number, receiver: ProtocolReceiver): void {
+    this.receivers.set(protocol, receiver);
+  }
+
+  receive(packet: Uint8Array, now: number, linkBroadcast: boolean): void {
+    const parsed = parseIpv4(packet);
+    if (!parsed.ok) {
+      this.counters.inc(`ip.rx_bad_${parsed.reason}`);
+      return;
+    }
+    const { header: h } = parsed;
+    let payload = parsed.payload;
+    const cfg = this.cfg;
+    const ipBroadcast = h.dst === IPV4_BROADCAST || (cfg !== undefined && h.dst === subnetBroadcast(cfg));
+    // RFC 1122 §3.3.6 and §3.2.1.3: ours, or a broadcast; while unconfigured, whatever reached our MAC (DHCP).
+    if (!ipBroadcast && cfg !== undefined && h.dst !== cfg.address) {
+      this.counters.inc('ip.rx_not_for_us');
+      return;
+    }
+    if (h.src === IPV4_BROADCAST || h.src >>> 28 === 0xe || (cfg !== undefined && h.src === cfg.address)) {
+      this.counters.inc('ip.rx_bad_source');
+      return;
+    }
+    let quote = packet.subarray(0, Math.min(h.headerLength + 8, h.totalLength));
+    if (h.moreFragments || h.fragmentOffset > 0) {
+      const whole = this.reassembler.add(h, payload, now);
+      if (whole === undefined) return;
+      payload = whole;
+      const q = new Uint8Array(IPV4_MIN_HEADER + Math.min(8, whole.length));
+      writeIpv4Header(q, 0, { id: h.id, ttl: h.ttl, protocol: h.protocol, src: h.src, dst: h.dst, tos: h.tos }, IPV4_MIN_HEADER + whole.length);
+      q.set(whole.subarray(0, 8), IPV4_MIN_HEADER);
+      quote = q;
+    }
+    this.counters.inc('ip.rx');
+    const ctx: RxContext = { now, linkBroadcast, ipBroadcast, quote };
+    const receiver = this.receivers.get(h.protocol);
+    if (receiver === undefined) {
+      this.counters.inc('ip.rx_unknown_protocol');
+      this.onUnknownProtocol(h, payload, ctx);
+      return;
+    }
+    receiver(h, payload, ctx);
+  }
+
+  /** Sends a datagram, fragmenting it when it is larger than the MTU; false when it was dropped here. */
+  send(dst: Ipv4Addr, protocol: number, payload: Uint8Array, now: number, opts: SendOptions = {}): boolean {
+    const cfg = this.cfg;
+    const src = opts.src ?? cfg?.address;
+    if (src === undefined) {
+      this.counters.inc('ip.tx_no_address');
+      return false;
+    }
+    const broadcast = dst === IPV4_BROADCAST || (cfg !== undefined && dst === subnetBroadcast(cfg));
+    let nextHop = dst;
+    if (!broadcast) {
+      if (cfg === undefined || dst === IPV4_ANY || dst >>> 28 === 0xe) {
+        this.counters.inc('ip.tx_no_route');
+        return false;
+      }
+      if (!sameSubnet(cfg, dst)) {
+        if (cfg.gateway === undefined) {
+          this.counters.inc('ip.tx_no_route');
+          return false;
+        }
+        nextHop = cfg.gateway;
+      }
+    }
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) & 0xffff;
+    const base = { id, ttl: this.options.ttl, protocol, src, dst, tos: opts.tos ?? 0, dontFragment: opts.dontFragment ?? false };
+    const maxData = this.mtu - IPV4_MIN_HEADER;
+    if (payload.length <= maxData) {
+      const packet = new Uint8Array(IPV4_MIN_HEADER + payload.length);
+      writeIpv4Header(packet, 0, base, packet.length);
+      packet.set(payload, IPV4_MIN_HEADER);
+      this.output(packet, nextHop, broadcast, now);
+      return true;
+    }
+    if (base.dontFragment || IPV4_MIN_HEADER + payload.length > 65535) {
+      this.counters.inc('ip.tx_too_big');
+      return false;
+    }
+    // RFC 791 §3.2 fragmentation: every fragment but the last carries a multiple of 8 bytes.
+    const step = Math.floor(maxData / 8) * 8;
+    for (let off = 0; off < payload.length; off += step) {
+      const part = payload.subarray(off, Math.min(payload.length, off + step));
+      const packet = new Uint8Array(IPV4_MIN_HEADER + part.length);
+      writeIpv4Header(packet, 0, { ...base, fragmentOffset: off, moreFragments: off + step < payload.length }, packet.length);
+      packet.set(part, IPV4_MIN_HEADER);
+      this.output(packet, nextHop, broadcast, now);
+      this.counters.inc('ip.tx_fragment');
+    }
+    return true;
+  }
+
+  poll(now: number): void {
+    this.reassembler.poll(now);
+  }
+
+  nextDeadline(): number | undefined {
+    return this.reassembler.nextDeadline();
+  }
+
+  get reassembly(): Reassembler {
+    return this.reassembler;
+  }
+
+  private output(packet: Uint8Array, nextHop: Ipv4Addr, broadcast: boolean, now: number): void {
+    this.counters.inc('ip.tx');
+    if (broadcast) this.link(MAC_BROADCAST, ETHERTYPE_IPV4, packet);
+    else this.arp.sendIpv4(nextHop, packet, now);
+  }
+}

@@ -1,0 +1,172 @@
+// The composition root of the direct stack, sans I/O: frames and the time go in, frames to send and the
+// next deadline come out. A frame travels device → Ethernet → ARP or IPv4 → ICMP/UDP(/TCP) → socket → app,
+// and back down the same layers; every layer is built and wired here, and nowhere else.
+
+import { Arp, type ArpOptions } from '../arp/arp.ts';
+import { DhcpClient, type DhcpClientOptions, type Lease } from '../dhcp/dhcp-client.ts';
+import type { Random } from '../random.ts';
+import {
+  IPV4_ANY, MAC_BROADCAST, ipv4ToString, isMulticastMac, prefixToMask, type Ipv4Config, type MacAddr,
+} from './addr.ts';
+import { Counters } from './counters.ts';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, buildEthernet, parseEthernet } from './ethernet.ts';
+import { Icmp, type IcmpOptions } from './icmp.ts';
+import { UNREACH_PROTOCOL } from './icmp-wire.ts';
+import { Ipv4, type Ipv4Options } from './ipv4.ts';
+import { PROTO_ICMP, PROTO_UDP } from './ipv4-wire.ts';
+import { Udp } from './udp.ts';
+
+export const DHCP_CLIENT_PORT = 68;
+export const DHCP_SERVER_PORT = 67;
+
+export interface StackOptions {
+  mac: MacAddr;
+  /** The largest IP packet on the link. */
+  mtu: number;
+  random: Random;
+  log: (line: string) => void;
+  /** A static address (`--ipv4`, `--gateway`); without it the address comes from DHCP. */
+  ipv4?: Ipv4Config | undefined;
+  hostname?: string | undefined;
+  arp?: Partial<ArpOptions>;
+  ip?: Partial<Ipv4Options>;
+  icmp?: Partial<IcmpOptions>;
+  dhcp?: Partial<DhcpClientOptions>;
+}
+
+export class Stack {
+  readonly counters = new Counters();
+  readonly mac: MacAddr;
+  readonly arp: Arp;
+  readonly ipv4: Ipv4;
+  readonly icmp: Icmp;
+  readonly udp: Udp;
+  readonly dhcp: DhcpClient | undefined;
+  /** Called whenever the interface gains, changes or loses its address. */
+  onAddress: (cfg: Ipv4Config | undefined) => void = () => {};
+  private outbox: Uint8Array[] = [];
+  private now = 0;
+
+  constructor(private readonly options: StackOptions) {
+    const mac = options.mac;
+    const counters = this.counters;
+    this.mac = mac;
+    const link = (dst: MacAddr, ethertype: number, payload: Uint8Array): void => {
+      this.counters.inc('eth.tx');
+      this.outbox.push(buildEthernet({ dst, src: mac, ethertype }, payload));
+    };
+    this.arp = new Arp(mac, link, counters, options.log, options.arp);
+    this.ipv4 = new Ipv4(options.mtu, this.arp, link, counters, options.random, options.ip);
+    this.icmp = new Icmp(this.ipv4, counters, options.icmp);
+    this.udp = new Udp(this.ipv4, this.icmp, counters);
+    this.ipv4.register(PROTO_ICMP, (h, p, ctx) => this.icmp.receive(h, p, ctx));
+    this.ipv4.register(PROTO_UDP, (h, p, ctx) => this.udp.receive(h, p, ctx));
+    // RFC 1122 §3.2.2.1: a protocol we do not speak is answered with protocol unreachable.
+    this.ipv4.onUnknownProtocol = (h, _p, ctx) => this.icmp.unreachable(UNREACH_PROTOCOL, h, ctx);
+
+    if (options.ipv4 === undefined) {
+      const dhcp = new DhcpClient(
+        { mac, random: options.random, ...(options.hostname !== undefined ? { hostname: options.hostname } : {}), ...options.dhcp },
+        {
+          send: (payload, dst) => {
+            this.udp.send({ srcPort: DHCP_CLIENT_PORT, dst, dstPort: DHCP_SERVER_PORT, payload, src: this.ipv4.config?.address ?? IPV4_ANY }, this.now);
+          },
+          bound: (lease, now) => this.bind(lease, now),
+          lost: (reason) => {
+            options.log(`DHCP: address given up (${reason})`);
+            this.setAddress(undefined, this.now);
+          },
+          log: options.log,
+        },
+      );
+      this.dhcp = dhcp;
+      this.udp.bind(DHCP_CLIENT_PORT, (d) => {
+        if (d.srcPort === DHCP_SERVER_PORT) dhcp.receive(d.payload, d.now);
+      });
+    }
+  }
+
+  /** Brings the interface up: the static address at once, or DHCP discovery. */
+  start(now: number): void {
+    this.now = now;
+    if (this.options.ipv4 !== undefined) {
+      const c = this.options.ipv4;
+      this.options.log(`IPv4: static ${ipv4ToString(c.address)}/${c.prefix}${c.gateway !== undefined ? ` gw ${ipv4ToString(c.gateway)}` : ''}`);
+      this.setAddress(c, now);
+    } else {
+      this.dhcp?.start(now);
+    }
+  }
+
+  /** One frame from the device, valid only during the call. */
+  receive(frame: Uint8Array, now: number): void {
+    this.now = now;
+    this.counters.inc('eth.rx');
+    const eth = parseEthernet(frame);
+    if (eth === undefined) {
+      this.counters.inc('eth.rx_short');
+      return;
+    }
+    const broadcast = eth.dst === MAC_BROADCAST;
+    if (eth.dst !== this.mac && !broadcast) {
+      this.counters.inc(isMulticastMac(eth.dst) ? 'eth.rx_multicast' : 'eth.rx_not_for_us');
+      return;
+    }
+    const payload = frame.subarray(ETH_HEADER_LEN);
+    if (eth.ethertype === ETHERTYPE_ARP) this.arp.receive(payload, now);
+    else if (eth.ethertype === ETHERTYPE_IPV4) this.ipv4.receive(payload, now, broadcast);
+    else this.counters.inc('eth.rx_unknown_type');
+  }
+
+  /** Does whatever has fallen due by `now`. */
+  poll(now: number): void {
+    this.now = now;
+    this.arp.poll(now);
+    this.ipv4.poll(now);
+    this.dhcp?.poll(now);
+  }
+
+  /** The earliest time `poll` has work to do, or `undefined` when nothing is scheduled. */
+  nextDeadline(): number | undefined {
+    let d: number | undefined;
+    for (const t of [this.arp.nextDeadline(), this.ipv4.nextDeadline(), this.dhcp?.nextDeadline()]) {
+      if (t !== undefined && (d === undefined || t < d)) d = t;
+    }
+    return d;
+  }
+
+  /** The frames produced since the last call, in order. */
+  takeFrames(): Uint8Array[] {
+    const out = this.outbox;
+    this.outbox = [];
+    return out;
+  }
+
+  /** Clean shutdown: gives a DHCP lease back (RFC 2131 §4.4.6). */
+  stop(now: number): void {
+    this.now = now;
+    this.dhcp?.release(now);
+  }
+
+  /** True while something queued still waits to go out (an address being resolved). */
+  get busy(): boolean {
+    return this.arp.pendingAddresses > 0;
+  }
+
+  private bind(lease: Lease, now: number): void {
+    const cfg: Ipv4Config = { address: lease.address, prefix: lease.prefix, gateway: lease.gateway };
+    const cur = this.ipv4.config;
+    if (cur !== undefined && cur.address === cfg.address && cur.prefix === cfg.prefix && cur.gateway === cfg.gateway) return;
+    this.setAddress(cfg, now);
+  }
+
+  private setAddress(cfg: Ipv4Config | undefined, now: number): void {
+    this.ipv4.configure(cfg);
+    this.arp.setAddress(cfg?.address, now);
+    this.onAddress(cfg);
+  }
+}
+
+export function describeConfig(c: Ipv4Config): string {
+  return `${ipv4ToString(c.address)} nm ${ipv4ToString(prefixToMask(c.prefix))} gw [${c.gateway !== undefined ? ipv4ToString(c.gateway) : ''}]`;
+}

@@ -1,0 +1,134 @@
+// The TAP backend: a kernel TAP created with the tuntap2 fork, enslaved to a bridge and brought up
+// (as Xen's `vif = [ "bridge=br0" ]` did). The kernel only moves frames between the TAP and the bridge.
+// The package creates and configures the device; the frame pump is ours and replaceable: reads of the
+// fd on libuv's thread pool (one frame per read), writes with writeSync (one frame per write).
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, read, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { MacAddr } from './addr.ts';
+import type { Counters } from './counters.ts';
+import type { NetDevice } from './device.ts';
+
+export interface TapOptions {
+  bridge: string;
+  mac: MacAddr;
+  mtu?: number;
+}
+
+/** A start-up failure with a message that says what to do. */
+export class DeviceSetupError extends Error {}
+
+/** The parts of the package's Tuntap object we use. */
+interface TapHandle {
+  readonly name: string;
+  readonly _fd: number;
+  mtu: number;
+  release(callback?: () => void): void;
+}
+
+/** The package ships TypeScript sources its types do not match; load it untyped and describe what we use. */
+function loadTapClass(): new () => TapHandle {
+  const mod: unknown = createRequire(import.meta.url)('@xiaobaidadada/node-tuntap2-wintun');
+  const ctor = typeof mod === 'object' && mod !== null && 'LinuxTap' in mod ? mod.LinuxTap : undefined;
+  if (typeof ctor !== 'function') throw new DeviceSetupError('the tuntap2 package has no LinuxTap');
+  return ctor as new () => TapHandle;
+}
+
+function ip(args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
+}
+
+export function checkTapPrerequisites(bridge: string): void {
+  if (!existsSync('/dev/net/tun')) {
+    throw new DeviceSetupError('no /dev/net/tun: load the tun module (sudo modprobe tun), or run where TAP devices exist');
+  }
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw new DeviceSetupError(`'${bridge}' is not a valid interface name`);
+  if (!existsSync(`/sys/class/net/${bridge}`)) {
+    throw new DeviceSetupError(`no bridge ${bridge}: create it with: sudo scripts/setup-bridge.sh up`);
+  }
+  if (!existsSync(`/sys/class/net/${bridge}/bridge`)) throw new DeviceSetupError(`${bridge} exists but is not a bridge`);
+}
+
+export class TapDevice implements NetDevice {
+  readonly mtu: number;
+  private receiver: (frame: Uint8Array) => void = () => {};
+  private closed = false;
+  private pumping = false;
+  private readonly rx = Buffer.allocUnsafe(65536);
+
+  private constructor(
+    private readonly tap: TapHandle,
+    readonly mac: MacAddr,
+    private readonly counters: Counters | undefined,
+  ) {
+    this.mtu = tap.mtu;
+  }
+
+  get name(): string {
+    return this.tap.name;
+  }
+
+  /** Creates the TAP, enslaves it to the bridge and brings it up; throws DeviceSetupError with advice. */
+  static open(opts: TapOptions, counters?: Counters): TapDevice {
+    checkTapPrerequisites(opts.bridge);
+    let handle: TapHandle;
+    try {
+      handle = new (loadTapClass())();
+    } catch (err) {
+      const msg = String(err instanceof Error ? err.message : err);
+      if (/EPERM|EACCES|not permitted|permission/i.test(msg)) {
+        throw new DeviceSetupError('creating a TAP device needs root or CAP_NET_ADMIN: run with sudo');
+      }
+      throw new DeviceSetupError(`cannot create a TAP device: ${msg}`);
+    }
+    try {
+      if (opts.mtu !== undefined) handle.mtu = opts.mtu;
+      ip(['link', 'set', 'dev', handle.name, 'master', opts.bridge]);
+      ip(['link', 'set', 'dev', handle.name, 'up']);
+    } catch (err) {
+      handle.release();
+      const stderr = err instanceof Error && 'stderr' in err ? String(err.stderr).trim() : String(err);
+      throw new DeviceSetupError(`cannot attach ${handle.name} to ${opts.bridge}: ${stderr}`);
+    }
+    return new TapDevice(handle, opts.mac, counters);
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.closed) return;
+    try {
+      writeSync(this.tap._fd, frame);
+    } catch {
+      this.counters?.inc('dev.tx_error');
+    }
+  }
+
+  onFrame(receiver: (frame: Uint8Array) => void): void {
+    this.receiver = receiver;
+    if (!this.pumping) {
+      this.pumping = true;
+      this.pump();
+    }
+  }
+
+  /** One blocking read at a time on the thread pool; each read returns exactly one frame. */
+  private pump(): void {
+    read(this.tap._fd, this.rx, 0, this.rx.length, null, (err, n) => {
+      if (this.closed) return;
+      if (err) {
+        this.counters?.inc('dev.rx_error');
+        setTimeout(() => this.pump(), 10).unref();
+        return;
+      }
+      if (n > 0) this.receiver(this.rx.subarray(0, n));
+      this.pump();
+    });
+  }
+
+  /** Closing the fd removes the TAP: it was never made persistent, so a crash cannot leave it behind. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return new Promise((resolve) => this.tap.release(() => resolve()));
+  }
+}
