@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command -> Debian package
-declare -A NEED=([curl]=curl [ip]=iproute2)
-missing=()
+declare -A NEED=([curl]=curl [ip]=iproute2 [dnsmasq]=dnsmasq-base [tshark]=tshark [ping]=iputils-ping [arping]=arping [unshare]=util-linux [setpriv]=util-linux)
+declare -A MISSING=()
 for cmd in "${!NEED[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+  command -v "$cmd" >/dev/null 2>&1 || MISSING[${NEED[$cmd]}]=1
 done
+missing=("${!MISSING[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "error: missing ${missing[*]}; run as root, or: sudo apt-get install -y ${missing[*]}" >&2
@@ -18,7 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q "${missing[@]}"
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 if [ "${CI:-}" = "true" ] || [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
