@@ -21,6 +21,8 @@ export interface Config {
   ipv4: Ipv4Config | undefined;
   /** Direct stack: record every frame in and out to this pcap file. */
   pcap: string | undefined;
+  /** Also serve RFC 862 echo on this TCP port. */
+  echoPort: number | undefined;
 }
 
 export type CliResult = { kind: 'help' } | { kind: 'run'; config: Config } | { kind: 'error'; message: string };
@@ -43,6 +45,7 @@ Direct stack (needs root or CAP_NET_ADMIN):
   --ipv4 ADDR/PREFIX     static address instead of DHCP, e.g. 192.168.77.10/24
   --gateway ADDR         default router with --ipv4, e.g. 192.168.77.2
   --pcap FILE            write every frame in and out to FILE (classic pcap)
+  --echo-port N          also serve TCP echo (RFC 862) on port N (default: off)
 
 Socket stack:
   --listen ADDR          address to listen on (default: 0.0.0.0)
@@ -90,6 +93,7 @@ export function parseCli(argv: readonly string[]): CliResult {
         ipv4: { type: 'string' },
         gateway: { type: 'string' },
         pcap: { type: 'string' },
+        'echo-port': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -100,10 +104,14 @@ export function parseCli(argv: readonly string[]): CliResult {
   if (v.help) return { kind: 'help' };
   const stack = v.stack;
   if (stack !== 'socket' && stack !== 'direct') return { kind: 'error', message: `--stack must be direct or socket, not '${stack}'` };
-  const port = Number(v.port);
-  if (!/^[0-9]+$/.test(v.port) || !Number.isInteger(port) || port < 1 || port > 65535) {
-    return { kind: 'error', message: `--port must be a whole number from 1 to 65535, not '${v.port}'` };
+  const port = parsePort(v.port);
+  if (port === undefined) return { kind: 'error', message: `--port must be a whole number from 1 to 65535, not '${v.port}'` };
+  const echoRaw = v['echo-port'];
+  const echoPort = echoRaw === undefined ? undefined : parsePort(echoRaw);
+  if (echoRaw !== undefined && echoPort === undefined) {
+    return { kind: 'error', message: `--echo-port must be a whole number from 1 to 65535, not '${echoRaw}'` };
   }
+  if (echoPort === port) return { kind: 'error', message: `--echo-port ${echoRaw} is the service's --port` };
   if (isIP(v.listen) === 0) return { kind: 'error', message: `--listen must be an IP address, not '${v.listen}'` };
   if (v.data === '') return { kind: 'error', message: '--data must name a directory' };
   let mac: MacAddr | undefined;
@@ -117,12 +125,17 @@ export function parseCli(argv: readonly string[]): CliResult {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(v.bridge)) return { kind: 'error', message: `--bridge must be an interface name, not '${v.bridge}'` };
   if (v.pcap === '') return { kind: 'error', message: '--pcap must name a file' };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'echo-port'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
   return {
     kind: 'run',
-    config: { stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap },
+    config: { stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort },
   };
+}
+
+function parsePort(s: string): number | undefined {
+  const n = Number(s);
+  return /^[0-9]+$/.test(s) && Number.isInteger(n) && n >= 1 && n <= 65535 ? n : undefined;
 }

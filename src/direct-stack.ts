@@ -1,24 +1,29 @@
 // `--stack direct`: our own stack on a TAP in a bridge. Builds the device (recorded to pcap when asked),
-// the stack and its driver, and reports the boot in the original's words.
+// the stack and its driver, reports the boot in the original's words, and puts services on TCP ports.
 
 import type { Timers } from './clock.ts';
 import type { Config } from './cli.ts';
 import type { Logger } from './log.ts';
 import { macToString, randomLocalMac } from './net/addr.ts';
+import type { ByteStream } from './net/byte-stream.ts';
 import type { NetDevice } from './net/device.ts';
 import { RecordingDevice } from './net/pcap.ts';
 import { Stack, describeConfig } from './net/stack.ts';
 import { StackDriver } from './net/stack-driver.ts';
 import { TapDevice } from './net/tap-device.ts';
+import type { TcpListener } from './net/tcp/tcp.ts';
+import { TcpSocket } from './net/tcp/tcp-socket.ts';
 import type { Random } from './random.ts';
 
-/** How long shutdown waits for the DHCP release to get out. */
+/** How long shutdown waits for the DHCP release and the last FINs to get out. */
 const RELEASE_GRACE_MS = 1000;
 
 export interface DirectStack {
   stack: Stack;
   driver: StackDriver;
   device: NetDevice;
+  /** Serves each connection accepted on `port` with `serve`. */
+  listen(port: number, serve: (stream: ByteStream) => Promise<void>): TcpListener;
   stop(): Promise<void>;
 }
 
@@ -36,5 +41,11 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
   };
   const driver = new StackDriver(stack, device, timers);
   driver.start();
-  return { stack, driver, device, stop: () => driver.stop(RELEASE_GRACE_MS) };
+  return {
+    stack,
+    driver,
+    device,
+    listen: (port, serve) => stack.tcp.listen(port, (conn) => void serve(new TcpSocket(conn, stack.tcp))),
+    stop: () => driver.stop(RELEASE_GRACE_MS),
+  };
 }

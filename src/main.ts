@@ -6,6 +6,7 @@ import { startDirectStack } from './direct-stack.ts';
 import { consoleLogger } from './log.ts';
 import { DeviceSetupError } from './net/tap-device.ts';
 import { systemRandom } from './random.ts';
+import { serveEcho } from './app/echo.ts';
 import { createAuthService } from './service.ts';
 import { listenSockets } from './socket-adapter.ts';
 
@@ -56,7 +57,8 @@ async function runSocket(config: Config): Promise<void> {
   onSignals(() => Promise.all([listener.close(), service.http.shutdown(SHUTDOWN_GRACE_MS)]));
 }
 
-function runDirect(config: Config): void {
+async function runDirect(config: Config): Promise<void> {
+  const service = await createAuthService(config.data, systemTimers, consoleLogger).catch((err: unknown) => fail(message(err)));
   let direct;
   try {
     direct = startDirectStack(config, systemTimers, systemRandom(), consoleLogger);
@@ -64,8 +66,18 @@ function runDirect(config: Config): void {
     if (err instanceof DeviceSetupError) fail(err.message);
     throw err;
   }
-  consoleLogger.info('direct stack up: ARP, IPv4, ICMP, UDP and DHCP are ours (TCP and the HTTP service come with the TCP part)');
-  onSignals(() => direct.stop());
+  const listeners = [direct.listen(config.port, (s) => service.http.serve(s))];
+  consoleLogger.info(`auth service on TCP port ${config.port} (stack direct, ${service.users} users in ${config.data})`);
+  if (config.echoPort !== undefined) {
+    listeners.push(direct.listen(config.echoPort, serveEcho));
+    consoleLogger.info(`echo service on TCP port ${config.echoPort}`);
+  }
+  const d = direct;
+  onSignals(async () => {
+    for (const l of listeners) l.close();
+    await service.http.shutdown(SHUTDOWN_GRACE_MS);
+    await d.stop();
+  });
 }
 
 async function main(): Promise<void> {
@@ -76,7 +88,7 @@ async function main(): Promise<void> {
   }
   if (cli.kind === 'error') fail(`${cli.message} (see --help)`);
   if (cli.config.stack === 'socket') await runSocket(cli.config);
-  else runDirect(cli.config);
+  else await runDirect(cli.config);
 }
 
 void main();

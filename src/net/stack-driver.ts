@@ -18,6 +18,18 @@ export class StackDriver {
 
   start(): void {
     this.running = true;
+    // Sockets queued output from application code: poll once this turn of the event loop is done.
+    let scheduled = false;
+    this.stack.onWake = () => {
+      if (scheduled || !this.running) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        if (!this.running) return;
+        this.stack.poll(this.timers.now());
+        this.flush();
+      });
+    };
     this.device.onFrame((frame) => {
       if (!this.running) return;
       this.stack.receive(frame, this.timers.now());

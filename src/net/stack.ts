@@ -13,7 +13,8 @@ import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, buildEthernet, parseEthe
 import { Icmp, type IcmpOptions } from './icmp.ts';
 import { UNREACH_PROTOCOL } from './icmp-wire.ts';
 import { Ipv4, type Ipv4Options } from './ipv4.ts';
-import { PROTO_ICMP, PROTO_UDP } from './ipv4-wire.ts';
+import { PROTO_ICMP, PROTO_TCP, PROTO_UDP } from './ipv4-wire.ts';
+import { Tcp, type TcpLayerOptions } from './tcp/tcp.ts';
 import { Udp } from './udp.ts';
 
 export const DHCP_CLIENT_PORT = 68;
@@ -32,6 +33,7 @@ export interface StackOptions {
   ip?: Partial<Ipv4Options>;
   icmp?: Partial<IcmpOptions>;
   dhcp?: Partial<DhcpClientOptions>;
+  tcp?: Partial<TcpLayerOptions>;
 }
 
 export class Stack {
@@ -41,9 +43,12 @@ export class Stack {
   readonly ipv4: Ipv4;
   readonly icmp: Icmp;
   readonly udp: Udp;
+  readonly tcp: Tcp;
   readonly dhcp: DhcpClient | undefined;
   /** Called whenever the interface gains, changes or loses its address. */
   onAddress: (cfg: Ipv4Config | undefined) => void = () => {};
+  /** Called when sockets have work to send outside `receive`/`poll`: the driver should poll soon. */
+  onWake: () => void = () => {};
   private outbox: Uint8Array[] = [];
   private now = 0;
 
@@ -59,8 +64,11 @@ export class Stack {
     this.ipv4 = new Ipv4(options.mtu, this.arp, link, counters, options.random, options.ip);
     this.icmp = new Icmp(this.ipv4, counters, options.icmp);
     this.udp = new Udp(this.ipv4, this.icmp, counters);
+    this.tcp = new Tcp(this.ipv4, counters, options.random, { mss: options.mtu - 40, ...options.tcp });
+    this.tcp.wake = () => this.onWake();
     this.ipv4.register(PROTO_ICMP, (h, p, ctx) => this.icmp.receive(h, p, ctx));
     this.ipv4.register(PROTO_UDP, (h, p, ctx) => this.udp.receive(h, p, ctx));
+    this.ipv4.register(PROTO_TCP, (h, p, ctx) => this.tcp.receive(h, p, ctx));
     // RFC 1122 §3.2.2.1: a protocol we do not speak is answered with protocol unreachable.
     this.ipv4.onUnknownProtocol = (h, _p, ctx) => this.icmp.unreachable(UNREACH_PROTOCOL, h, ctx);
 
@@ -124,12 +132,13 @@ export class Stack {
     this.arp.poll(now);
     this.ipv4.poll(now);
     this.dhcp?.poll(now);
+    this.tcp.poll(now);
   }
 
   /** The earliest time `poll` has work to do, or `undefined` when nothing is scheduled. */
   nextDeadline(): number | undefined {
     let d: number | undefined;
-    for (const t of [this.arp.nextDeadline(), this.ipv4.nextDeadline(), this.dhcp?.nextDeadline()]) {
+    for (const t of [this.arp.nextDeadline(), this.ipv4.nextDeadline(), this.dhcp?.nextDeadline(), this.tcp.nextDeadline()]) {
       if (t !== undefined && (d === undefined || t < d)) d = t;
     }
     return d;

@@ -1,0 +1,274 @@
+// The TCP layer (RFC 9293): demultiplexes segments to connections and listeners, answers segments for
+// nothing with RST (§3.10.7.1), opens connections both ways, bounds how many exist, and keeps every
+// connection's timer in one deadline queue.
+
+import { createHmac } from 'node:crypto';
+import type { Ipv4Addr } from '../addr.ts';
+import type { Counters } from '../counters.ts';
+import { DeadlineQueue } from '../deadline-queue.ts';
+import type { Ipv4, RxContext } from '../ipv4.ts';
+import { PROTO_TCP, type Ipv4Header } from '../ipv4-wire.ts';
+import type { Random } from '../../random.ts';
+import { seqAdd } from './seq.ts';
+import { defaultTcpConfig, TcpConnection, type TcpConfig, type TcpHost } from './tcp-connection.ts';
+import { ACK, RST, SYN, encodeTcp, parseTcp, segmentLength, type TcpSegment } from './tcp-wire.ts';
+
+export interface TcpLayerOptions extends TcpConfig {
+  /** Connections of every state at once; SYNs and connects past it are refused. */
+  maxConnections: number;
+  /** Handshakes in progress (SYN_RECEIVED) per listener: the listen backlog. */
+  maxSynBacklog: number;
+  /** Connections kept in TIME_WAIT; the oldest is dropped early to make room (as Linux's tw_buckets). */
+  maxTimeWait: number;
+  ephemeralPorts: [number, number];
+}
+
+export const defaultTcpLayerOptions: TcpLayerOptions = {
+  ...defaultTcpConfig,
+  maxConnections: 16_384,
+  maxSynBacklog: 128,
+  maxTimeWait: 4096,
+  ephemeralPorts: [49152, 65535],
+};
+
+export interface TcpListener {
+  readonly port: number;
+  close(): void;
+}
+
+interface ListenerState {
+  port: number;
+  accept: (conn: TcpConnection) => void;
+  synReceived: number;
+  backlog: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class Tcp implements TcpHost {
+  readonly config: TcpLayerOptions;
+  private readonly conns = new Map<string, TcpConnection>();
+  private readonly listeners = new Map<number, ListenerState>();
+  private readonly embryos = new Map<TcpConnection, ListenerState>();
+  private readonly timeWait = new Set<TcpConnection>();
+  private readonly timers = new DeadlineQueue<TcpConnection>();
+  private readonly dirty = new Set<TcpConnection>();
+  private readonly secret: Buffer;
+  private now = 0;
+  /** Called when a connection has work outside a receive or poll (the driver then polls soon). */
+  wake: () => void = () => {};
+
+  constructor(
+    private readonly ipv4: Ipv4,
+    private readonly counters: Counters,
+    private readonly random: Random,
+    options: Partial<TcpLayerOptions> = {},
+  ) {
+    this.config = { ...defaultTcpLayerOptions, ...options };
+    this.secret = Buffer.from(Array.from({ length: 16 }, () => Math.floor(random() * 256)));
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  connections(): IterableIterator<TcpConnection> {
+    return this.conns.values();
+  }
+
+  listen(port: number, accept: (conn: TcpConnection) => void, backlog = this.config.maxSynBacklog): TcpListener {
+    if (this.listeners.has(port)) throw new Error(`TCP port ${port} is already listening`);
+    const l: ListenerState = { port, accept, synReceived: 0, backlog };
+    this.listeners.set(port, l);
+    return {
+      port,
+      close: () => {
+        if (this.listeners.get(port) === l) this.listeners.delete(port);
+      },
+    };
+  }
+
+  /** Opens a connection (active OPEN, §3.10.1); the SYN goes out on the next poll. */
+  connect(dst: Ipv4Addr, dstPort: number): TcpConnection {
+    const local = this.ipv4.config?.address;
+    if (local === undefined) throw new Error('no IPv4 address yet');
+    if (this.conns.size >= this.config.maxConnections) throw new Error('too many connections');
+    const [lo, hi] = this.config.ephemeralPorts;
+    const span = hi - lo + 1;
+    const start = Math.floor(this.random() * span);
+    for (let i = 0; i < span; i++) {
+      const port = lo + ((start + i) % span);
+      const key = keyOf(dst, dstPort, port);
+      if (this.conns.has(key) || this.listeners.has(port)) continue;
+      const conn = new TcpConnection(this, { address: local, port }, { address: dst, port: dstPort }, this.isn(local, port, dst, dstPort), true);
+      this.conns.set(key, conn);
+      this.counters.inc('tcp.active_open');
+      this.touch(conn);
+      return conn;
+    }
+    throw new Error('no free local port');
+  }
+
+  /** The application changed something on this connection: let output run soon. */
+  touch(conn: TcpConnection): void {
+    this.dirty.add(conn);
+    this.wake();
+  }
+
+  /** Aborts a connection now (RST). */
+  abort(conn: TcpConnection): void {
+    conn.abort(this.now);
+    this.wake();
+  }
+
+  receive(h: Ipv4Header, payload: Uint8Array, ctx: RxContext): void {
+    this.now = ctx.now;
+    const parsed = parseTcp(payload, h.src, h.dst);
+    if (!parsed.ok) {
+      this.counters.inc(`tcp.rx_bad_${parsed.reason}`);
+      return;
+    }
+    const seg = parsed.segment;
+    // RFC 1122 §4.2.3.10: segments to a broadcast or multicast address are dropped.
+    if (ctx.ipBroadcast || ctx.linkBroadcast) {
+      this.counters.inc('tcp.rx_broadcast');
+      return;
+    }
+    this.counters.inc('tcp.rx');
+    const conn = this.conns.get(keyOf(h.src, seg.srcPort, seg.dstPort));
+    if (conn !== undefined) {
+      conn.segmentArrives(seg, ctx.now);
+      this.settle(conn);
+      return;
+    }
+    const l = this.listeners.get(seg.dstPort);
+    if (l !== undefined) {
+      this.listenState(l, h, seg, ctx.now);
+      return;
+    }
+    this.counters.inc('tcp.rx_closed_port');
+    this.resetFor(h.dst, h.src, seg, ctx.now);
+  }
+
+  /** §3.10.7.2: a segment for a listening port. */
+  private listenState(l: ListenerState, h: Ipv4Header, seg: TcpSegment, now: number): void {
+    if (seg.flags & RST) return;
+    if (seg.flags & ACK) {
+      this.resetFor(h.dst, h.src, seg, now);
+      return;
+    }
+    if (!(seg.flags & SYN)) return;
+    if (this.conns.size >= this.config.maxConnections) {
+      this.counters.inc('tcp.drop_too_many_connections');
+      return;
+    }
+    if (l.synReceived >= l.backlog) {
+      this.counters.inc('tcp.drop_backlog_full');
+      return;
+    }
+    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, this.isn(h.dst, seg.dstPort, h.src, seg.srcPort), false);
+    this.conns.set(keyOf(h.src, seg.srcPort, seg.dstPort), conn);
+    this.embryos.set(conn, l);
+    l.synReceived++;
+    this.counters.inc('tcp.passive_open');
+    conn.acceptSyn(seg, now);
+    this.settle(conn);
+  }
+
+  /** §3.10.7.1: the reset for a segment that belongs to no connection. */
+  private resetFor(local: Ipv4Addr, remote: Ipv4Addr, seg: TcpSegment, now: number): void {
+    if (seg.flags & RST) return;
+    const rst: TcpSegment = seg.flags & ACK
+      ? { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: seg.ack, ack: 0, flags: RST, window: 0, urgent: 0, options: {}, payload: EMPTY }
+      : { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: 0, ack: seqAdd(seg.seq, segmentLength(seg)), flags: RST | ACK, window: 0, urgent: 0, options: {}, payload: EMPTY };
+    this.counters.inc('tcp.tx_reset');
+    this.ipv4.send(remote, PROTO_TCP, encodeTcp(rst, local, remote), now, { src: local, dontFragment: true });
+  }
+
+  poll(now: number): void {
+    this.now = now;
+    for (let c = this.timers.popDue(now); c !== undefined; c = this.timers.popDue(now)) {
+      c.onTimer(now);
+      this.settle(c);
+    }
+    for (const c of this.dirty) {
+      this.dirty.delete(c);
+      c.output(now);
+      this.settle(c);
+    }
+  }
+
+  nextDeadline(): number | undefined {
+    if (this.dirty.size > 0) return this.now;
+    return this.timers.peek();
+  }
+
+  /** After a connection did something: its timer, and the TIME_WAIT bound. */
+  private settle(conn: TcpConnection): void {
+    if (conn.state === 'CLOSED') return;
+    const d = conn.deadline();
+    if (d !== undefined) this.timers.wakeBy(conn, d);
+    if (conn.state === 'TIME_WAIT' && !this.timeWait.has(conn)) {
+      this.timeWait.add(conn);
+      if (this.timeWait.size > this.config.maxTimeWait) {
+        const oldest = this.timeWait.values().next().value;
+        if (oldest !== undefined) {
+          this.counters.inc('tcp.time_wait_recycled');
+          oldest.destroy(undefined);
+        }
+      }
+    }
+  }
+
+  /** RFC 6528: ISN = M + F(local, remote, secret), M a 4 µs clock, F a keyed hash. */
+  private isn(localAddr: Ipv4Addr, localPort: number, remoteAddr: Ipv4Addr, remotePort: number): number {
+    const tuple = Buffer.alloc(12);
+    tuple.writeUInt32BE(localAddr, 0);
+    tuple.writeUInt16BE(localPort, 4);
+    tuple.writeUInt32BE(remoteAddr, 6);
+    tuple.writeUInt16BE(remotePort, 10);
+    const f = createHmac('sha256', this.secret).update(tuple).digest().readUInt32BE(0);
+    return (Math.floor(this.now * 250) + f) >>> 0;
+  }
+
+  // ——— TcpHost ———
+
+  send(conn: TcpConnection, seg: TcpSegment, now: number): void {
+    this.counters.inc('tcp.tx');
+    if (seg.flags & RST) this.counters.inc('tcp.tx_reset');
+    this.ipv4.send(conn.remote.address, PROTO_TCP, encodeTcp(seg, conn.local.address, conn.remote.address), now, { src: conn.local.address, dontFragment: true });
+  }
+
+  closed(conn: TcpConnection): void {
+    this.conns.delete(keyOf(conn.remote.address, conn.remote.port, conn.local.port));
+    this.timers.delete(conn);
+    this.dirty.delete(conn);
+    this.timeWait.delete(conn);
+    const l = this.embryos.get(conn);
+    if (l !== undefined) {
+      this.embryos.delete(conn);
+      l.synReceived--;
+    }
+  }
+
+  established(conn: TcpConnection): void {
+    const l = this.embryos.get(conn);
+    if (l === undefined) return;
+    this.embryos.delete(conn);
+    l.synReceived--;
+    this.counters.inc('tcp.established');
+    if (this.listeners.get(l.port) !== l) {
+      conn.abort(this.now);
+      return;
+    }
+    l.accept(conn);
+  }
+
+  count(name: string): void {
+    this.counters.inc(name);
+  }
+}
+
+function keyOf(remote: Ipv4Addr, remotePort: number, localPort: number): string {
+  return `${remote}:${remotePort}:${localPort}`;
+}
