@@ -1,7 +1,7 @@
 // ARP (RFC 826) for one interface: answers who-has for our address, keeps a cache that ages and is
 // refreshed while in use, and holds a bounded queue of IPv4 packets per address being resolved.
 
-import { IPV4_ANY, MAC_BROADCAST, ipv4ToString, isMulticastMac, macToString, type Ipv4Addr, type MacAddr } from '../net/addr.ts';
+import { IPV4_ANY, MAC_BROADCAST, copyBytes, ipv4ToString, isMulticastMac, macToString, type Ipv4Addr, type MacAddr } from '../net/addr.ts';
 import type { Counters } from '../net/counters.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../net/ethernet.ts';
 import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp } from './arp-wire.ts';
@@ -155,7 +155,7 @@ export class Arp {
       this.counters.inc('arp.drop_queue_full');
       return;
     }
-    p.queue.push(packet.slice());
+    p.queue.push(copyBytes(packet));
     if (p.requests === 0) this.poll(now);
   }
 

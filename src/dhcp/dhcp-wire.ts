@@ -1,7 +1,7 @@
 // DHCP messages on the wire: the BOOTP fixed fields (RFC 2131 §2, figure 1) and the options we use (RFC 2132).
 // Sans I/O and stateless. parseDhcp never throws: anything malformed is `undefined` for the caller to count.
 
-import { readIpv4, readMac, writeIpv4, writeMac, type Ipv4Addr, type MacAddr } from '../net/addr.ts';
+import { copyBytes, readIpv4, readMac, writeIpv4, writeMac, type Ipv4Addr, type MacAddr } from '../net/addr.ts';
 
 export const DHCP_SERVER_PORT = 67;
 export const DHCP_CLIENT_PORT = 68;
@@ -171,7 +171,7 @@ function applyOption(out: DhcpOptions, code: number, v: Uint8Array, store: boole
       return true;
     case C.CLIENT_ID: // §9.14: type plus at least one octet
       if (v.length < 2) return false;
-      if (store) out.clientId = v.slice();
+      if (store) out.clientId = copyBytes(v);
       return true;
     case C.HOSTNAME: // §3.14: at least one octet
       if (v.length < 1) return false;

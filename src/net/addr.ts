@@ -98,3 +98,11 @@ export function sameSubnet(c: Ipv4Config, a: Ipv4Addr): boolean {
   const mask = prefixToMask(c.prefix);
   return ((c.address & mask) >>> 0) === ((a & mask) >>> 0);
 }
+
+/**
+ * A copy of the bytes in a new Uint8Array. (`Buffer.prototype.slice` returns a view, not a copy, and
+ * device frames may be Buffers over memory that the next read reuses.)
+ */
+export function copyBytes(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
+}

@@ -2,6 +2,7 @@
 // Fragments that overlap with different bytes discard the whole datagram (the rule RFC 5722 sets for
 // IPv6), so overlapping fragments can never change data already received.
 
+import { copyBytes } from './addr.ts';
 import type { Counters } from './counters.ts';
 import type { Ipv4Header } from './ipv4-wire.ts';
 
@@ -90,7 +91,7 @@ export class Reassembler {
         return undefined;
       }
     }
-    d.fragments.push({ offset: start, data: payload.slice() });
+    d.fragments.push({ offset: start, data: copyBytes(payload) });
     d.bytes += payload.length;
     this.heldBytes += payload.length;
     while (this.heldBytes > this.options.maxBytes) {

@@ -2,7 +2,7 @@
 // after `latencyMs` of the injected Timers (0 still means "later", never inside the sender's call).
 
 import type { Timers } from '../clock.ts';
-import type { MacAddr } from './addr.ts';
+import { copyBytes, type MacAddr } from './addr.ts';
 import type { NetDevice } from './device.ts';
 
 class LinkEnd implements NetDevice {
@@ -20,7 +20,7 @@ class LinkEnd implements NetDevice {
 
   send(frame: Uint8Array): void {
     if (this.closed) return;
-    const copy = frame.slice();
+    const copy = copyBytes(frame);
     this.sent.push(copy);
     const peer = this.peer;
     this.timers.setTimer(this.latencyMs, () => {

@@ -50,6 +50,7 @@ export class Stack {
   /** Called when sockets have work to send outside `receive`/`poll`: the driver should poll soon. */
   onWake: () => void = () => {};
   private outbox: Uint8Array[] = [];
+  private stopping = false;
   private now = 0;
 
   constructor(private readonly options: StackOptions) {
@@ -82,7 +83,8 @@ export class Stack {
           bound: (lease, now) => this.bind(lease, now),
           lost: (reason) => {
             options.log(`DHCP: address given up (${reason})`);
-            this.setAddress(undefined, this.now);
+            // While stopping, the address stays until the RELEASE has left (it may wait for ARP).
+            if (!this.stopping) this.setAddress(undefined, this.now);
           },
           log: options.log,
         },
@@ -154,6 +156,7 @@ export class Stack {
   /** Clean shutdown: gives a DHCP lease back (RFC 2131 §4.4.6). */
   stop(now: number): void {
     this.now = now;
+    this.stopping = true;
     this.dhcp?.release(now);
   }
 

@@ -120,7 +120,8 @@ export class TapDevice implements NetDevice {
         setTimeout(() => this.pump(), 10).unref();
         return;
       }
-      if (n > 0) this.receiver(this.rx.subarray(0, n));
+      // A plain Uint8Array view (not a Buffer), so that a receiver's slice() copies.
+      if (n > 0) this.receiver(new Uint8Array(this.rx.buffer, this.rx.byteOffset, n));
       this.pump();
     });
   }

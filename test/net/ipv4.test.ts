@@ -210,6 +210,19 @@ describe('fragment reassembly', () => {
     expect(out[0]?.payload.subarray(8, 100)).toEqual(bytes(2000).subarray(0, 92));
   });
 
+  it('keeps its own copy of each fragment: frames read into one reused Buffer still reassemble', () => {
+    const { stack } = ready();
+    const rx = Buffer.alloc(2048);
+    for (const f of fragments(echo(3000), 1480)) {
+      rx.fill(0xee);
+      rx.set(f);
+      stack.receive(rx.subarray(0, f.length), 5);
+    }
+    const out = stack.takeFrames().map(decode);
+    expect(out.length).toBe(3);
+    expect(stack.counters.get('icmp.rx_malformed')).toBe(0);
+  });
+
   it('gives up an incomplete datagram after the timeout', () => {
     const { stack } = ready({ ip: { reassembly: { timeoutMs: 30_000 } } });
     const frags = fragments(echo(2000), 1000);

@@ -67,7 +67,7 @@ describe('replay of a recorded dnsmasq + kernel session', () => {
 
     const recorded = records.filter((r) => fromUs(r.frame)).map((r) => summary(r.frame));
     expect(out.map(summary)).toEqual(recorded);
-    expect(stack.ipv4.config).toBeUndefined(); // released at the end
+    expect(stack.dhcp?.state).toBe('stopped'); // released at the end
     expect(logs).toContain('DHCP: offer received: 192.168.77.69');
     expect(logs).toContain('DHCP offer received and bound to 192.168.77.69 nm 255.255.255.0 gw [192.168.77.2]');
     expect(logs).toContain('ARP: sending gratuitous from 192.168.77.69');

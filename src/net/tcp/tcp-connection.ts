@@ -2,7 +2,7 @@
 // time go in (`segmentArrives`, `onTimer`), segments go out through the host, and the application
 // reads, writes and closes through methods that only change buffers and flags.
 
-import type { Ipv4Addr } from '../addr.ts';
+import { copyBytes, type Ipv4Addr } from '../addr.ts';
 import { ByteRing } from './byte-ring.ts';
 import { RtoEstimator } from './rto.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.ts';
@@ -709,7 +709,7 @@ export class TcpConnection {
       this.host.count('tcp.rx_ooo_dropped');
       return;
     }
-    this.ooo.push({ seq, data: data.slice(), fin });
+    this.ooo.push({ seq, data: copyBytes(data), fin });
     this.ooo.sort((a, b) => seqDiff(a.seq, b.seq));
     this.host.count('tcp.rx_out_of_order');
   }
