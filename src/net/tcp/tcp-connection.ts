@@ -474,6 +474,13 @@ export class TcpConnection {
       this.synSentArrives(seg, now);
       return;
     }
+    if (this.state === 'SYN_RECEIVED' && seg.flags & SYN && !(seg.flags & ACK) && seg.seq === this.irs) {
+      // The peer retransmitted its SYN: our SYN-ACK was lost. Send it again (as Linux does).
+      this.host.count('tcp.rx_syn_retransmit');
+      this.ackNeeded = true;
+      this.output(now);
+      return;
+    }
     const len = segmentLength(seg);
     // First: is the sequence number acceptable?
     const wnd = seqDiff(this.rcvAdv, this.rcvNxt) > 0 ? seqDiff(this.rcvAdv, this.rcvNxt) : 0;
@@ -503,12 +510,6 @@ export class TcpConnection {
     }
     // Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961 §4.2).
     if (seg.flags & SYN) {
-      if (this.state === 'SYN_RECEIVED' && seg.seq === this.irs) {
-        // The peer retransmitted its SYN: our SYN-ACK was lost. Send it again.
-        this.ackNeeded = true;
-        this.output(now);
-        return;
-      }
       this.host.count('tcp.challenge_ack');
       this.sendAck(now);
       return;
