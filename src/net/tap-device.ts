@@ -44,10 +44,19 @@ export function checkTapPrerequisites(bridge: string): void {
     throw new DeviceSetupError('no /dev/net/tun: load the tun module (sudo modprobe tun), or run where TAP devices exist');
   }
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw new DeviceSetupError(`'${bridge}' is not a valid interface name`);
-  if (!existsSync(`/sys/class/net/${bridge}`)) {
-    throw new DeviceSetupError(`no bridge ${bridge}: create it with: sudo scripts/setup-bridge.sh up`);
+  // Asked of the kernel over netlink (`ip`), not /sys, which may show another namespace.
+  let kind: string | undefined;
+  try {
+    const out = execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', bridge], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+    const links: unknown = JSON.parse(out.toString());
+    const first: unknown = Array.isArray(links) ? links[0] : undefined;
+    const info: unknown = typeof first === 'object' && first !== null && 'linkinfo' in first ? first.linkinfo : undefined;
+    kind = typeof info === 'object' && info !== null && 'info_kind' in info ? String(info.info_kind) : '';
+  } catch {
+    kind = undefined;
   }
-  if (!existsSync(`/sys/class/net/${bridge}/bridge`)) throw new DeviceSetupError(`${bridge} exists but is not a bridge`);
+  if (kind === undefined) throw new DeviceSetupError(`no bridge ${bridge}: create it with: sudo scripts/setup-bridge.sh up`);
+  if (kind !== 'bridge') throw new DeviceSetupError(`${bridge} exists but is not a bridge`);
 }
 
 export class TapDevice implements NetDevice {
