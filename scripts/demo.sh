@@ -1,33 +1,126 @@
 #!/usr/bin/env bash
-# The demo: the auth service on the kernel's sockets (Mirage's --unix mode), asked the original's two questions.
-# Exits 0 only when both answers are the expected ones.
+# The demo (`sudo npm run demo`): builds the lab in fresh namespaces with scripts/setup-bridge.sh --netns, starts
+# the direct stack in it, waits for its DHCP lease, then asks it the original's two questions with curl and pings
+# it, all from the host-only side (the peer namespace). Prints each command and its answer, tears everything down
+# (the stack by its pid, then the lab) whatever happens, and exits 0 only if all answered as expected.
+# The host's own interfaces are never touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "demo: error: must be run as root (it creates network namespaces, a bridge and a TAP): sudo npm run demo" >&2
+  exit 1
+fi
 bash scripts/install-deps.sh
 
-HOST=127.0.0.1
-PORT=$(node -e "const s=require('net').createServer();s.listen(0,'$HOST',()=>{console.log(s.address().port);s.close()})")
+NAME="mdemo-$$"
+PEER="$NAME-peer"
+MAC=02:00:5e:00:00:42
+PORT=8088
+BOOT_WAIT_S=20 # at most this long for the DHCP lease
+STACK_LIFETIME_S=300 # a hard limit on the stack process, whatever happens to this script
 LOG=$(mktemp)
-npm start --silent -- --stack socket --listen "$HOST" --port "$PORT" --data ./data >"$LOG" 2>&1 &
-PID=$!
-cleanup() { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -f "$LOG"; }
-trap cleanup EXIT
+PID=""
+LAB_UP=0
 
-for _ in $(seq 1 100); do
-  grep -q "auth service on" "$LOG" && break
-  kill -0 "$PID" 2>/dev/null || { cat "$LOG"; exit 1; }
+# True while `pid` runs (a zombie waiting to be reaped counts as gone).
+alive() {
+  local state
+  state=$(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+cleanup() {
+  local rc=$? code i
+  set +e
+  trap - EXIT INT TERM
+  if [ -n "$PID" ]; then
+    # $PID is `timeout`, which runs the stack in a process group of its own and passes SIGTERM on to it.
+    kill -TERM "$PID" 2>/dev/null
+    for i in $(seq 1 100); do
+      alive "$PID" || break
+      sleep 0.1
+    done
+    if alive "$PID"; then
+      echo "demo: the stack did not stop within 10 s of SIGTERM; killing it" >&2
+      kill -KILL -- "-$PID" 2>/dev/null || kill -KILL "$PID" 2>/dev/null
+    fi
+    wait "$PID" 2>/dev/null
+    code=$?
+    echo "demo: stack stopped (exit $code)"
+  fi
+  if [ "$LAB_UP" = 1 ]; then
+    bash scripts/setup-bridge.sh down --netns "$NAME" | sed 's/^/  /'
+    if ip netns list | awk '{print $1}' | grep -qxE -- "$NAME|$PEER"; then
+      echo "demo: error: namespaces left behind after setup-bridge.sh down --netns $NAME" >&2
+      [ "$rc" -ne 0 ] || rc=1
+    fi
+  fi
+  rm -f "$LOG"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "demo: building the lab in namespaces $NAME (br0, dnsmasq) and $PEER (the host-only side, 192.168.77.1)"
+LAB_UP=1 # from here on, a failure part way through `up` is undone too
+bash scripts/setup-bridge.sh up --netns "$NAME" | sed 's/^/  /'
+
+echo "demo: starting the direct stack in $NAME"
+timeout --kill-after=5 "$STACK_LIFETIME_S" \
+  ip netns exec "$NAME" npm start --silent -- --bridge br0 --mac "$MAC" --port "$PORT" --data ./data >"$LOG" 2>&1 &
+PID=$!
+
+BOUND='DHCP offer received and bound to ([0-9.]+) '
+ADDR=""
+for _ in $(seq 1 $((BOOT_WAIT_S * 10))); do
+  if [[ "$(cat "$LOG")" =~ $BOUND ]]; then
+    ADDR=${BASH_REMATCH[1]}
+    break
+  fi
+  alive "$PID" || break
   sleep 0.1
 done
-cat "$LOG"
+if [ -z "$ADDR" ]; then
+  if alive "$PID"; then why="no DHCP lease within $BOOT_WAIT_S s"; else why="the stack exited before it had a lease"; fi
+  echo "demo: FAILED: $why; the stack's log:" >&2
+  sed 's/^/  /' "$LOG" >&2
+  exit 1
+fi
+sleep 0.2 # the lines logged right after the lease (IPv4 ready, gratuitous ARP)
+echo "demo: the stack's boot:"
+sed 's/^/  /' "$LOG"
+echo
+echo "demo: asking it from the host-only side (ip netns exec $PEER …)"
 
-ok=0
+failures=()
 ask() {
   local url=$1 want=$2 got
-  got=$(curl -s --max-time 5 -w '[HTTP %{http_code}]' "$url" || true)
+  got=$(timeout 10 ip netns exec "$PEER" curl -s --max-time 5 -w '[HTTP %{http_code}]' "$url" 2>&1 || true)
   printf "$ curl '%s'\n%s\n" "$url" "$got"
-  [ "$got" = "$want" ] || { echo "  expected: $want"; ok=1; }
+  if [ "$got" != "$want" ]; then
+    echo "  expected: ${want//$'\n'/\\n}"
+    echo "  got:      ${got//$'\n'/\\n}"
+    failures+=("curl '$url'")
+  fi
 }
-ask "http://$HOST:$PORT/?user=john&password=password" $'hello john!\n[HTTP 200]'
-ask "http://$HOST:$PORT/?user=john&password=wrong" $'Invalid login\n[HTTP 401]'
-if [ $ok -eq 0 ]; then echo "demo: both answers as expected"; else echo "demo: FAILED"; fi
-exit $ok
+ask "http://$ADDR:$PORT/?user=john&password=password" $'hello john!\n[HTTP 200]'
+ask "http://$ADDR:$PORT/?user=john&password=wrong" $'Invalid login\n[HTTP 401]'
+
+out=$(timeout 20 ip netns exec "$PEER" ping -c 3 -W 2 "$ADDR" 2>&1 || true)
+printf '$ ping -c 3 -W 2 %s\n%s\n' "$ADDR" "$out"
+if ! grep -q '3 packets transmitted, 3 received' <<<"$out"; then
+  echo "  expected: 3 packets transmitted, 3 received"
+  failures+=("ping -c 3 $ADDR")
+fi
+echo
+
+if [ ${#failures[@]} -eq 0 ]; then
+  echo "demo: all answered as expected"
+  exit 0
+fi
+echo "demo: FAILED: not as expected: $(IFS=';'; echo "${failures[*]}" | sed 's/;/; /g')"
+echo "demo: the stack's log:"
+sed 's/^/  /' "$LOG"
+exit 1

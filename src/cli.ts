@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Address4 } from 'ip-address';
 import { parseIpv4, parseMac, sameSubnet, type Ipv4Config, type MacAddr } from './net/addr.ts';
+import { parseFaultSpec, type FaultSpec } from './net/fault-device.ts';
 
 export type StackKind = 'socket' | 'direct';
 
@@ -23,6 +24,8 @@ export interface Config {
   pcap: string | undefined;
   /** Also serve RFC 862 echo on this TCP port. */
   echoPort: number | undefined;
+  /** Direct stack: inject faults on the device, both directions. */
+  fault: FaultSpec | undefined;
 }
 
 export type CliResult = { kind: 'help' } | { kind: 'run'; config: Config } | { kind: 'error'; message: string };
@@ -46,6 +49,8 @@ Direct stack (needs root or CAP_NET_ADMIN):
   --gateway ADDR         default router with --ipv4, e.g. 192.168.77.2
   --pcap FILE            write every frame in and out to FILE (classic pcap)
   --echo-port N          also serve TCP echo (RFC 862) on port N (default: off)
+  --fault SPEC           inject faults on the device, both directions, e.g.
+                           drop=0.05,dup=0.01,reorder=0.05,corrupt=0.01,delay=2ms,seed=7
 
 Socket stack:
   --listen ADDR          address to listen on (default: 0.0.0.0)
@@ -94,6 +99,7 @@ export function parseCli(argv: readonly string[]): CliResult {
         gateway: { type: 'string' },
         pcap: { type: 'string' },
         'echo-port': { type: 'string' },
+        fault: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -124,14 +130,16 @@ export function parseCli(argv: readonly string[]): CliResult {
   if (!ipv4.ok) return { kind: 'error', message: ipv4.message };
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(v.bridge)) return { kind: 'error', message: `--bridge must be an interface name, not '${v.bridge}'` };
   if (v.pcap === '') return { kind: 'error', message: '--pcap must name a file' };
+  const fault = v.fault === undefined ? undefined : parseFaultSpec(v.fault);
+  if (typeof fault === 'string') return { kind: 'error', message: `--fault: ${fault}` };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'echo-port'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'echo-port', 'fault'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
   return {
     kind: 'run',
-    config: { stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort },
+    config: { stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault },
   };
 }
 

@@ -7,6 +7,7 @@ import type { Logger } from './log.ts';
 import { macToString, randomLocalMac } from './net/addr.ts';
 import type { ByteStream } from './net/byte-stream.ts';
 import type { NetDevice } from './net/device.ts';
+import { FaultyDevice } from './net/fault-device.ts';
 import { RecordingDevice } from './net/pcap.ts';
 import { Stack, describeConfig } from './net/stack.ts';
 import { StackDriver } from './net/stack-driver.ts';
@@ -33,8 +34,17 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
   const stack = new Stack({ mac, mtu: 1500, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts' });
   const tap = TapDevice.open({ bridge: config.bridge, mac }, stack.counters);
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
-  const device: NetDevice = config.pcap !== undefined ? new RecordingDevice(tap, config.pcap) : tap;
-  if (config.pcap !== undefined) log.info(`pcap: recording every frame to ${config.pcap}`);
+  let device: NetDevice = tap;
+  if (config.fault !== undefined) {
+    const f = config.fault;
+    device = new FaultyDevice(device, f, timers, stack.counters);
+    log.info(`fault: drop=${f.drop} dup=${f.dup} reorder=${f.reorder} corrupt=${f.corrupt} delay=${f.delayMs}ms seed=${f.seed}`);
+  }
+  // Recorded on the stack's side of the fault injector: frames as the stack sent and saw them.
+  if (config.pcap !== undefined) {
+    device = new RecordingDevice(device, config.pcap);
+    log.info(`pcap: recording every frame to ${config.pcap}`);
+  }
   stack.onAddress = (cfg) => {
     if (cfg !== undefined) log.info(`IPv4: ready on ${describeConfig(cfg)}`);
     else log.info('IPv4: no address');

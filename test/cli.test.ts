@@ -10,7 +10,7 @@ describe('parseCli', () => {
   it('has defaults', () => {
     expect(parseCli([])).toEqual({
       kind: 'run',
-      config: { stack: 'direct', port: 8088, listen: '0.0.0.0', data: './data', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined, echoPort: undefined },
+      config: { stack: 'direct', port: 8088, listen: '0.0.0.0', data: './data', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined, echoPort: undefined, fault: undefined },
     });
   });
 
@@ -25,14 +25,14 @@ describe('parseCli', () => {
   it('takes every flag', () => {
     expect(parseCli(['--stack', 'socket', '--port', '9000', '--listen', '127.0.0.1', '--data', '/srv/users'])).toEqual({
       kind: 'run',
-      config: { stack: 'socket', port: 9000, listen: '127.0.0.1', data: '/srv/users', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined, echoPort: undefined },
+      config: { stack: 'socket', port: 9000, listen: '127.0.0.1', data: '/srv/users', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined, echoPort: undefined, fault: undefined },
     });
   });
 
   it('takes --flag=value', () => {
     expect(parseCli(['--port=8443', '--data=x'])).toEqual({
       kind: 'run',
-      config: { stack: 'direct', port: 8443, listen: '0.0.0.0', data: 'x', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined, echoPort: undefined },
+      config: { stack: 'direct', port: 8443, listen: '0.0.0.0', data: 'x', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined, echoPort: undefined, fault: undefined },
     });
   });
 
@@ -63,6 +63,9 @@ describe('parseCli', () => {
     ['direct flag with socket', ['--stack', 'socket', '--mac', '02:00:5e:00:00:42'], '--mac'],
     ['pcap with socket', ['--stack', 'socket', '--pcap', 'x.pcap'], '--pcap'],
     ['echo port 0', ['--echo-port', '0'], '--echo-port'],
+    ['fault unknown key', ['--fault', 'loss=0.1'], '--fault'],
+    ['fault probability above 1', ['--fault', 'drop=1.5'], '--fault'],
+    ['fault delay without unit', ['--fault', 'delay=5'], '--fault'],
     ['echo port equals port', ['--echo-port', '8088'], '--echo-port'],
     ['empty data', ['--data='], '--data'],
   ])('%s is an error naming the flag', (_label, argv, flag) => {
@@ -76,12 +79,12 @@ describe('parseCli', () => {
   });
 
   it('takes the direct stack flags', () => {
-    const r = parseCli(['--bridge', 'br1', '--mac', '02:00:5E:00:00:42', '--ipv4', '192.168.77.10/24', '--gateway', '192.168.77.2', '--pcap', 'out.pcap', '--echo-port', '7']);
+    const r = parseCli(['--bridge', 'br1', '--mac', '02:00:5E:00:00:42', '--ipv4', '192.168.77.10/24', '--gateway', '192.168.77.2', '--pcap', 'out.pcap', '--echo-port', '7', '--fault', 'drop=0.05,dup=0.01,reorder=0.05,corrupt=0.01,delay=2ms,seed=7']);
     expect(r).toEqual({
       kind: 'run',
       config: {
         stack: 'direct', port: 8088, listen: '0.0.0.0', data: './data', bridge: 'br1', mac: 0x02005e000042,
-        ipv4: { address: 0xc0a84d0a, prefix: 24, gateway: 0xc0a84d02 }, pcap: 'out.pcap', echoPort: 7,
+        ipv4: { address: 0xc0a84d0a, prefix: 24, gateway: 0xc0a84d02 }, pcap: 'out.pcap', echoPort: 7, fault: { drop: 0.05, dup: 0.01, reorder: 0.05, corrupt: 0.01, delayMs: 2, seed: 7 },
       },
     });
     const noGw = parseCli(['--ipv4', '10.0.0.5/8']);
@@ -116,6 +119,6 @@ describe('parseCli', () => {
   });
 
   it('USAGE documents every flag', () => {
-    for (const flag of ['--stack', '--port', '--listen', '--data', '--bridge', '--mac', '--ipv4', '--gateway', '--pcap', '--echo-port', '--help', '-h']) expect(USAGE).toContain(flag);
+    for (const flag of ['--stack', '--port', '--listen', '--data', '--bridge', '--mac', '--ipv4', '--gateway', '--pcap', '--echo-port', '--fault', '--help', '-h']) expect(USAGE).toContain(flag);
   });
 });
