@@ -27,6 +27,9 @@ export interface ArpOptions {
   /** Gratuitous announcements on taking an address, and their spacing (RFC 5227 §2.3: 2, 2 s apart). */
   announceCount: number;
   announceIntervalMs: number;
+  /** Broadcast requests per second (token bucket of that size): a flood of packets for absent hosts
+   * cannot turn into a broadcast storm. */
+  maxRequestsPerSecond: number;
 }
 
 export const defaultArpOptions: ArpOptions = {
@@ -39,6 +42,7 @@ export const defaultArpOptions: ArpOptions = {
   maxRequests: 3,
   announceCount: 2,
   announceIntervalMs: 2_000,
+  maxRequestsPerSecond: 100,
 };
 
 interface Entry {
@@ -62,6 +66,8 @@ export class Arp {
   private readonly pending = new Map<Ipv4Addr, Pending>();
   private announcementsLeft = 0;
   private nextAnnounceAt = 0;
+  private requestTokens: number;
+  private tokensAt = 0;
 
   constructor(
     private readonly mac: MacAddr,
@@ -71,6 +77,7 @@ export class Arp {
     options: Partial<ArpOptions> = {},
   ) {
     this.options = { ...defaultArpOptions, ...options };
+    this.requestTokens = this.options.maxRequestsPerSecond;
   }
 
   /** Our protocol address, or `undefined` while we have none (then we answer no requests). */
@@ -145,8 +152,11 @@ export class Arp {
         return;
       }
       if (this.pending.size >= this.options.maxPendingAddresses) {
-        this.counters.inc('arp.drop_pending_full');
-        return;
+        // Make room by giving up the oldest resolution: packets for hosts that never answer (a flood of
+        // SYNs from absent addresses, say) cannot keep a real neighbour from being resolved.
+        const oldest = this.pending.entries().next().value;
+        if (oldest !== undefined) this.dropPending(oldest[0], oldest[1]);
+        this.counters.inc('arp.pending_evicted');
       }
       p = { queue: [], requests: 0, nextRequestAt: now };
       this.pending.set(nextHop, p);
@@ -170,7 +180,7 @@ export class Arp {
       }
       p.requests++;
       p.nextRequestAt = now + o.retryIntervalMs;
-      this.request(ip, MAC_BROADCAST);
+      this.request(ip, MAC_BROADCAST, now);
     }
     for (const [ip, e] of this.cache) {
       if (now >= e.expiresAt) {
@@ -179,7 +189,7 @@ export class Arp {
       } else if (e.refreshAt !== undefined && now >= e.refreshAt) {
         if (e.used) {
           // Refresh an entry in use with a unicast request before it expires (as Linux's "probe" state).
-          this.request(ip, e.mac);
+          this.request(ip, e.mac, now);
           e.refreshAt = now + o.retryIntervalMs < e.expiresAt ? now + o.retryIntervalMs : undefined;
         } else {
           e.refreshAt = undefined;
@@ -246,9 +256,22 @@ export class Arp {
     this.counters.inc('arp.drop_unresolved', p.queue.length);
   }
 
-  private request(target: Ipv4Addr, dstMac: MacAddr): void {
+  private request(target: Ipv4Addr, dstMac: MacAddr, now: number): void {
     if (this.address === undefined) return;
+    if (dstMac === MAC_BROADCAST && !this.takeToken(now)) {
+      this.counters.inc('arp.tx_request_limited');
+      return;
+    }
     this.counters.inc('arp.tx_request');
     this.send(dstMac, ETHERTYPE_ARP, encodeArp({ op: ARP_REQUEST, sha: this.mac, spa: this.address, tha: 0, tpa: target }));
+  }
+
+  private takeToken(now: number): boolean {
+    const rate = this.options.maxRequestsPerSecond;
+    this.requestTokens = Math.min(rate, this.requestTokens + ((now - this.tokensAt) * rate) / 1000);
+    this.tokensAt = now;
+    if (this.requestTokens < 1) return false;
+    this.requestTokens -= 1;
+    return true;
   }
 }

@@ -88,17 +88,33 @@ describe('ARP (RFC 826)', () => {
     expect(stack.arp.pendingAddresses).toBe(0);
   });
 
-  it('bounds the queue per address and the number of addresses being resolved', () => {
+  it('bounds the queue per address and the number of addresses being resolved, evicting the oldest', () => {
     const { stack } = staticStack({ arp: { maxQueuedPerAddress: 3, maxPendingAddresses: 2 } });
     for (let i = 0; i < 5; i++) send(stack, PEER_IP, 0);
     expect(stack.counters.get('arp.drop_queue_full')).toBe(2);
     send(stack, ip('192.168.77.20'), 0);
     send(stack, ip('192.168.77.21'), 0);
-    expect(stack.counters.get('arp.drop_pending_full')).toBe(1);
+    // The oldest resolution (the peer's, three packets) made room for the newest.
+    expect(stack.counters.get('arp.pending_evicted')).toBe(1);
+    expect(stack.counters.get('arp.drop_unresolved')).toBe(3);
     expect(stack.arp.pendingAddresses).toBe(2);
     stack.takeFrames();
-    stack.receive(isAt({ mac: PEER_MAC, ip: PEER_IP }), 1);
-    expect(stack.takeFrames()).toHaveLength(3);
+    stack.receive(isAt({ mac: GW_MAC, ip: ip('192.168.77.21') }), 1);
+    expect(stack.takeFrames().map((f) => decode(f).dst)).toEqual([GW_MAC]);
+  });
+
+  it('a flood of packets for absent hosts cannot lock a real neighbour out, nor storm the link', () => {
+    const { stack } = staticStack({ arp: { maxPendingAddresses: 8, maxRequestsPerSecond: 50 } });
+    // 1000 packets to 150 absent neighbours over one second.
+    for (let i = 0; i < 1000; i++) send(stack, ip(`192.168.77.${100 + (i % 150)}`), i);
+    const storm = stack.takeFrames().length;
+    expect(storm).toBeLessThanOrEqual(50 + 50); // the bucket, plus what refills in that second
+    expect(stack.counters.get('arp.tx_request_limited')).toBeGreaterThan(0);
+    expect(stack.arp.pendingAddresses).toBeLessThanOrEqual(8);
+    // The peer asks now: its packet gets out as soon as it answers.
+    send(stack, PEER_IP, 2000);
+    stack.receive(isAt({ mac: PEER_MAC, ip: PEER_IP }), 2001);
+    expect(stack.takeFrames().map(decode).some((d) => d.dst === PEER_MAC && d.ip !== undefined)).toBe(true);
   });
 
   it('ages entries out, and refreshes an entry in use with a unicast request before it expires', () => {

@@ -1,5 +1,7 @@
 // A byte queue on a ring buffer that grows on demand up to a limit and gives memory back when it
-// empties, so ten thousand idle connections cost almost nothing.
+// empties, so ten thousand idle connections cost almost nothing. Growth is charged to a shared budget.
+
+import type { MemoryBudget } from './memory-budget.ts';
 
 const INITIAL = 4096;
 
@@ -7,8 +9,23 @@ export class ByteRing {
   private buf: Uint8Array = new Uint8Array(0);
   private head = 0;
   private len = 0;
+  private disposeOnEmpty = false;
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    private readonly budget?: MemoryBudget,
+  ) {}
+
+  /** Bytes allocated now. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
+  /** Bytes that could still be pushed, counting what the budget would let the ring grow by. */
+  get room(): number {
+    const growable = this.budget === undefined ? this.limit : Math.min(this.limit, this.buf.length + this.budget.available);
+    return Math.max(0, growable - this.len);
+  }
 
   get length(): number {
     return this.len;
@@ -20,9 +37,10 @@ export class ByteRing {
 
   /** Appends as much of `data` as fits; returns how many bytes were taken. */
   push(data: Uint8Array): number {
-    const n = Math.min(data.length, this.free);
+    let n = Math.min(data.length, this.free);
     if (n === 0) return 0;
-    this.reserve(this.len + n);
+    if (!this.reserve(this.len + n)) n = Math.min(n, this.buf.length - this.len);
+    if (n <= 0) return 0;
     const cap = this.buf.length;
     const tail = (this.head + this.len) % cap;
     const first = Math.min(n, cap - tail);
@@ -51,7 +69,20 @@ export class ByteRing {
     const k = Math.min(n, this.len);
     this.len -= k;
     this.head = this.len === 0 ? 0 : (this.head + k) % this.buf.length;
-    if (this.len === 0 && this.buf.length > INITIAL) this.buf = new Uint8Array(0);
+    if (this.len === 0 && (this.buf.length > INITIAL || this.disposeOnEmpty)) this.resize(0);
+  }
+
+  /** Gives the memory back as soon as the bytes still held have been taken. */
+  disposeWhenEmpty(): void {
+    this.disposeOnEmpty = true;
+    if (this.len === 0) this.resize(0);
+  }
+
+  /** Gives all memory back (the connection is gone). */
+  dispose(): void {
+    this.len = 0;
+    this.head = 0;
+    this.resize(0);
   }
 
   /** Takes up to `n` bytes from the front into a new array. */
@@ -61,13 +92,22 @@ export class ByteRing {
     return out;
   }
 
-  private reserve(need: number): void {
-    if (need <= this.buf.length) return;
+  /** Grows to hold `need` bytes; false when the budget does not allow it. */
+  private reserve(need: number): boolean {
+    if (need <= this.buf.length) return true;
     let cap = Math.max(INITIAL, this.buf.length);
     while (cap < need) cap *= 2;
-    const next = new Uint8Array(Math.min(cap, Math.max(need, this.limit)));
-    next.set(this.peek(0, this.len), 0);
+    return this.resize(Math.min(cap, Math.max(need, this.limit)));
+  }
+
+  private resize(cap: number): boolean {
+    const delta = cap - this.buf.length;
+    if (delta > 0 && this.budget !== undefined && !this.budget.tryReserve(delta)) return false;
+    if (delta < 0) this.budget?.release(-delta);
+    const next = new Uint8Array(cap);
+    if (this.len > 0) next.set(this.peek(0, this.len), 0);
     this.buf = next;
     this.head = 0;
+    return true;
   }
 }

@@ -1,11 +1,17 @@
 // One TCP connection (the TCB of RFC 9293 §3.3.1) and its state machine, sans I/O: segments and the
 // time go in (`segmentArrives`, `onTimer`), segments go out through the host, and the application
 // reads, writes and closes through methods that only change buffers and flags.
+//
+// Besides RFC 9293: RFC 6298 (RTO), RFC 5681 (slow start, congestion avoidance, fast retransmit,
+// delayed ACK), RFC 6582 (NewReno), RFC 2018 and RFC 6675 (SACK and SACK-based recovery), RFC 7323
+// (window scale, timestamps, RTTM, PAWS), RFC 5961 (RST/SYN/ACK checks, challenge ACKs).
 
 import { copyBytes, type Ipv4Addr } from '../addr.ts';
 import { ByteRing } from './byte-ring.ts';
+import type { MemoryBudget } from './memory-budget.ts';
 import { RtoEstimator } from './rto.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.ts';
+import { SeqRanges, type SeqRange } from './seq-ranges.ts';
 import { ACK, FIN, PSH, RST, SYN, segmentLength, type TcpOptions, type TcpSegment } from './tcp-wire.ts';
 
 export type TcpState =
@@ -19,9 +25,11 @@ export interface TcpConfig {
   sendBufferSize: number;
   /** Bytes held for the application; the receive window is what is free of it. */
   receiveBufferSize: number;
-  /** Out-of-order segments held per connection. */
+  /** Out-of-order segments held per connection (their bytes never exceed the receive window). */
   maxOutOfOrderSegments: number;
+  /** RFC 6298 (2.1) initial RTO. */
   initialRtoMs: number;
+  /** The RTO floor: RFC 6298 (2.4) suggests 1 s; a lower one keeps a tail loss on a fast link short. */
   minRtoMs: number;
   maxRtoMs: number;
   /** Retransmissions of data or FIN before the connection is given up. */
@@ -30,10 +38,22 @@ export interface TcpConfig {
   synRetries: number;
   /** 2×MSL (RFC 9293 §3.4.2). */
   timeWaitMs: number;
-  /** How long FIN_WAIT_2 may wait for the peer's FIN once we are done (as Linux's tcp_fin_timeout). */
+  /** How long FIN_WAIT_2 may wait for the peer's FIN once the application is gone (as Linux's tcp_fin_timeout). */
   finWait2TimeoutMs: number;
-  /** Offer window scaling (RFC 7323 §2). */
+  /** How long the peer may keep its window shut while we have data, before the connection is given up. */
+  zeroWindowTimeoutMs: number;
+  /** Delayed ACK timer (RFC 9293 §3.8.6.3: under 0.5 s; an ACK at least every second full segment). */
+  delayedAckMs: number;
+  /** Offer window scaling (RFC 7323 §2), timestamps (RFC 7323 §3) and SACK (RFC 2018). */
   windowScaling: boolean;
+  timestamps: boolean;
+  sack: boolean;
+  /** Nagle's algorithm off (RFC 9293 §3.7.4); connections may change it. */
+  noDelay: boolean;
+  /** Keep-alive (RFC 9293 §3.8.4): idle time before probing (0: off), probe interval, probes before giving up. */
+  keepAliveIdleMs: number;
+  keepAliveIntervalMs: number;
+  keepAliveProbes: number;
 }
 
 export const defaultTcpConfig: TcpConfig = {
@@ -42,13 +62,21 @@ export const defaultTcpConfig: TcpConfig = {
   receiveBufferSize: 256 * 1024,
   maxOutOfOrderSegments: 64,
   initialRtoMs: 1000,
-  minRtoMs: 1000,
+  minRtoMs: 200,
   maxRtoMs: 60_000,
   maxRetransmits: 12,
   synRetries: 6,
   timeWaitMs: 60_000,
   finWait2TimeoutMs: 60_000,
+  zeroWindowTimeoutMs: 300_000,
+  delayedAckMs: 40,
   windowScaling: true,
+  timestamps: true,
+  sack: true,
+  noDelay: false,
+  keepAliveIdleMs: 0,
+  keepAliveIntervalMs: 75_000,
+  keepAliveProbes: 9,
 };
 
 export interface Endpoint {
@@ -59,12 +87,16 @@ export interface Endpoint {
 /** What a connection needs from the TCP layer that owns it. */
 export interface TcpHost {
   readonly config: TcpConfig;
+  /** Shared bound on buffer memory (absent: only the per-connection sizes bound it). */
+  readonly budget?: MemoryBudget | undefined;
   /** Sends a segment from this connection's local to its remote endpoint. */
   send(conn: TcpConnection, seg: TcpSegment, now: number): void;
   /** The connection left CLOSED for good: forget it. */
   closed(conn: TcpConnection): void;
   /** A passive connection completed its handshake. */
   established(conn: TcpConnection): void;
+  /** RFC 5961 §7: challenge ACKs are rate-limited across all connections. */
+  challengeAllowed?(now: number): boolean;
   count(name: string): void;
 }
 
@@ -77,6 +109,16 @@ interface OutOfOrder {
 }
 
 const MAX_WINDOW_SCALE = 14;
+const DUP_THRESH = 3; // RFC 5681 §3.2
+const TS_OPTION_BYTES = 12; // NOP NOP kind len TSval TSecr
+const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000; // RFC 7323 §5.5: 24 days
+const EMPTY = new Uint8Array(0);
+
+/** Immutable for a connection once the handshake is done: what both ends agreed to use. */
+interface Negotiated {
+  sackOk: boolean;
+  tsOk: boolean;
+}
 
 export class TcpConnection {
   state: TcpState;
@@ -84,6 +126,10 @@ export class TcpConnection {
   error: CloseReason;
   /** Called after anything the application may care about changed (data, space, state). */
   notify: () => void = () => {};
+  /** Nagle off for this connection (RFC 9293 §3.7.4). */
+  noDelay: boolean;
+  /** Keep-alive idle time for this connection (0: off). */
+  keepAliveIdleMs: number;
 
   // RFC 9293 §3.3.1 send sequence variables; sndMax is the highest sequence number sent so far.
   readonly iss: number;
@@ -94,6 +140,7 @@ export class TcpConnection {
   sndWl1 = 0;
   sndWl2 = 0;
   maxSndWnd = 0;
+  /** The peer's MSS as it announced it (or 536), capped by ours. */
   sndMss: number;
   // Receive sequence variables; rcvAdv is the right edge of the window we last advertised.
   irs = 0;
@@ -102,13 +149,22 @@ export class TcpConnection {
   // RFC 7323 window scale shifts (0 when not negotiated).
   sndShift = 0;
   rcvShift = 0;
-  // RFC 5681 congestion state.
-  cwnd: number;
+  // RFC 5681 / 6582 / 6675 congestion state.
+  cwnd = 0;
   ssthresh = 0xffffffff;
+  dupAcks = 0;
+  /** Set while in fast recovery: the highest sequence number sent when it began (RFC 6582 "recover"). */
+  recover: number | undefined;
+  /** RFC 6675 HighRxt: how far this recovery has retransmitted. */
+  private highRxt = 0;
+  private readonly sacked = new SeqRanges();
 
   private readonly sendBuf: ByteRing;
   private readonly recvBuf: ByteRing;
   private ooo: OutOfOrder[] = [];
+  private oooBytes = 0;
+  /** The start of the out-of-order segment that arrived last: its block is reported first (RFC 2018 §4). */
+  private lastOooSeq: number | undefined;
   private readonly rto: RtoEstimator;
   private rtoAt: number | undefined;
   private retransmits = 0;
@@ -116,10 +172,23 @@ export class TcpConnection {
   private rttStart = 0;
   private persistAt: number | undefined;
   private persistBackoff = 0;
+  private zeroWindowSince: number | undefined;
   private timeWaitAt: number | undefined;
   private finWait2At: number | undefined;
+  private delAckAt: number | undefined;
+  private keepAliveAt: number | undefined;
+  private keepAliveSent = 0;
+  private lastHeard = 0;
+  private unackedSegments = 0;
   private ackNeeded = false;
   private synSent = false;
+  private peerOffered: TcpOptions = {};
+  private neg: Negotiated = { sackOk: false, tsOk: false };
+  // RFC 7323 timestamps: our clock's offset, the last TSval to echo, when it was taken, the last ACK we sent.
+  private readonly tsOffset: number;
+  private tsRecent = 0;
+  private tsRecentAt = 0;
+  private lastAckSent = 0;
   /** The application will send no more: a FIN follows the queued data. */
   private finQueued = false;
   /** The sequence number our FIN took, once sent; and whether the peer has acknowledged it. */
@@ -137,6 +206,7 @@ export class TcpConnection {
     iss: number,
     /** True for a connection we opened (SYN_SENT), false for one from a listener. */
     readonly active: boolean,
+    tsOffset = 0,
   ) {
     const c = host.config;
     this.iss = iss;
@@ -144,9 +214,11 @@ export class TcpConnection {
     this.sndNxt = iss;
     this.sndMax = iss;
     this.sndMss = Math.min(536, c.mss);
-    this.cwnd = 0;
-    this.sendBuf = new ByteRing(c.sendBufferSize);
-    this.recvBuf = new ByteRing(c.receiveBufferSize);
+    this.tsOffset = tsOffset >>> 0;
+    this.noDelay = c.noDelay;
+    this.keepAliveIdleMs = c.keepAliveIdleMs;
+    this.sendBuf = new ByteRing(c.sendBufferSize, host.budget);
+    this.recvBuf = new ByteRing(c.receiveBufferSize, host.budget);
     this.rto = new RtoEstimator(c);
     this.state = active ? 'SYN_SENT' : 'SYN_RECEIVED';
     if (c.windowScaling) {
@@ -188,6 +260,22 @@ export class TcpConnection {
     return this.rto.rtoMs;
   }
 
+  get srttMs(): number | undefined {
+    return this.rto.srttMs;
+  }
+
+  get sackEnabled(): boolean {
+    return this.neg.sackOk;
+  }
+
+  get timestampsEnabled(): boolean {
+    return this.neg.tsOk;
+  }
+
+  get outOfOrderSegments(): number {
+    return this.ooo.length;
+  }
+
   /** Queues bytes to send; returns how many were taken (RFC 9293 §3.10.2 SEND). */
   write(data: Uint8Array): number {
     if (!this.canSend) return 0;
@@ -201,7 +289,7 @@ export class TcpConnection {
     return out;
   }
 
-  /** Graceful close: a FIN after the queued data (§3.10.4 CLOSE). */
+  /** Graceful close: a FIN after the queued data; unread and later data is dropped (§3.10.4 CLOSE). */
   close(): void {
     this.readClosed = true;
     this.recvBuf.consume(this.recvBuf.length);
@@ -224,15 +312,23 @@ export class TcpConnection {
   /** Abort: a RST to the peer if it knows us, and everything released (§3.10.5 ABORT). */
   abort(now: number): void {
     if (this.state === 'CLOSED') return;
-    if (this.state !== 'SYN_SENT' && this.state !== 'TIME_WAIT') {
-      this.emit({ seq: this.sndNxt, ack: 0, flags: RST, payload: EMPTY }, now);
-    }
+    if (this.state !== 'SYN_SENT' && this.state !== 'TIME_WAIT') this.sendRst(this.sndNxt, now);
     this.destroy('aborted');
   }
 
   // ——— Output ———
 
-  /** Sends whatever is due: SYN, data within the windows, FIN, or a lone ACK (window update, reply). */
+  /** The payload a full segment carries: the peer's MSS less our option overhead. */
+  private get smss(): number {
+    return this.sndMss - (this.neg.tsOk ? TS_OPTION_BYTES : 0);
+  }
+
+  /** Where the data ends in sequence space (the FIN's sequence number). */
+  private get dataEnd(): number {
+    return this.finSeq ?? seqAdd(this.sndUna, this.sendBuf.length);
+  }
+
+  /** Sends whatever is due: SYN, retransmissions, new data within the windows, FIN, or a lone ACK. */
   output(now: number): void {
     const st = this.state;
     if (st === 'CLOSED') return;
@@ -245,36 +341,95 @@ export class TcpConnection {
       return;
     }
     let sent = false;
-    const dataEnd = this.finSeq ?? seqAdd(this.sndUna, this.sendBuf.length);
-    for (;;) {
-      const offset = seqDiff(this.sndNxt, this.sndUna);
-      const unsent = this.sendBuf.length - offset;
-      if (unsent <= 0) break;
-      const usable = Math.min(this.sndWnd, this.cwnd) - offset;
-      if (usable <= 0) break;
-      const n = Math.min(this.sndMss, unsent, usable);
-      const fin = this.finQueued && !this.finAcked && offset + n === this.sendBuf.length;
-      this.sendData(this.sendBuf.peek(offset, n), fin, now);
-      sent = true;
-    }
-    // A FIN after all the data (again, after a retransmission timeout rewound SND.NXT).
-    if (this.finQueued && !this.finAcked && this.sndNxt === dataEnd) {
-      this.sendData(EMPTY, true, now);
-      sent = true;
-    }
+    if (this.recover !== undefined && this.neg.sackOk) sent = this.sackRecovery(now);
+    sent = this.sendNewData(now) || sent;
     // RFC 9293 §3.8.6.1: with a zero window and data waiting, probe the window on the persist timer.
     if (this.sndWnd === 0 && this.sendBuf.length > 0 && this.sndMax === this.sndUna && this.persistAt === undefined) {
       this.persistBackoff = 0;
       this.persistAt = now + this.rto.rtoMs;
+      this.zeroWindowSince ??= now;
     }
-    if (this.ackNeeded && !sent) this.sendAck(now);
+    if (!sent && (this.ackNeeded || (this.delAckAt !== undefined && now >= this.delAckAt))) this.sendAck(now);
+    this.armKeepAlive(now);
+  }
+
+  /** New data from SND.NXT (and the FIN), as the windows, Nagle and sender SWS avoidance allow. */
+  private sendNewData(now: number): boolean {
+    let sent = false;
+    const end = this.dataEnd;
+    for (;;) {
+      const offset = seqDiff(this.sndNxt, this.sndUna);
+      const unsent = seqDiff(end, this.sndNxt);
+      if (unsent <= 0) break;
+      const inFlight = this.recover !== undefined && this.neg.sackOk ? this.pipe() : offset;
+      // RFC 3042 Limited Transmit: the first two duplicate ACKs each let one new segment out.
+      const limited = this.recover === undefined && this.dupAcks < DUP_THRESH ? this.dupAcks * this.smss : 0;
+      const usable = Math.min(seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt), this.cwnd + limited - inFlight);
+      if (usable <= 0) break;
+      const n = Math.min(this.smss, unsent, usable);
+      // Nagle and sender silly-window avoidance (RFC 9293 §3.7.4, §3.8.6.2.1): a short segment goes out only
+      // when it carries everything queued and nothing is in flight (or Nagle is off), or it is at least half
+      // the largest window the peer offered; otherwise the next ACK will bring a better moment.
+      if (n < this.smss && offset > 0) {
+        const allQueued = n === unsent;
+        if (!(allQueued && this.noDelay) && !(this.maxSndWnd > 0 && n >= this.maxSndWnd / 2)) break;
+      }
+      this.transmit(this.sndNxt, n, now);
+      sent = true;
+    }
+    // The FIN alone, once all data has gone (again after an RTO rewound SND.NXT).
+    if (this.finQueued && !this.finAcked && this.sndNxt === end && (this.finSeq === undefined || seqLe(this.sndNxt, this.finSeq))) {
+      this.transmit(this.sndNxt, 0, now);
+      sent = true;
+    }
+    return sent;
+  }
+
+  /** Sends `len` bytes of data starting at `seq` (plus the FIN if they end the data and close is due). */
+  private transmit(seq: number, len: number, now: number): void {
+    const offset = seqDiff(seq, this.sndUna);
+    const payload = len > 0 ? this.sendBuf.peek(offset, len) : EMPTY;
+    const endSeq = seqAdd(seq, payload.length);
+    const fin = this.finQueued && !this.finAcked && endSeq === seqAdd(this.sndUna, this.sendBuf.length);
+    let flags = ACK;
+    if (payload.length > 0 && offset + payload.length === this.sendBuf.length) flags |= PSH;
+    if (fin) flags |= FIN;
+    this.emit({ seq, ack: this.rcvNxt, flags, payload }, now);
+    const next = seqAdd(endSeq, fin ? 1 : 0);
+    const isNew = seqGt(next, this.sndMax);
+    if (seqGt(next, this.sndNxt) && !seqLt(seq, this.sndNxt)) this.sndNxt = next;
+    if (isNew) {
+      // Without timestamps, time one new segment at a time for the RTT (Karn: never a retransmitted one).
+      if (!this.neg.tsOk && this.rttSeq === undefined) {
+        this.rttSeq = seq;
+        this.rttStart = now;
+      }
+      this.sndMax = next;
+    } else {
+      this.host.count('tcp.retransmitted_segment');
+    }
+    if (fin && this.finSeq === undefined) {
+      this.finSeq = endSeq;
+      this.finSent();
+    }
+    if (this.rtoAt === undefined) this.rtoAt = now + this.rto.rtoMs; // RFC 6298 (5.1)
+    this.persistAt = undefined;
+  }
+
+  private finSent(): void {
+    if (this.state === 'ESTABLISHED' || this.state === 'SYN_RECEIVED') this.state = 'FIN_WAIT_1';
+    else if (this.state === 'CLOSE_WAIT') this.state = 'LAST_ACK';
   }
 
   private sendSyn(now: number): void {
     const c = this.host.config;
+    const o = this.peerOffered;
     const opts: TcpOptions = { mss: c.mss };
-    // RFC 7323 §2.2: offer scaling in a SYN; answer with it in a SYN-ACK only if the peer offered it.
-    if (c.windowScaling && (this.state === 'SYN_SENT' || this.peerOfferedScale)) opts.windowScale = this.rcvShift;
+    // In our SYN we offer what we do; in a SYN-ACK we answer only what the peer offered (RFC 7323 §2.2, §3.2; RFC 2018 §2).
+    const offer = (ours: boolean, theirs: boolean): boolean => ours && (this.state === 'SYN_SENT' || theirs);
+    if (offer(c.windowScaling, o.windowScale !== undefined)) opts.windowScale = this.rcvShift;
+    if (offer(c.sack, o.sackPermitted === true)) opts.sackPermitted = true;
+    if (offer(c.timestamps, o.timestamp !== undefined)) opts.timestamp = { value: this.tsNow(now), echo: this.state === 'SYN_RECEIVED' ? this.tsRecent : 0 };
     const window = Math.min(65535, this.recvWindow());
     if (this.state === 'SYN_SENT') {
       this.emit({ seq: this.iss, ack: 0, flags: SYN, payload: EMPTY, options: opts, window }, now);
@@ -292,60 +447,48 @@ export class TcpConnection {
     if (this.rtoAt === undefined) this.rtoAt = now + this.rto.rtoMs;
   }
 
-  /** Set from the peer's SYN: did it offer window scaling? */
-  private peerOfferedScale = false;
-
-  private sendData(payload: Uint8Array, fin: boolean, now: number): void {
-    const seq = this.sndNxt;
-    let flags = ACK;
-    if (payload.length > 0 && seqDiff(this.sndNxt, this.sndUna) + payload.length === this.sendBuf.length) flags |= PSH;
-    if (fin) flags |= FIN;
-    this.emit({ seq, ack: this.rcvNxt, flags, payload }, now);
-    this.sndNxt = seqAdd(seq, payload.length + (fin ? 1 : 0));
-    if (seqGt(this.sndNxt, this.sndMax)) {
-      // New data: time one segment at a time for the RTT (Karn: never a retransmitted one).
-      if (this.rttSeq === undefined) {
-        this.rttSeq = seq;
-        this.rttStart = now;
-      }
-      this.sndMax = this.sndNxt;
-    }
-    if (fin && this.finSeq === undefined) {
-      this.finSeq = seqAdd(seq, payload.length);
-      this.finSent();
-    }
-    if (this.rtoAt === undefined) this.rtoAt = now + this.rto.rtoMs; // RFC 6298 (5.1)
-    this.persistAt = undefined;
-  }
-
-  private finSent(): void {
-    if (this.state === 'ESTABLISHED' || this.state === 'SYN_RECEIVED') this.state = 'FIN_WAIT_1';
-    else if (this.state === 'CLOSE_WAIT') this.state = 'LAST_ACK';
-  }
-
   private sendAck(now: number): void {
     this.emit({ seq: this.sndNxt, ack: this.rcvNxt, flags: ACK, payload: EMPTY }, now);
   }
 
+  private sendRst(seq: number, now: number): void {
+    this.emit({ seq, ack: 0, flags: RST, payload: EMPTY }, now);
+  }
+
   private emit(s: { seq: number; ack: number; flags: number; payload: Uint8Array; options?: TcpOptions; window?: number }, now: number): void {
+    const options: TcpOptions = s.options ?? {};
     let window = 0;
     if (s.window !== undefined) {
       window = s.window;
     } else if (s.flags & ACK) {
-      const wnd = this.advertise();
-      window = Math.min(0xffff, Math.floor(wnd / 2 ** this.rcvShift));
+      // Round up: an edge we keep must stay where it was (RFC 7323 §2.4 on the shifted field).
+      window = Math.min(0xffff, Math.ceil(this.advertise() / 2 ** this.rcvShift));
     }
-    if (s.flags & ACK) this.ackNeeded = false;
+    if (!(s.flags & SYN) && !(s.flags & RST)) {
+      // RFC 7323 §3.2: with timestamps agreed, every segment but a RST carries one.
+      if (this.neg.tsOk) options.timestamp = { value: this.tsNow(now), echo: this.tsRecent };
+      if (this.neg.sackOk && s.flags & ACK && this.ooo.length > 0) options.sack = this.sackBlocks();
+    }
+    if (s.flags & ACK) {
+      this.ackNeeded = false;
+      this.delAckAt = undefined;
+      this.unackedSegments = 0;
+      this.lastAckSent = s.ack;
+    }
     this.host.send(
       this,
-      { srcPort: this.local.port, dstPort: this.remote.port, seq: s.seq, ack: s.ack, flags: s.flags, window, urgent: 0, options: s.options ?? {}, payload: s.payload },
+      { srcPort: this.local.port, dstPort: this.remote.port, seq: s.seq, ack: s.ack, flags: s.flags, window, urgent: 0, options, payload: s.payload },
       now,
     );
   }
 
-  /** Free receive space. */
+  private tsNow(now: number): number {
+    return (Math.floor(now) + this.tsOffset) >>> 0;
+  }
+
+  /** Free receive space: what the buffer (and the shared memory budget) can still take. */
   private recvWindow(): number {
-    return this.recvBuf.free;
+    return this.readClosed ? this.host.config.receiveBufferSize : this.recvBuf.room;
   }
 
   /**
@@ -356,13 +499,8 @@ export class TcpConnection {
     const free = this.recvWindow();
     const edge = seqAdd(this.rcvNxt, free);
     const step = Math.min(this.host.config.receiveBufferSize / 2, this.host.config.mss);
-    if (seqGe(this.rcvAdv, this.rcvNxt) && seqDiff(edge, this.rcvAdv) < step) {
-      const kept = seqDiff(this.rcvAdv, this.rcvNxt);
-      return Math.max(0, kept);
-    }
-    // Advertised windows are multiples of 2^shift; keep the edge on what the field can say.
-    const scaled = Math.floor(free / 2 ** this.rcvShift) * 2 ** this.rcvShift;
-    this.rcvAdv = seqAdd(this.rcvNxt, Math.min(scaled, 0xffff * 2 ** this.rcvShift));
+    if (seqGe(this.rcvAdv, this.rcvNxt) && seqDiff(edge, this.rcvAdv) < step) return Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
+    this.rcvAdv = seqAdd(this.rcvNxt, Math.min(free, 0xffff * 2 ** this.rcvShift));
     return seqDiff(this.rcvAdv, this.rcvNxt);
   }
 
@@ -372,12 +510,23 @@ export class TcpConnection {
     return seqDiff(edge, this.rcvAdv) >= step;
   }
 
+  /** Up to 3 SACK blocks (4 without timestamps), the most recently changed first (RFC 2018 §4). */
+  private sackBlocks(): SeqRange[] {
+    const blocks = new SeqRanges();
+    for (const o of this.ooo) blocks.add(o.seq, seqAdd(o.seq, o.data.length));
+    const all = [...blocks.list];
+    const recent = this.lastOooSeq;
+    const first = recent === undefined ? -1 : all.findIndex(([s, e]) => seqLe(s, recent) && seqLt(recent, e));
+    const ordered = first >= 0 ? [all[first] as SeqRange, ...all.filter((_, i) => i !== first).reverse()] : all.reverse();
+    return ordered.slice(0, this.neg.tsOk ? 3 : 4);
+  }
+
   // ——— Timers ———
 
   /** The next time `onTimer` has something to do. */
   deadline(): number | undefined {
     let d: number | undefined;
-    for (const t of [this.rtoAt, this.persistAt, this.timeWaitAt, this.finWait2At]) {
+    for (const t of [this.rtoAt, this.persistAt, this.timeWaitAt, this.finWait2At, this.delAckAt, this.keepAliveAt]) {
       if (t !== undefined && (d === undefined || t < d)) d = t;
     }
     return d;
@@ -396,7 +545,13 @@ export class TcpConnection {
     }
     if (this.rtoAt !== undefined && now >= this.rtoAt) this.retransmitTimeout(now);
     if (this.persistAt !== undefined && now >= this.persistAt) this.probeWindow(now);
-    if (this.state !== 'CLOSED') this.output(now);
+    if (this.keepAliveAt !== undefined && now >= this.keepAliveAt) this.keepAliveProbe(now);
+    if (this.state === 'CLOSED') return;
+    this.output(now);
+    // Data still outstanding and nothing sent (a closed window): keep the timer running.
+    if (this.rtoAt === undefined && seqGt(this.sndMax, this.sndUna) && this.persistAt === undefined && this.state !== 'TIME_WAIT') {
+      this.rtoAt = now + this.rto.rtoMs;
+    }
   }
 
   /** RFC 6298 §5 (5.4–5.7), RFC 5681 §3.1: retransmit from SND.UNA with a one-segment window. */
@@ -407,38 +562,73 @@ export class TcpConnection {
     const limit = handshake ? this.host.config.synRetries : this.host.config.maxRetransmits;
     if (this.retransmits > limit) {
       this.host.count(handshake ? 'tcp.handshake_timeout' : 'tcp.retransmit_timeout');
-      if (!handshake) this.emit({ seq: this.sndNxt, ack: 0, flags: RST, payload: EMPTY }, now);
+      if (!handshake) this.sendRst(this.sndNxt, now);
       this.destroy('timeout');
       return;
     }
     this.host.count('tcp.retransmit');
+    this.host.count('tcp.rto');
     this.rto.backoff();
     this.rttSeq = undefined;
     if (handshake) {
       this.synSent = false;
-      this.output(now);
       return;
     }
     const flight = seqDiff(this.sndMax, this.sndUna);
-    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.sndMss);
-    this.cwnd = this.sndMss;
+    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.smss);
+    this.cwnd = this.smss;
+    // RFC 6582 §3.2 (4) and RFC 2018 §8: after a timeout, start over from SND.UNA and forget SACK information.
+    this.recover = undefined;
+    this.recoverGuard = this.sndMax;
+    this.dupAcks = 0;
+    this.sacked.clear();
     this.sndNxt = this.sndUna;
-    this.output(now);
-    if (this.rtoAt === undefined && seqGt(this.sndMax, this.sndUna)) this.rtoAt = now + this.rto.rtoMs;
   }
 
   /** A zero-window probe: the next byte of data, sent without moving SND.NXT (RFC 9293 §3.8.6.1). */
   private probeWindow(now: number): void {
     this.persistAt = undefined;
     if (this.sndWnd > 0 || this.sendBuf.length === 0 || seqGt(this.sndNxt, this.sndUna)) {
-      this.output(now);
+      this.zeroWindowSince = undefined;
+      return;
+    }
+    if (this.zeroWindowSince !== undefined && now - this.zeroWindowSince >= this.host.config.zeroWindowTimeoutMs) {
+      this.host.count('tcp.zero_window_timeout');
+      this.sendRst(this.sndNxt, now);
+      this.destroy('timeout');
       return;
     }
     this.host.count('tcp.window_probe');
     this.emit({ seq: this.sndUna, ack: this.rcvNxt, flags: ACK, payload: this.sendBuf.peek(0, 1) }, now);
     this.sndMax = seqMax(this.sndMax, seqAdd(this.sndUna, 1));
     this.persistBackoff++;
-    this.persistAt = now + Math.min(this.host.config.maxRtoMs, this.rto.rtoMs * 2 ** this.persistBackoff);
+    const next = now + Math.min(this.host.config.maxRtoMs, this.rto.rtoMs * 2 ** this.persistBackoff);
+    this.persistAt = Math.min(next, (this.zeroWindowSince ?? now) + this.host.config.zeroWindowTimeoutMs);
+  }
+
+  private armKeepAlive(now: number): void {
+    const idle = this.keepAliveIdleMs;
+    if (idle <= 0 || this.state !== 'ESTABLISHED' && this.state !== 'CLOSE_WAIT') {
+      this.keepAliveAt = undefined;
+      return;
+    }
+    if (this.keepAliveSent === 0) this.keepAliveAt = this.lastHeard + idle;
+  }
+
+  /** RFC 9293 §3.8.4: after the idle time, a segment the peer must ACK (SEG.SEQ = SND.NXT − 1, no data). */
+  private keepAliveProbe(now: number): void {
+    this.keepAliveAt = undefined;
+    if (now - this.lastHeard < this.keepAliveIdleMs) return;
+    if (seqGt(this.sndMax, this.sndUna)) return; // data in flight: the RTO watches the peer
+    if (this.keepAliveSent >= this.host.config.keepAliveProbes) {
+      this.host.count('tcp.keepalive_timeout');
+      this.destroy('timeout');
+      return;
+    }
+    this.keepAliveSent++;
+    this.host.count('tcp.keepalive_probe');
+    this.emit({ seq: seqAdd(this.sndNxt, -1), ack: this.rcvNxt, flags: ACK, payload: EMPTY }, now);
+    this.keepAliveAt = now + this.host.config.keepAliveIntervalMs;
   }
 
   // ——— Input (RFC 9293 §3.10.7) ———
@@ -448,25 +638,45 @@ export class TcpConnection {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.rcvAdv = this.rcvNxt;
-    this.takeSynOptions(seg);
+    this.takeSynOptions(seg, now);
     this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 §2.2)
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
+    this.lastHeard = now;
     this.output(now);
   }
 
-  private takeSynOptions(seg: TcpSegment): void {
+  /** A connection made from a SYN cookie: the handshake is done already (RFC 4987 §3.6). */
+  acceptCookie(synSeq: number, opts: TcpOptions, seg: TcpSegment, now: number): void {
+    this.irs = synSeq;
+    this.rcvNxt = seqAdd(synSeq, 1);
+    this.takeSynOptions({ ...seg, options: opts }, now);
+    this.rcvAdv = seqAdd(this.rcvNxt, Math.min(65535, this.recvWindow())); // what the cookie SYN-ACK offered
+    this.sndWl1 = synSeq;
+    this.synSent = true;
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.sndMax = this.sndNxt;
+    this.lastHeard = now;
+  }
+
+  private takeSynOptions(seg: TcpSegment, now: number): void {
     const o = seg.options;
-    this.sndMss = Math.min(o.mss ?? 536, this.host.config.mss);
-    if (this.host.config.windowScaling && o.windowScale !== undefined) {
-      this.peerOfferedScale = true;
+    const c = this.host.config;
+    this.peerOffered = o;
+    this.sndMss = Math.min(o.mss ?? 536, c.mss);
+    if (c.windowScaling && o.windowScale !== undefined) {
       this.sndShift = Math.min(MAX_WINDOW_SCALE, o.windowScale); // RFC 7323 §2.3: cap at 14
     } else {
       this.sndShift = 0;
       this.rcvShift = 0;
     }
-    // RFC 5681 §3.1 initial window (IW = 2–4 segments by size; RFC 3390 form).
-    this.cwnd = Math.min(4 * this.sndMss, Math.max(2 * this.sndMss, 4380));
+    this.neg = { sackOk: c.sack && o.sackPermitted === true, tsOk: c.timestamps && o.timestamp !== undefined };
+    if (o.timestamp !== undefined) {
+      this.tsRecent = o.timestamp.value;
+      this.tsRecentAt = now;
+    }
+    // RFC 5681 §3.1 initial window (RFC 3390's formula).
+    this.cwnd = Math.min(4 * this.smss, Math.max(2 * this.smss, 4380));
   }
 
   segmentArrives(seg: TcpSegment, now: number): void {
@@ -482,6 +692,13 @@ export class TcpConnection {
       return;
     }
     const len = segmentLength(seg);
+    const ts = seg.options.timestamp;
+    // RFC 7323 §5.3 PAWS: an old timestamp marks an old duplicate; drop it and ACK (never for RST).
+    if (this.neg.tsOk && ts !== undefined && !(seg.flags & RST) && seqLt(ts.value, this.tsRecent) && now - this.tsRecentAt < PAWS_IDLE_MS) {
+      this.host.count('tcp.rx_paws');
+      this.sendAck(now);
+      return;
+    }
     // First: is the sequence number acceptable?
     const wnd = seqDiff(this.rcvAdv, this.rcvNxt) > 0 ? seqDiff(this.rcvAdv, this.rcvNxt) : 0;
     const acceptable = len === 0
@@ -494,14 +711,20 @@ export class TcpConnection {
       if (this.state === 'TIME_WAIT' && seg.flags & FIN) this.timeWaitAt = now + this.host.config.timeWaitMs;
       // A valid ACK at the window edge still counts when the window is zero (§3.10.7.4 first).
       if (wnd === 0 && seg.seq === this.rcvNxt && seg.flags & ACK) this.processAck(seg, now);
-      this.sendAck(now);
+      if (this.state !== 'CLOSED') this.sendAck(now);
       return;
+    }
+    this.lastHeard = now;
+    this.keepAliveSent = 0;
+    // RFC 7323 §4.3: remember the timestamp to echo from a segment that covers what we last acknowledged.
+    if (this.neg.tsOk && ts !== undefined && seqLe(seg.seq, this.lastAckSent)) {
+      this.tsRecent = ts.value;
+      this.tsRecentAt = now;
     }
     // Second: RST. RFC 9293 §3.10.7.4 (RFC 5961 §3.2): only an exact match resets; otherwise challenge.
     if (seg.flags & RST) {
       if (seg.seq !== this.rcvNxt) {
-        this.host.count('tcp.challenge_ack');
-        this.sendAck(now);
+        this.challengeAck(now);
         return;
       }
       this.host.count('tcp.rx_reset');
@@ -510,21 +733,20 @@ export class TcpConnection {
     }
     // Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961 §4.2).
     if (seg.flags & SYN) {
-      this.host.count('tcp.challenge_ack');
-      this.sendAck(now);
+      this.challengeAck(now);
       return;
     }
     // Fifth: ACK.
     if (!(seg.flags & ACK)) return;
     if (this.state === 'SYN_RECEIVED') {
       if (!(seqLt(this.sndUna, seg.ack) && seqLe(seg.ack, this.sndMax))) {
-        this.emit({ seq: seg.ack, ack: 0, flags: RST, payload: EMPTY }, now);
+        this.sendRst(seg.ack, now);
         return;
       }
       // Our SYN is acknowledged; it took one sequence number and no data.
       this.state = 'ESTABLISHED';
       this.sndUna = seqAdd(this.iss, 1);
-      this.ackSampled(seg.ack, now);
+      this.rttSample(seg, now);
       this.rtoAt = undefined;
       this.retransmits = 0;
       this.sndWnd = seg.window * 2 ** this.sndShift;
@@ -558,8 +780,19 @@ export class TcpConnection {
         this.ackNeeded = true;
         if (this.state === 'TIME_WAIT') this.timeWaitAt = now + this.host.config.timeWaitMs;
       }
+    } else if (seg.payload.length > 0) {
+      this.ackNeeded = true; // all of it was old: a duplicate, acknowledged at once
     }
     this.output(now);
+  }
+
+  private challengeAck(now: number): void {
+    if (this.host.challengeAllowed !== undefined && !this.host.challengeAllowed(now)) {
+      this.host.count('tcp.challenge_ack_limited');
+      return;
+    }
+    this.host.count('tcp.challenge_ack');
+    this.sendAck(now);
   }
 
   private receivingData(): boolean {
@@ -570,7 +803,7 @@ export class TcpConnection {
   private synSentArrives(seg: TcpSegment, now: number): void {
     const ackOk = (seg.flags & ACK) !== 0 && seqGt(seg.ack, this.iss) && seqLe(seg.ack, this.sndMax);
     if (seg.flags & ACK && !ackOk) {
-      if (!(seg.flags & RST)) this.emit({ seq: seg.ack, ack: 0, flags: RST, payload: EMPTY }, now);
+      if (!(seg.flags & RST)) this.sendRst(seg.ack, now);
       return;
     }
     if (seg.flags & RST) {
@@ -584,14 +817,15 @@ export class TcpConnection {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.rcvAdv = this.rcvNxt;
-    this.takeSynOptions(seg);
+    this.takeSynOptions(seg, now);
     this.sndWnd = seg.window;
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
     this.maxSndWnd = this.sndWnd;
+    this.lastHeard = now;
     if (ackOk) {
       this.sndUna = seg.ack;
-      this.ackSampled(seg.ack, now);
+      this.rttSample(seg, now);
       this.rtoAt = undefined;
       this.retransmits = 0;
       this.state = 'ESTABLISHED';
@@ -602,10 +836,12 @@ export class TcpConnection {
     }
     // Simultaneous open: SYN_RECEIVED, and our SYN again with an ACK.
     this.state = 'SYN_RECEIVED';
-    this.ackNeeded = true;
     this.synSent = false;
     this.output(now);
   }
+
+  /** After a timeout, fast retransmit waits until SND.UNA passes this point (RFC 6582 §3.2 (4)). */
+  private recoverGuard: number | undefined;
 
   /** §3.10.7.4 fifth check in the synchronized states. Returns false when the segment is to be dropped. */
   private processAck(seg: TcpSegment, now: number): boolean {
@@ -618,46 +854,160 @@ export class TcpConnection {
     // RFC 5961 §5.2: an ACK older than what the peer could have seen is not acceptable.
     if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
       this.host.count('tcp.rx_ack_too_old');
-      this.sendAck(now);
+      this.challengeAck(now);
       return false;
     }
+    const newSack = this.neg.sackOk ? this.takeSack(seg) : false;
+    const window = seg.window * 2 ** this.sndShift;
     if (seqGt(ack, this.sndUna)) {
-      let acked = seqDiff(ack, this.sndUna);
-      const finAcked = this.finSeq !== undefined && !this.finAcked && seqGt(ack, this.finSeq);
-      if (finAcked) {
-        acked -= 1;
-        this.finAcked = true;
-      }
-      this.sendBuf.consume(acked);
-      this.sndUna = ack;
-      if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
-      this.ackSampled(ack, now);
-      this.retransmits = 0;
-      // RFC 5681 §3.1: slow start below ssthresh, then about one MSS per round trip.
-      if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, this.sndMss);
-      else this.cwnd += Math.max(1, Math.floor((this.sndMss * this.sndMss) / this.cwnd));
-      // RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else restart it.
-      this.rtoAt = this.sndUna === this.sndMax ? undefined : now + this.rto.rtoMs;
-      if (finAcked) this.ourFinAcked(now);
-      this.notify();
+      this.newAck(seg, now);
+    } else if (ack === this.sndUna && seqGt(this.sndMax, this.sndUna) && seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && window > 0 && (window === this.sndWnd || newSack)) {
+      // RFC 5681 §2 "duplicate acknowledgment" (with RFC 6675, one carrying new SACK information counts too;
+      // the answers to zero-window probes do not).
+      this.dupAck(now);
     }
     // Send window update (§3.10.7.4 fifth, ESTABLISHED).
     if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
-      const opened = this.sndWnd === 0 && seg.window > 0;
-      this.sndWnd = seg.window * 2 ** this.sndShift;
+      const opened = this.sndWnd === 0 && window > 0;
+      this.sndWnd = window;
       this.sndWl1 = seg.seq;
       this.sndWl2 = ack;
       this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
       if (opened) {
         this.persistAt = undefined;
+        this.zeroWindowSince = undefined;
         this.notify();
       }
     }
     return this.state !== 'CLOSED';
   }
 
-  private ackSampled(ack: number, now: number): void {
-    if (this.rttSeq !== undefined && seqGt(ack, this.rttSeq)) {
+  /** Folds the segment's SACK blocks into the scoreboard; true if they told us something new. */
+  private takeSack(seg: TcpSegment): boolean {
+    const blocks = seg.options.sack;
+    if (blocks === undefined) return false;
+    const before = this.sacked.total;
+    for (const [l, r] of blocks) {
+      // RFC 2018 §3: only blocks within what is outstanding make sense.
+      if (seqLt(l, r) && seqGe(l, this.sndUna) && seqLe(r, this.sndMax)) this.sacked.add(l, r);
+    }
+    return this.sacked.total !== before;
+  }
+
+  private newAck(seg: TcpSegment, now: number): void {
+    const ack = seg.ack;
+    let acked = seqDiff(ack, this.sndUna);
+    const finAcked = this.finSeq !== undefined && !this.finAcked && seqGt(ack, this.finSeq);
+    if (finAcked) {
+      acked -= 1;
+      this.finAcked = true;
+    }
+    this.sendBuf.consume(acked);
+    this.sndUna = ack;
+    if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
+    this.sacked.trimBelow(ack);
+    this.rttSample(seg, now);
+    this.retransmits = 0;
+    if (this.recover !== undefined) {
+      if (seqGe(ack, this.recover)) {
+        // Full acknowledgment: leave recovery (RFC 6582 §3.2 (3), RFC 6675 §5).
+        this.cwnd = Math.min(this.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), this.smss) + this.smss);
+        this.recover = undefined;
+        this.dupAcks = 0;
+      } else if (!this.neg.sackOk) {
+        // NewReno partial acknowledgment: the next hole is lost too; retransmit it, deflate the window.
+        this.transmit(this.sndUna, Math.min(this.smss, seqDiff(this.dataEnd, this.sndUna)), now);
+        this.cwnd = Math.max(this.smss, this.cwnd - acked + this.smss);
+        this.rtoAt = now + this.rto.rtoMs;
+      } else if (seqLt(this.highRxt, this.sndUna)) {
+        this.highRxt = this.sndUna;
+      }
+    } else {
+      this.dupAcks = 0;
+      // RFC 5681 §3.1: slow start below ssthresh (appropriate byte counting, L = 1 SMSS), then
+      // congestion avoidance, about one SMSS per round trip.
+      if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, this.smss);
+      else this.cwnd += Math.max(1, Math.floor((this.smss * this.smss) / this.cwnd));
+    }
+    // RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else restart it.
+    this.rtoAt = this.sndUna === this.sndMax ? undefined : now + this.rto.rtoMs;
+    if (finAcked) this.ourFinAcked(now);
+    this.notify();
+  }
+
+  private dupAck(now: number): void {
+    this.dupAcks++;
+    this.host.count('tcp.rx_dup_ack');
+    if (this.recover !== undefined) {
+      if (!this.neg.sackOk) this.cwnd += this.smss; // RFC 6582 §3.2 (4): inflate by each dup ACK
+      return;
+    }
+    const lost = this.dupAcks >= DUP_THRESH || (this.neg.sackOk && this.sacked.bytesAbove(this.sndUna) >= DUP_THRESH * this.smss);
+    // RFC 6582 §3.2 (1)/(2): no new recovery until what was outstanding at the last RTO is acknowledged.
+    if (!lost || (this.recoverGuard !== undefined && seqLe(this.sndUna, this.recoverGuard))) return;
+    this.host.count('tcp.fast_retransmit');
+    const flight = seqDiff(this.sndMax, this.sndUna);
+    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.smss);
+    this.recover = this.sndMax;
+    this.recoverGuard = undefined;
+    this.rttSeq = undefined;
+    if (this.neg.sackOk) {
+      // RFC 6675 §5 (4): cwnd = ssthresh; holes are retransmitted as the pipe allows.
+      this.cwnd = this.ssthresh;
+      this.highRxt = this.sndUna;
+    } else {
+      // RFC 6582 §3.2 (2)/(3): retransmit the first segment, cwnd = ssthresh + 3 SMSS.
+      this.transmit(this.sndUna, Math.min(this.smss, seqDiff(this.dataEnd, this.sndUna)), now);
+      this.cwnd = this.ssthresh + DUP_THRESH * this.smss;
+    }
+    this.host.count('tcp.retransmit');
+  }
+
+  /** RFC 6675 §4 SetPipe: outstanding bytes neither SACKed nor lost, plus lost ones retransmitted. */
+  private pipe(): number {
+    const outstanding = seqDiff(this.sndMax, this.sndUna);
+    let lost = 0;
+    let rexmitted = 0;
+    for (const [s, e] of this.lostHoles()) {
+      lost += seqDiff(e, s);
+      if (seqGt(this.highRxt, s)) rexmitted += seqDiff(seqLt(this.highRxt, e) ? this.highRxt : e, s);
+    }
+    return Math.max(0, outstanding - this.sacked.total - lost + rexmitted);
+  }
+
+  /** Holes below the highest SACKed byte that RFC 6675 §4 IsLost deems lost (DupThresh SMSS SACKed above). */
+  private lostHoles(): SeqRange[] {
+    return this.sacked
+      .holes(this.sndUna)
+      .filter(([s], i) => (i === 0 && this.dupAcks >= DUP_THRESH) || this.sacked.bytesAbove(s) >= DUP_THRESH * this.smss);
+  }
+
+  /** RFC 6675 §5 (C): while the pipe leaves room, retransmit the next lost bytes (NextSeg rule 1). */
+  private sackRecovery(now: number): boolean {
+    let sent = false;
+    for (let guard = 0; guard < 1000; guard++) {
+      if (this.cwnd - this.pipe() < this.smss) break;
+      const hole = this.lostHoles().find(([, e]) => seqGt(e, this.highRxt));
+      if (hole === undefined) break;
+      const start = seqGt(this.highRxt, hole[0]) ? this.highRxt : hole[0];
+      const n = Math.min(this.smss, seqDiff(hole[1], start));
+      this.transmit(start, n, now);
+      this.highRxt = seqAdd(start, n);
+      this.host.count('tcp.sack_retransmit');
+      sent = true;
+    }
+    return sent;
+  }
+
+  private rttSample(seg: TcpSegment, now: number): void {
+    const ts = seg.options.timestamp;
+    if (this.neg.tsOk && ts !== undefined && ts.echo !== 0) {
+      // RFC 7323 §4.1 RTTM: the echoed timestamp measures every ACK that advances SND.UNA.
+      this.rto.sample(seqDiff(this.tsNow(now), ts.echo));
+      this.rttSeq = undefined;
+      return;
+    }
+    if (this.rttSeq !== undefined && seqGt(seg.ack, this.rttSeq)) {
       this.rto.sample(now - this.rttStart);
       this.rttSeq = undefined;
     }
@@ -674,44 +1024,64 @@ export class TcpConnection {
     }
   }
 
-  /** Data and FIN in sequence (seventh and eighth checks), with the out-of-order queue. */
+  /** Data and FIN (seventh and eighth checks), with the out-of-order queue and delayed ACKs. */
   private receiveText(seq: number, payload: Uint8Array, fin: boolean, now: number): void {
     if (seq !== this.rcvNxt) {
-      // RFC 5681 §4.2: out-of-order data is acknowledged at once (a duplicate ACK).
+      // RFC 5681 §4.2: out-of-order data is acknowledged at once (a duplicate ACK, with SACK blocks).
       this.queueOutOfOrder(seq, payload, fin);
       this.ackNeeded = true;
       return;
     }
-    this.accept(payload);
-    let finNow = fin;
+    const hadHoles = this.ooo.length > 0;
+    let taken = this.accept(payload);
+    let finNow = fin && taken === payload.length;
     // Pull in what was waiting right after it.
-    for (;;) {
+    while (taken >= 0) {
       const next = this.ooo[0];
       if (next === undefined || seqGt(next.seq, this.rcvNxt)) break;
       this.ooo.shift();
+      this.oooBytes -= next.data.length;
       const skip = seqDiff(this.rcvNxt, next.seq);
-      if (skip < next.data.length) this.accept(next.data.subarray(skip));
+      const rest = skip < next.data.length ? next.data.subarray(skip) : EMPTY;
+      const n = this.accept(rest);
+      if (n < rest.length) {
+        taken = -1; // out of room: the peer will send the rest again
+        break;
+      }
       if (next.fin && skip <= next.data.length) finNow = true;
     }
-    if (payload.length > 0 || finNow) this.ackNeeded = true;
-    if (finNow) this.receiveFin(now);
+    if (finNow) {
+      this.receiveFin(now);
+      this.ackNeeded = true;
+    } else if (hadHoles) {
+      this.ackNeeded = true; // RFC 5681 §4.2: a segment that fills a hole is acknowledged at once
+    } else if (payload.length > 0) {
+      // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment, else within the delay.
+      if (++this.unackedSegments >= 2) this.ackNeeded = true;
+      else this.delAckAt ??= now + this.host.config.delayedAckMs;
+    }
     this.notify();
   }
 
-  private accept(data: Uint8Array): void {
-    if (data.length === 0) return;
-    if (!this.readClosed) this.recvBuf.push(data);
-    this.rcvNxt = seqAdd(this.rcvNxt, data.length);
+  /** Takes in-order bytes (dropped if the application is gone); returns how many were taken. */
+  private accept(data: Uint8Array): number {
+    if (data.length === 0) return 0;
+    const n = this.readClosed ? data.length : this.recvBuf.push(data);
+    if (n < data.length) this.host.count('tcp.rx_no_room');
+    this.rcvNxt = seqAdd(this.rcvNxt, n);
+    return n;
   }
 
   private queueOutOfOrder(seq: number, data: Uint8Array, fin: boolean): void {
     if (this.ooo.some((o) => o.seq === seq && o.data.length >= data.length)) return;
-    if (this.ooo.length >= this.host.config.maxOutOfOrderSegments) {
+    if (this.ooo.length >= this.host.config.maxOutOfOrderSegments || this.oooBytes + data.length > this.host.config.receiveBufferSize) {
       this.host.count('tcp.rx_ooo_dropped');
       return;
     }
     this.ooo.push({ seq, data: copyBytes(data), fin });
+    this.oooBytes += data.length;
     this.ooo.sort((a, b) => seqDiff(a.seq, b.seq));
+    this.lastOooSeq = seq;
     this.host.count('tcp.rx_out_of_order');
   }
 
@@ -719,6 +1089,7 @@ export class TcpConnection {
     this.rcvNxt = seqAdd(this.rcvNxt, 1);
     this.peerFin = true;
     this.ooo = [];
+    this.oooBytes = 0;
     switch (this.state) {
       case 'SYN_RECEIVED':
       case 'ESTABLISHED':
@@ -738,24 +1109,25 @@ export class TcpConnection {
 
   private enterTimeWait(now: number): void {
     this.state = 'TIME_WAIT';
-    this.rtoAt = undefined;
-    this.persistAt = undefined;
-    this.finWait2At = undefined;
+    this.rtoAt = this.persistAt = this.finWait2At = this.delAckAt = this.keepAliveAt = undefined;
     this.timeWaitAt = now + this.host.config.timeWaitMs;
+    this.sendBuf.dispose();
+    this.recvBuf.disposeWhenEmpty(); // the application may still be reading
     this.notify();
   }
 
-  /** Moves to CLOSED for good and lets the owner forget the connection. */
+  /** Moves to CLOSED for good, gives every buffer back and lets the owner forget the connection. */
   destroy(reason: CloseReason): void {
     if (this.state === 'CLOSED') return;
     this.state = 'CLOSED';
     this.error = reason;
-    this.rtoAt = this.persistAt = this.timeWaitAt = this.finWait2At = undefined;
+    this.rtoAt = this.persistAt = this.timeWaitAt = this.finWait2At = this.delAckAt = this.keepAliveAt = undefined;
     this.ooo = [];
-    this.sendBuf.consume(this.sendBuf.length);
+    this.oooBytes = 0;
+    this.sendBuf.dispose();
+    if (reason !== undefined) this.recvBuf.dispose();
+    else this.recvBuf.disposeWhenEmpty();
     this.host.closed(this);
     this.notify();
   }
 }
-
-const EMPTY = new Uint8Array(0);

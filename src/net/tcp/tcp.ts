@@ -8,8 +8,10 @@ import type { Counters } from '../counters.ts';
 import { DeadlineQueue } from '../deadline-queue.ts';
 import type { Ipv4, RxContext } from '../ipv4.ts';
 import { PROTO_TCP, type Ipv4Header } from '../ipv4-wire.ts';
-import type { Random } from '../../random.ts';
+import { randomU32, type Random } from '../../random.ts';
+import { MemoryBudget } from './memory-budget.ts';
 import { seqAdd } from './seq.ts';
+import { SynCookies } from './syn-cookies.ts';
 import { defaultTcpConfig, TcpConnection, type TcpConfig, type TcpHost } from './tcp-connection.ts';
 import { ACK, RST, SYN, encodeTcp, parseTcp, segmentLength, type TcpSegment } from './tcp-wire.ts';
 
@@ -20,6 +22,12 @@ export interface TcpLayerOptions extends TcpConfig {
   maxSynBacklog: number;
   /** Connections kept in TIME_WAIT; the oldest is dropped early to make room (as Linux's tw_buckets). */
   maxTimeWait: number;
+  /** Buffer bytes all connections may hold together. */
+  maxBufferBytes: number;
+  /** Answer SYNs with SYN cookies once a listener's backlog is full (RFC 4987 §3.6). */
+  synCookies: boolean;
+  /** Challenge ACKs sent per second across all connections (RFC 5961 §7). */
+  maxChallengeAcksPerSecond: number;
   ephemeralPorts: [number, number];
 }
 
@@ -28,6 +36,9 @@ export const defaultTcpLayerOptions: TcpLayerOptions = {
   maxConnections: 16_384,
   maxSynBacklog: 128,
   maxTimeWait: 4096,
+  maxBufferBytes: 64 * 1024 * 1024,
+  synCookies: true,
+  maxChallengeAcksPerSecond: 1000,
   ephemeralPorts: [49152, 65535],
 };
 
@@ -41,6 +52,8 @@ interface ListenerState {
   accept: (conn: TcpConnection) => void;
   synReceived: number;
   backlog: number;
+  /** When this listener last answered with a cookie: only then is a cookie ACK worth checking. */
+  cookieSentAt: number | undefined;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -54,6 +67,10 @@ export class Tcp implements TcpHost {
   private readonly timers = new DeadlineQueue<TcpConnection>();
   private readonly dirty = new Set<TcpConnection>();
   private readonly secret: Buffer;
+  private readonly cookies: SynCookies;
+  readonly budget: MemoryBudget;
+  private challengeTokens: number;
+  private challengeAt = 0;
   private now = 0;
   /** Called when a connection has work outside a receive or poll (the driver then polls soon). */
   wake: () => void = () => {};
@@ -66,6 +83,9 @@ export class Tcp implements TcpHost {
   ) {
     this.config = { ...defaultTcpLayerOptions, ...options };
     this.secret = Buffer.from(Array.from({ length: 16 }, () => Math.floor(random() * 256)));
+    this.cookies = new SynCookies(Buffer.from(Array.from({ length: 16 }, () => Math.floor(random() * 256))));
+    this.budget = new MemoryBudget(this.config.maxBufferBytes);
+    this.challengeTokens = this.config.maxChallengeAcksPerSecond;
   }
 
   get connectionCount(): number {
@@ -78,7 +98,7 @@ export class Tcp implements TcpHost {
 
   listen(port: number, accept: (conn: TcpConnection) => void, backlog = this.config.maxSynBacklog): TcpListener {
     if (this.listeners.has(port)) throw new Error(`TCP port ${port} is already listening`);
-    const l: ListenerState = { port, accept, synReceived: 0, backlog };
+    const l: ListenerState = { port, accept, synReceived: 0, backlog, cookieSentAt: undefined };
     this.listeners.set(port, l);
     return {
       port,
@@ -100,7 +120,7 @@ export class Tcp implements TcpHost {
       const port = lo + ((start + i) % span);
       const key = keyOf(dst, dstPort, port);
       if (this.conns.has(key) || this.listeners.has(port)) continue;
-      const conn = new TcpConnection(this, { address: local, port }, { address: dst, port: dstPort }, this.isn(local, port, dst, dstPort), true);
+      const conn = new TcpConnection(this, { address: local, port }, { address: dst, port: dstPort }, this.isn(local, port, dst, dstPort), true, randomU32(this.random));
       this.conns.set(key, conn);
       this.counters.inc('tcp.active_open');
       this.touch(conn);
@@ -154,6 +174,7 @@ export class Tcp implements TcpHost {
   private listenState(l: ListenerState, h: Ipv4Header, seg: TcpSegment, now: number): void {
     if (seg.flags & RST) return;
     if (seg.flags & ACK) {
+      if (!(seg.flags & SYN) && this.fromCookie(l, h, seg, now)) return;
       this.resetFor(h.dst, h.src, seg, now);
       return;
     }
@@ -163,16 +184,59 @@ export class Tcp implements TcpHost {
       return;
     }
     if (l.synReceived >= l.backlog) {
+      if (this.config.synCookies) {
+        this.sendCookie(l, h, seg, now);
+        return;
+      }
       this.counters.inc('tcp.drop_backlog_full');
       return;
     }
-    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, this.isn(h.dst, seg.dstPort, h.src, seg.srcPort), false);
+    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, this.isn(h.dst, seg.dstPort, h.src, seg.srcPort), false, randomU32(this.random));
     this.conns.set(keyOf(h.src, seg.srcPort, seg.dstPort), conn);
     this.embryos.set(conn, l);
     l.synReceived++;
     this.counters.inc('tcp.passive_open');
     conn.acceptSyn(seg, now);
     this.settle(conn);
+  }
+
+  /** RFC 4987 §3.6: the backlog is full, so the handshake's state goes into our ISN instead of memory. */
+  private sendCookie(l: ListenerState, h: Ipv4Header, seg: TcpSegment, now: number): void {
+    const c = this.config;
+    const offer = { mss: Math.min(seg.options.mss ?? 536, c.mss), windowScale: c.windowScaling ? seg.options.windowScale : undefined, sackPermitted: c.sack && seg.options.sackPermitted === true };
+    const { iss, options } = this.cookies.make(h.dst, seg.dstPort, h.src, seg.srcPort, seg.seq, offer, now, ourWindowShift(c.receiveBufferSize), c.mss);
+    l.cookieSentAt = now;
+    this.counters.inc('tcp.syn_cookie_sent');
+    const synAck: TcpSegment = { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: iss, ack: seqAdd(seg.seq, 1), flags: SYN | ACK, window: Math.min(65535, c.receiveBufferSize), urgent: 0, options, payload: EMPTY };
+    this.ipv4.send(h.src, PROTO_TCP, encodeTcp(synAck, h.dst, h.src), now, { src: h.dst, dontFragment: true });
+  }
+
+  /** An ACK for a listener: if it returns one of our cookies, the connection is made from it. */
+  private fromCookie(l: ListenerState, h: Ipv4Header, seg: TcpSegment, now: number): boolean {
+    if (!this.config.synCookies || l.cookieSentAt === undefined || now - l.cookieSentAt > SynCookies.lifetimeMs) return false;
+    const synSeq = seqAdd(seg.seq, -1);
+    const opts = this.cookies.check(h.dst, seg.dstPort, h.src, seg.srcPort, synSeq, seqAdd(seg.ack, -1), now);
+    if (opts === undefined) {
+      this.counters.inc('tcp.syn_cookie_bad');
+      return false;
+    }
+    if (this.conns.size >= this.config.maxConnections) {
+      this.counters.inc('tcp.drop_too_many_connections');
+      return true;
+    }
+    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, seqAdd(seg.ack, -1), false, randomU32(this.random));
+    this.conns.set(keyOf(h.src, seg.srcPort, seg.dstPort), conn);
+    this.counters.inc('tcp.syn_cookie_accepted');
+    conn.acceptCookie(synSeq, opts, seg, now);
+    conn.segmentArrives(seg, now);
+    this.settle(conn);
+    if (conn.state !== 'ESTABLISHED' && conn.state !== 'CLOSE_WAIT') {
+      conn.abort(now);
+      return true;
+    }
+    this.counters.inc('tcp.established');
+    l.accept(conn);
+    return true;
   }
 
   /** §3.10.7.1: the reset for a segment that belongs to no connection. */
@@ -239,6 +303,15 @@ export class Tcp implements TcpHost {
     this.ipv4.send(conn.remote.address, PROTO_TCP, encodeTcp(seg, conn.local.address, conn.remote.address), now, { src: conn.local.address, dontFragment: true });
   }
 
+  challengeAllowed(now: number): boolean {
+    const rate = this.config.maxChallengeAcksPerSecond;
+    this.challengeTokens = Math.min(rate, this.challengeTokens + ((now - this.challengeAt) * rate) / 1000);
+    this.challengeAt = now;
+    if (this.challengeTokens < 1) return false;
+    this.challengeTokens -= 1;
+    return true;
+  }
+
   closed(conn: TcpConnection): void {
     this.conns.delete(keyOf(conn.remote.address, conn.remote.port, conn.local.port));
     this.timers.delete(conn);
@@ -271,4 +344,11 @@ export class Tcp implements TcpHost {
 
 function keyOf(remote: Ipv4Addr, remotePort: number, localPort: number): string {
   return `${remote}:${remotePort}:${localPort}`;
+}
+
+/** The window shift our connections use for a receive buffer of this size (RFC 7323 §2.3). */
+export function ourWindowShift(receiveBufferSize: number): number {
+  let shift = 0;
+  while (shift < 14 && 65535 * 2 ** shift < receiveBufferSize) shift++;
+  return shift;
 }

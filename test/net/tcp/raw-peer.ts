@@ -19,11 +19,17 @@ export class RawPeer {
     this.stack.takeFrames();
   }
 
-  send(s: Partial<TcpSegment> & { flags: number }, srcPort = 40000, dstPort = 80): void {
+  send(s: Partial<TcpSegment> & { flags: number }, srcPort = 40000, dstPort = 80, srcIp = PEER_IP): void {
     const seg: TcpSegment = { srcPort, dstPort, seq: 0, ack: 0, window: 65535, urgent: 0, options: {}, payload: new Uint8Array(0), ...s };
-    const packet = buildIpv4({ id: 1, ttl: 64, protocol: PROTO_TCP, src: PEER_IP, dst: OUR_IP }, encodeTcp(seg, PEER_IP, OUR_IP));
+    const packet = buildIpv4({ id: 1, ttl: 64, protocol: PROTO_TCP, src: srcIp, dst: OUR_IP }, encodeTcp(seg, srcIp, OUR_IP));
     this.stack.receive(buildEthernet({ dst: OUR_MAC, src: PEER_MAC, ethertype: ETHERTYPE_IPV4 }, packet), this.now);
     this.collect();
+  }
+
+  /** The peer asks who-has our address again (so that our ARP cache knows it after a long wait). */
+  reannounce(): void {
+    this.stack.receive(whoHas(OUR_IP), this.now);
+    this.stack.takeFrames();
   }
 
   /** Polls the stack at the current time. */

@@ -177,8 +177,8 @@ describe('closed ports and listeners (§3.10.7.1–2)', () => {
     expect(p.stack.counters.get('tcp.rx_bad_checksum')).toBe(1);
   });
 
-  it('bounds the listen backlog: SYNs past it are dropped until a handshake completes', () => {
-    const { p, accepted } = listening({ tcp: { maxSynBacklog: 2 } });
+  it('bounds the listen backlog: without SYN cookies, SYNs past it are dropped until a handshake completes', () => {
+    const { p, accepted } = listening({ tcp: { maxSynBacklog: 2, synCookies: false } });
     p.send({ flags: SYN, seq: 1 }, 5001);
     const first = p.one();
     p.send({ flags: SYN, seq: 1 }, 5002);
@@ -204,9 +204,11 @@ describe('closed ports and listeners (§3.10.7.1–2)', () => {
 });
 
 describe('data, FIN and RST in every synchronized state', () => {
-  it('delivers data in order, acknowledges it, and sends ours', () => {
+  it('delivers data in order, acknowledges it (delayed, RFC 5681 §4.2), and sends ours', () => {
     const { p, conn, peerNxt, ourNxt } = established();
     p.send({ flags: ACK | PSH, seq: peerNxt, ack: ourNxt, payload: text('hello') });
+    expect(p.out()).toEqual([]);
+    p.advanceTo(p.now + 40);
     expect(p.one()).toMatchObject({ flags: ACK, ack: seqAdd(peerNxt, 5) });
     expect(new TextDecoder().decode(conn.read())).toBe('hello');
     conn.write(text('world'));

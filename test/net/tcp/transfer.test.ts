@@ -67,25 +67,67 @@ describe('data transfer between two stacks', () => {
     expect(net.a.counters.get('tcp.retransmit') + net.b.counters.get('tcp.retransmit')).toBe(0);
   });
 
-  it('recovers a lost segment by retransmission after the RTO, data intact', async () => {
-    const { net, client, server } = await pair();
-    let dropped = 0;
+  /** Drops the data segments from the client whose ordinal (1-based, first transmission) is listed. */
+  function dropData(net: Net, which: number[]): { dropped: number[] } {
+    let n = 0;
+    const dropped: number[] = [];
+    const seen = new Set<number>();
     net.filter = (w) => {
       const s = tcpOf(w);
-      if (w.from === 'b' && s !== undefined && s.payload.length > 0 && dropped < 1) {
-        dropped++;
+      if (w.from !== 'b' || s === undefined || s.payload.length === 0 || seen.has(s.seq)) return 'deliver';
+      seen.add(s.seq);
+      n++;
+      if (which.includes(n)) {
+        dropped.push(n);
         return 'drop';
       }
       return 'deliver';
     };
-    const data = pattern(20_000);
+    return { dropped };
+  }
+
+  it('repairs one lost segment with one retransmission, in round trips, not an RTO (SACK, RFC 6675)', async () => {
+    const { net, client, server } = await pair();
+    expect(client.conn.sackEnabled).toBe(true);
+    const { dropped } = dropData(net, [2]);
+    const data = pattern(40_000);
     const t0 = net.now;
     void client.write(data).then(() => client.close());
-    const got = await readAll(net, server);
+    const got = await readAll(net, server, 1);
     expect(sha(got)).toBe(sha(data));
-    expect(dropped).toBe(1);
-    expect(net.b.counters.get('tcp.retransmit')).toBeGreaterThanOrEqual(1);
-    expect(net.now - t0).toBeGreaterThanOrEqual(1000); // the initial RTO (RFC 6298 (2.1))
+    expect(dropped).toEqual([2]);
+    expect(net.b.counters.get('tcp.fast_retransmit')).toBe(1);
+    expect(net.b.counters.get('tcp.retransmitted_segment')).toBe(1);
+    expect(net.b.counters.get('tcp.rto')).toBe(0);
+    expect(net.now - t0).toBeLessThan(200);
+  });
+
+  it('without SACK, NewReno repairs two losses in one window without an RTO (RFC 6582)', async () => {
+    const { net, client, server } = await pair({ tcp: { sack: false } }, { tcp: { sack: false } });
+    expect(client.conn.sackEnabled).toBe(false);
+    const { dropped } = dropData(net, [3, 6]);
+    const data = pattern(60_000);
+    void client.write(data).then(() => client.close());
+    const got = await readAll(net, server, 1);
+    expect(sha(got)).toBe(sha(data));
+    expect(dropped).toEqual([3, 6]);
+    expect(net.b.counters.get('tcp.fast_retransmit')).toBe(1);
+    expect(net.b.counters.get('tcp.retransmitted_segment')).toBe(2);
+    expect(net.b.counters.get('tcp.rto')).toBe(0);
+  });
+
+  it('repairs a tail loss with the RTO, after the configured minimum (not a second)', async () => {
+    const { net, client, server } = await pair({}, { tcp: { minRtoMs: 200 } });
+    const data = pattern(3000); // three segments; the last is lost: no duplicate ACKs follow it
+    const { dropped } = dropData(net, [3]);
+    const t0 = net.now;
+    void client.write(data).then(() => client.shutdownWrite());
+    const got = await readAll(net, server, 5);
+    expect(sha(got)).toBe(sha(data));
+    expect(dropped).toEqual([3]);
+    expect(net.b.counters.get('tcp.rto')).toBe(1);
+    expect(net.now - t0).toBeGreaterThanOrEqual(200);
+    expect(net.now - t0).toBeLessThan(1000);
   });
 
   it('survives random loss of a tenth of all segments both ways, byte-exact', async () => {
