@@ -189,6 +189,8 @@ export class TcpConnection {
   private tsRecent = 0;
   private tsRecentAt = 0;
   private lastAckSent = 0;
+  /** Our timestamp clock when we last retransmitted. */
+  private lastRexmitTs: number | undefined;
   /** The application will send no more: a FIN follows the queued data. */
   private finQueued = false;
   /** The sequence number our FIN took, once sent; and whether the peer has acknowledged it. */
@@ -407,6 +409,7 @@ export class TcpConnection {
       this.sndMax = next;
     } else {
       this.host.count('tcp.retransmitted_segment');
+      this.lastRexmitTs = this.tsNow(now);
     }
     if (fin && this.finSeq === undefined) {
       this.finSeq = endSeq;
@@ -1003,7 +1006,9 @@ export class TcpConnection {
     const ts = seg.options.timestamp;
     if (this.neg.tsOk && ts !== undefined && ts.echo !== 0) {
       // RFC 7323 §4.1 RTTM: the echoed timestamp measures every ACK that advances SND.UNA.
-      this.rto.sample(seqDiff(this.tsNow(now), ts.echo));
+      // Karn's rule for timestamps: an echo older than our last retransmission may be the original's
+      // (a peer answers a duplicate with the timestamp it kept), so it measures nothing.
+      if (this.lastRexmitTs === undefined || !seqLt(ts.echo, this.lastRexmitTs)) this.rto.sample(seqDiff(this.tsNow(now), ts.echo));
       this.rttSeq = undefined;
       return;
     }
