@@ -23,8 +23,8 @@ export interface DirectStack {
   stack: Stack;
   driver: StackDriver;
   device: NetDevice;
-  /** Serves each connection accepted on `port` with `serve`. */
-  listen(port: number, serve: (stream: ByteStream) => Promise<void>): TcpListener;
+  /** Serves each connection accepted on `port` with `serve`; `noDelay` turns Nagle off for them. */
+  listen(port: number, serve: (stream: ByteStream) => Promise<void>, opts?: { noDelay?: boolean }): TcpListener;
   stop(): Promise<void>;
 }
 
@@ -55,7 +55,11 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
     stack,
     driver,
     device,
-    listen: (port, serve) => stack.tcp.listen(port, (conn) => void serve(new TcpSocket(conn, stack.tcp))),
+    listen: (port, serve, opts = {}) =>
+      stack.tcp.listen(port, (conn) => {
+        if (opts.noDelay !== undefined) conn.noDelay = opts.noDelay;
+        void serve(new TcpSocket(conn, stack.tcp));
+      }),
     stop: () => driver.stop(RELEASE_GRACE_MS),
   };
 }

@@ -66,7 +66,8 @@ async function runDirect(config: Config): Promise<void> {
     if (err instanceof DeviceSetupError) fail(err.message);
     throw err;
   }
-  const listeners = [direct.listen(config.port, (s) => service.http.serve(s))];
+  // Nagle off for HTTP, as node:http does: a response is written whole, and pipelined answers must not wait.
+  const listeners = [direct.listen(config.port, (s) => service.http.serve(s), { noDelay: true })];
   consoleLogger.info(`auth service on TCP port ${config.port} (stack direct, ${service.users} users in ${config.data})`);
   if (config.echoPort !== undefined) {
     listeners.push(direct.listen(config.echoPort, serveEcho));
