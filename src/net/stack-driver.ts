@@ -30,10 +30,17 @@ export class StackDriver {
         this.flush();
       });
     };
+    // A device may hand over many frames in one turn of the event loop: take them all, then flush once.
+    let flushQueued = false;
     this.device.onFrame((frame) => {
       if (!this.running) return;
       this.stack.receive(frame, this.timers.now());
-      this.flush();
+      if (flushQueued) return;
+      flushQueued = true;
+      queueMicrotask(() => {
+        flushQueued = false;
+        this.flush();
+      });
     });
     this.stack.start(this.timers.now());
     this.flush();

@@ -1,14 +1,15 @@
 // The TAP backend: a kernel TAP created with the tuntap2 fork, enslaved to a bridge and brought up
 // (as Xen's `vif = [ "bridge=br0" ]` did). The kernel only moves frames between the TAP and the bridge.
-// The package creates and configures the device; the frame pump is ours and replaceable: reads of the
-// fd on libuv's thread pool (one frame per read), writes with writeSync (one frame per write).
+// The package creates and configures the device; the frame pump is ours (src/net/tap-pump.ts): a worker
+// thread reads the fd into a shared ring, the main thread writes one frame per writeSync.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, read, writeSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { MacAddr } from './addr.ts';
 import type { Counters } from './counters.ts';
 import type { NetDevice } from './device.ts';
+import { TapPump, type TapPumpStats } from './tap-pump.ts';
 
 export interface TapOptions {
   bridge: string;
@@ -63,8 +64,7 @@ export class TapDevice implements NetDevice {
   readonly mtu: number;
   private receiver: (frame: Uint8Array) => void = () => {};
   private closed = false;
-  private pumping = false;
-  private readonly rx = Buffer.allocUnsafe(65536);
+  private pump: TapPump | undefined;
 
   private constructor(
     private readonly tap: TapHandle,
@@ -113,32 +113,20 @@ export class TapDevice implements NetDevice {
   }
 
   onFrame(receiver: (frame: Uint8Array) => void): void {
-    this.receiver = receiver;
-    if (!this.pumping) {
-      this.pumping = true;
-      this.pump();
-    }
+    if (this.pump !== undefined) throw new Error('TapDevice: one receiver only');
+    // Frames are views over the pump's ring, valid during the call (the NetDevice contract).
+    this.pump = new TapPump(this.tap._fd, receiver, () => this.counters?.inc('dev.rx_error'));
   }
 
-  /** One blocking read at a time on the thread pool; each read returns exactly one frame. */
-  private pump(): void {
-    read(this.tap._fd, this.rx, 0, this.rx.length, null, (err, n) => {
-      if (this.closed) return;
-      if (err) {
-        this.counters?.inc('dev.rx_error');
-        setTimeout(() => this.pump(), 10).unref();
-        return;
-      }
-      // A plain Uint8Array view (not a Buffer), so that a receiver's slice() copies.
-      if (n > 0) this.receiver(new Uint8Array(this.rx.buffer, this.rx.byteOffset, n));
-      this.pump();
-    });
+  get pumpStats(): TapPumpStats | undefined {
+    return this.pump?.stats;
   }
 
   /** Closing the fd removes the TAP: it was never made persistent, so a crash cannot leave it behind. */
-  close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    return new Promise((resolve) => this.tap.release(() => resolve()));
+    await this.pump?.stop();
+    await new Promise<void>((resolve) => this.tap.release(() => resolve()));
   }
 }

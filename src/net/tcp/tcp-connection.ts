@@ -443,6 +443,8 @@ export class TcpConnection {
     if (!this.synSent && this.retransmits === 0) {
       this.rttSeq = this.iss;
       this.rttStart = now;
+    } else {
+      this.lastRexmitTs = this.tsNow(now); // Karn: an echo of an earlier SYN measures nothing
     }
     this.synSent = true;
     this.sndNxt = seqAdd(this.iss, 1);
@@ -688,8 +690,12 @@ export class TcpConnection {
       return;
     }
     if (this.state === 'SYN_RECEIVED' && seg.flags & SYN && !(seg.flags & ACK) && seg.seq === this.irs) {
-      // The peer retransmitted its SYN: our SYN-ACK was lost. Send it again (as Linux does).
+      // The peer retransmitted its SYN: our SYN-ACK was lost. Send it again (as Linux does), echoing this SYN.
       this.host.count('tcp.rx_syn_retransmit');
+      if (seg.options.timestamp !== undefined) {
+        this.tsRecent = seg.options.timestamp.value;
+        this.tsRecentAt = now;
+      }
       this.ackNeeded = true;
       this.output(now);
       return;
@@ -864,9 +870,9 @@ export class TcpConnection {
     const window = seg.window * 2 ** this.sndShift;
     if (seqGt(ack, this.sndUna)) {
       this.newAck(seg, now);
-    } else if (ack === this.sndUna && seqGt(this.sndMax, this.sndUna) && seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && window > 0 && (window === this.sndWnd || newSack)) {
-      // RFC 5681 §2 "duplicate acknowledgment" (with RFC 6675, one carrying new SACK information counts too;
-      // the answers to zero-window probes do not).
+    } else if (ack === this.sndUna && seqGt(this.sndMax, this.sndUna) && seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && window > 0 && (this.neg.sackOk ? newSack : window === this.sndWnd)) {
+      // RFC 5681 §2 "duplicate acknowledgment"; with SACK, only one that SACKs new data counts (RFC 6675 §2),
+      // so ACKs the network duplicated do not start a recovery. Answers to zero-window probes never count.
       this.dupAck(now);
     }
     // Send window update (§3.10.7.4 fifth, ESTABLISHED).
@@ -945,7 +951,12 @@ export class TcpConnection {
       if (!this.neg.sackOk) this.cwnd += this.smss; // RFC 6582 §3.2 (4): inflate by each dup ACK
       return;
     }
-    const lost = this.dupAcks >= DUP_THRESH || (this.neg.sackOk && this.sacked.bytesAbove(this.sndUna) >= DUP_THRESH * this.smss);
+    // RFC 5827 Early Retransmit: with fewer than four segments outstanding and nothing new to send,
+    // fewer duplicate ACKs can ever come; lower the threshold to what can.
+    const flightSegs = Math.ceil(seqDiff(this.sndMax, this.sndUna) / this.smss);
+    const nothingNew = seqDiff(this.dataEnd, this.sndMax) <= 0;
+    const thresh = nothingNew && flightSegs < 4 ? Math.max(1, flightSegs - 1) : DUP_THRESH;
+    const lost = this.dupAcks >= thresh || (this.neg.sackOk && this.sacked.bytesAbove(this.sndUna) >= thresh * this.smss);
     // RFC 6582 §3.2 (1)/(2): no new recovery until what was outstanding at the last RTO is acknowledged.
     if (!lost || (this.recoverGuard !== undefined && seqLe(this.sndUna, this.recoverGuard))) return;
     this.host.count('tcp.fast_retransmit');

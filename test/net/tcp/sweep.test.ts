@@ -99,8 +99,11 @@ describe('transfers over a faulty simulated link', () => {
       const row = await transfer(name, fault, size, 100 + i);
       rows.push(row);
       expect(row.simulatedMs, `${name} took ${row.simulatedMs} ms`).toBeLessThan(bound);
-      // One lost frame should cost about one retransmission, not a window's worth.
-      expect(row.retransmitted, `${name}: ${row.retransmitted} retransmissions for ${row.framesDropped} lost frames`).toBeLessThanOrEqual(3 * row.framesDropped + 10);
+      // One lost frame should cost about one retransmission, not a window's worth; a reordered one may
+      // cost a spurious fast retransmit (no DSACK/RACK here to undo it).
+      const segments = size / 1448;
+      const allowed = 3 * row.framesDropped + fault.reorder * segments + 10;
+      expect(row.retransmitted, `${name}: ${row.retransmitted} retransmissions for ${row.framesDropped} lost frames`).toBeLessThanOrEqual(allowed);
     }
     console.table(rows);
     const clean = rows[0];
