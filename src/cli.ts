@@ -48,7 +48,7 @@ Direct stack (needs root or CAP_NET_ADMIN):
   --ipv4 ADDR/PREFIX     static address instead of DHCP, e.g. 192.168.77.10/24
   --gateway ADDR         default router with --ipv4, e.g. 192.168.77.2
   --pcap FILE            write every frame in and out to FILE (classic pcap)
-  --echo-port N          also serve TCP echo (RFC 862) on port N (default: off)
+  --echo-port N          also serve TCP echo (RFC 862) on port N (default: off; both stacks)
   --fault SPEC           inject faults on the device, both directions, e.g.
                            drop=0.05,dup=0.01,reorder=0.05,corrupt=0.01,delay=2ms,seed=7
 
@@ -133,7 +133,7 @@ export function parseCli(argv: readonly string[]): CliResult {
   const fault = v.fault === undefined ? undefined : parseFaultSpec(v.fault);
   if (typeof fault === 'string') return { kind: 'error', message: `--fault: ${fault}` };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'echo-port', 'fault'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }

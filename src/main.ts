@@ -8,7 +8,8 @@ import { DeviceSetupError } from './net/tap-device.ts';
 import { systemRandom } from './random.ts';
 import { serveEcho } from './app/echo.ts';
 import { createAuthService } from './service.ts';
-import { listenSockets } from './socket-adapter.ts';
+import type { ByteStream } from './net/byte-stream.ts';
+import { listenSockets, type SocketListener } from './socket-adapter.ts';
 
 /** How long in-flight requests may take to finish after SIGINT/SIGTERM. */
 const SHUTDOWN_GRACE_MS = 3000;
@@ -42,19 +43,24 @@ function onSignals(stop: () => Promise<unknown>): void {
 
 async function runSocket(config: Config): Promise<void> {
   const service = await createAuthService(config.data, systemTimers, consoleLogger).catch((err: unknown) => fail(message(err)));
-  const listener = await listenSockets(config.listen, config.port, (stream) => void service.http.serve(stream)).catch(
-    (err: unknown) => {
+  const listen = (port: number, serve: (s: ByteStream) => void): Promise<SocketListener> =>
+    listenSockets(config.listen, port, serve).catch((err: unknown) => {
       const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-      if (code === 'EADDRINUSE') fail(`port ${config.port} on ${config.listen} is already in use`);
-      if (code === 'EACCES') fail(`not allowed to listen on port ${config.port} (ports below 1024 need root)`);
+      if (code === 'EADDRINUSE') fail(`port ${port} on ${config.listen} is already in use`);
+      if (code === 'EACCES') fail(`not allowed to listen on port ${port} (ports below 1024 need root)`);
       if (code === 'EADDRNOTAVAIL') fail(`${config.listen} is not an address of this host`);
       fail(message(err));
-    },
-  );
+    });
+  const listeners = [await listen(config.port, (stream) => void service.http.serve(stream))];
+  const first = listeners[0];
   consoleLogger.info(
-    `auth service on http://${listener.address.address}:${listener.address.port}/ (stack socket, ${service.users} users in ${config.data})`,
+    `auth service on http://${first?.address.address ?? config.listen}:${first?.address.port ?? config.port}/ (stack socket, ${service.users} users in ${config.data})`,
   );
-  onSignals(() => Promise.all([listener.close(), service.http.shutdown(SHUTDOWN_GRACE_MS)]));
+  if (config.echoPort !== undefined) {
+    listeners.push(await listen(config.echoPort, (stream) => void serveEcho(stream)));
+    consoleLogger.info(`echo service on TCP port ${config.echoPort}`);
+  }
+  onSignals(() => Promise.all([...listeners.map((l) => l.close()), service.http.shutdown(SHUTDOWN_GRACE_MS)]));
 }
 
 async function runDirect(config: Config): Promise<void> {
