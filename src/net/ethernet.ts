@@ -18,11 +18,11 @@ export function parseEthernet(frame: Uint8Array): EthernetHeader | undefined {
   return { dst: readMac(frame, 0), src: readMac(frame, 6), ethertype: ((frame[12] ?? 0) << 8) | (frame[13] ?? 0) };
 }
 
-export function writeEthernetHeader(buf: Uint8Array, h: EthernetHeader): void {
-  writeMac(buf, 0, h.dst);
-  writeMac(buf, 6, h.src);
-  buf[12] = h.ethertype >>> 8;
-  buf[13] = h.ethertype;
+export function writeEthernetHeader(buf: Uint8Array, h: EthernetHeader, off = 0): void {
+  writeMac(buf, off, h.dst);
+  writeMac(buf, off + 6, h.src);
+  buf[off + 12] = h.ethertype >>> 8;
+  buf[off + 13] = h.ethertype;
 }
 
 /** A new frame holding the header and a copy of `payload`. */

@@ -8,6 +8,7 @@ import type { Counters } from './counters.ts';
 import { ETHERTYPE_IPV4 } from './ethernet.ts';
 import { Reassembler, type ReassemblyOptions } from './ipv4-reassembly.ts';
 import { IPV4_MIN_HEADER, parseIpv4, writeIpv4Header, type Ipv4Header } from './ipv4-wire.ts';
+import { OutPacket } from './packet.ts';
 import { randomU32, type Random } from '../random.ts';
 
 export interface RxContext {
@@ -111,8 +112,11 @@ export class Ipv4 {
     receiver(h, payload, ctx);
   }
 
-  /** Sends a datagram, fragmenting it when it is larger than the MTU; false when it was dropped here. */
-  send(dst: Ipv4Addr, protocol: number, payload: Uint8Array, now: number, opts: SendOptions = {}): boolean {
+  /**
+   * Sends a datagram, fragmenting it when it is larger than the MTU; false when it was dropped here.
+   * An OutPacket payload gets the IPv4 header written into its headroom (no copy).
+   */
+  send(dst: Ipv4Addr, protocol: number, data: Uint8Array | OutPacket, now: number, opts: SendOptions = {}): boolean {
     const cfg = this.cfg;
     const src = opts.src ?? cfg?.address;
     if (src === undefined) {
@@ -138,13 +142,14 @@ export class Ipv4 {
     this.nextId = (this.nextId + 1) & 0xffff;
     const base = { id, ttl: this.options.ttl, protocol, src, dst, tos: opts.tos ?? 0, dontFragment: opts.dontFragment ?? false };
     const maxData = this.mtu - IPV4_MIN_HEADER;
-    if (payload.length <= maxData) {
-      const packet = new Uint8Array(IPV4_MIN_HEADER + payload.length);
-      writeIpv4Header(packet, 0, base, packet.length);
-      packet.set(payload, IPV4_MIN_HEADER);
+    if (data.length <= maxData) {
+      const packet = data instanceof OutPacket ? data : OutPacket.copyOf(data);
+      const at = packet.prepend(IPV4_MIN_HEADER);
+      writeIpv4Header(packet.buf, at, base, packet.length);
       this.output(packet, nextHop, broadcast, now);
       return true;
     }
+    const payload = data instanceof OutPacket ? data.view() : data;
     if (base.dontFragment || IPV4_MIN_HEADER + payload.length > 65535) {
       this.counters.inc('ip.tx_too_big');
       return false;
@@ -174,7 +179,7 @@ export class Ipv4 {
     return this.reassembler;
   }
 
-  private output(packet: Uint8Array, nextHop: Ipv4Addr, broadcast: boolean, now: number): void {
+  private output(packet: Uint8Array | OutPacket, nextHop: Ipv4Addr, broadcast: boolean, now: number): void {
     this.counters.inc('ip.tx');
     if (broadcast) this.link(MAC_BROADCAST, ETHERTYPE_IPV4, packet);
     else this.arp.sendIpv4(nextHop, packet, now);

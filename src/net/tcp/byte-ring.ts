@@ -10,6 +10,8 @@ export class ByteRing {
   private head = 0;
   private len = 0;
   private disposeOnEmpty = false;
+  /** The most bytes held since the ring last emptied. */
+  private peak = 0;
 
   constructor(
     readonly limit: number,
@@ -47,6 +49,7 @@ export class ByteRing {
     this.buf.set(data.subarray(0, first), tail);
     if (first < n) this.buf.set(data.subarray(first, n), 0);
     this.len += n;
+    if (this.len > this.peak) this.peak = this.len;
     return n;
   }
 
@@ -69,7 +72,11 @@ export class ByteRing {
     const k = Math.min(n, this.len);
     this.len -= k;
     this.head = this.len === 0 ? 0 : (this.head + k) % this.buf.length;
-    if (this.len === 0 && (this.buf.length > INITIAL || this.disposeOnEmpty)) this.resize(0);
+    if (this.len !== 0) return;
+    // Empty: give memory back, unless it was well used since the last time (a bulk transfer would
+    // otherwise free and grow the ring again for every read).
+    if (this.disposeOnEmpty || (this.buf.length > INITIAL && this.peak < this.buf.length / 4)) this.resize(0);
+    this.peak = 0;
   }
 
   /** Gives the memory back as soon as the bytes still held have been taken. */

@@ -4,6 +4,7 @@
 import type { Ipv4Addr } from '../addr.ts';
 import { finish, pseudoHeaderSum, sumBytes } from '../checksum.ts';
 import { PROTO_TCP } from '../ipv4-wire.ts';
+import { HEADROOM, OutPacket } from '../packet.ts';
 
 export const TCP_MIN_HEADER = 20;
 
@@ -129,9 +130,15 @@ function w32(b: Uint8Array, o: number, v: number): void {
 
 /** Encodes a segment with its checksum; options are laid out 4-byte aligned with NOPs, as Linux does. */
 export function encodeTcp(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr): Uint8Array {
+  return encodeTcpPacket(s, src, dst, 0).view();
+}
+
+/** The same, into a packet with `headroom` bytes free in front for the IPv4 and Ethernet headers. */
+export function encodeTcpPacket(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr, headroom = HEADROOM): OutPacket {
   const optLen = optionsLength(s.options);
   const headerLen = TCP_MIN_HEADER + optLen;
-  const b = new Uint8Array(headerLen + s.payload.length);
+  const packet = OutPacket.alloc(headerLen + s.payload.length, headroom);
+  const b = packet.buf.subarray(packet.start);
   w16(b, 0, s.srcPort);
   w16(b, 2, s.dstPort);
   w32(b, 4, s.seq);
@@ -139,6 +146,7 @@ export function encodeTcp(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr): Uint8Arr
   b[12] = (headerLen / 4) << 4;
   b[13] = s.flags;
   w16(b, 14, s.window);
+  w16(b, 16, 0); // the buffer is not zeroed: the checksum field must be, before summing
   w16(b, 18, s.urgent);
   let i = TCP_MIN_HEADER;
   const o = s.options;
@@ -173,7 +181,7 @@ export function encodeTcp(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr): Uint8Arr
   b.set(s.payload, headerLen);
   const c = finish(sumBytes(b, 0, b.length, pseudoHeaderSum(src, dst, PROTO_TCP, b.length)));
   w16(b, 16, c);
-  return b;
+  return packet;
 }
 
 /** SEG.LEN (RFC 9293 §3.4): data plus one for each of SYN and FIN. */

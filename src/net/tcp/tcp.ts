@@ -13,7 +13,7 @@ import { MemoryBudget } from './memory-budget.ts';
 import { seqAdd } from './seq.ts';
 import { SynCookies } from './syn-cookies.ts';
 import { defaultTcpConfig, TcpConnection, type TcpConfig, type TcpHost } from './tcp-connection.ts';
-import { ACK, RST, SYN, encodeTcp, parseTcp, segmentLength, type TcpSegment } from './tcp-wire.ts';
+import { ACK, RST, SYN, encodeTcp, encodeTcpPacket, parseTcp, segmentLength, type TcpSegment } from './tcp-wire.ts';
 
 export interface TcpLayerOptions extends TcpConfig {
   /** Connections of every state at once; SYNs and connects past it are refused. */
@@ -300,7 +300,7 @@ export class Tcp implements TcpHost {
   send(conn: TcpConnection, seg: TcpSegment, now: number): void {
     this.counters.inc('tcp.tx');
     if (seg.flags & RST) this.counters.inc('tcp.tx_reset');
-    this.ipv4.send(conn.remote.address, PROTO_TCP, encodeTcp(seg, conn.local.address, conn.remote.address), now, { src: conn.local.address, dontFragment: true });
+    this.ipv4.send(conn.remote.address, PROTO_TCP, encodeTcpPacket(seg, conn.local.address, conn.remote.address), now, { src: conn.local.address, dontFragment: true });
   }
 
   challengeAllowed(now: number): boolean {
