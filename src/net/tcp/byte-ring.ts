@@ -75,7 +75,7 @@ export class ByteRing {
     if (this.len !== 0) return;
     // Empty: give memory back, unless it was well used since the last time (a bulk transfer would
     // otherwise free and grow the ring again for every read).
-    if (this.disposeOnEmpty || (this.buf.length > INITIAL && this.peak < this.buf.length / 4)) this.resize(0);
+    if (this.disposeOnEmpty || this.buf.length <= INITIAL || this.peak < this.buf.length / 4) this.resize(0);
     this.peak = 0;
   }
 
