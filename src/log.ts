@@ -10,13 +10,14 @@ export const consoleLogger: Logger = {
   warn: (line) => process.stderr.write(`${line}\n`),
 };
 
-/** A logger that keeps its lines, for tests. */
+/** A logger that keeps its lines, for tests: `lines` the info lines (one per request), `warnings` the warnings. */
 export class MemoryLogger implements Logger {
   readonly lines: string[] = [];
+  readonly warnings: string[] = [];
   info(line: string): void {
     this.lines.push(line);
   }
   warn(line: string): void {
-    this.lines.push(line);
+    this.warnings.push(line);
   }
 }

@@ -1,22 +1,59 @@
 // The application, put together once for whichever stack carries it: the store, the auth handler and the HTTP server.
 
 import { DirectoryKv } from './app/kv-store.ts';
-import { createAuthHandler } from './app/auth-handler.ts';
+import { createAuthHandler, type AuthOptions } from './app/auth-handler.ts';
+import { parseCredential } from './app/password-hash.ts';
 import type { Timers } from './clock.ts';
 import { HttpServer, type HttpServerOptions } from './http/server.ts';
 import type { Logger } from './log.ts';
+
+/** How the users present at start-up store their passwords. */
+export interface CredentialSurvey {
+  hashed: number;
+  plain: number;
+  malformed: number;
+  /** Empty or blank files. */
+  disabled: number;
+}
+
+/**
+ * Reads every user file once and says what it found: a warning line per malformed hash (naming the user, never
+ * the content) and one line with the number of users still stored in plain text.
+ */
+export async function surveyCredentials(store: DirectoryKv, keys: readonly string[], log: Logger): Promise<CredentialSurvey> {
+  const survey: CredentialSurvey = { hashed: 0, plain: 0, malformed: 0, disabled: 0 };
+  for (const key of keys) {
+    const value = await store.get(key);
+    if (value === undefined) continue; // gone since the listing
+    const kind = parseCredential(value).kind;
+    if (kind === 'scrypt') survey.hashed++;
+    else if (kind === 'plain') survey.plain++;
+    else if (kind === 'disabled') survey.disabled++;
+    else {
+      survey.malformed++;
+      log.warn(`warning: user ${JSON.stringify(key)}: malformed password hash; this user cannot log in`);
+    }
+  }
+  if (survey.plain > 0) {
+    const users = survey.plain === 1 ? '1 user is' : `${survey.plain} users are`;
+    log.warn(`warning: ${users} still stored in plain text in ${store.dir}; hash each with: npm run passwd -- USER`);
+  }
+  return survey;
+}
 
 export async function createAuthService(
   dataDir: string,
   timers: Timers,
   log: Logger,
   options: Partial<HttpServerOptions> = {},
-): Promise<{ http: HttpServer; users: number }> {
+  auth: Partial<AuthOptions> = {},
+): Promise<{ http: HttpServer; users: number; credentials: CredentialSurvey }> {
   const store = await DirectoryKv.open(dataDir);
-  const users = (await store.keys()).length;
-  const http = new HttpServer(createAuthHandler(store, timers, log), timers, {
+  const keys = await store.keys();
+  const credentials = await surveyCredentials(store, keys, log);
+  const http = new HttpServer(createAuthHandler(store, timers, log, auth), timers, {
     onProtocolError: (e) => log.info(`http ${e.status} ${e.reason} from ${e.remote.address}:${e.remote.port}`),
     ...options,
   });
-  return { http, users };
+  return { http, users: keys.length, credentials };
 }

@@ -231,3 +231,91 @@ export async function stopTree(s: Started, graceMs = 5000, known: { pid: number;
     }
   }
 }
+
+// --- Long-lived helpers driven over stdin, and a process's memory. ---
+
+export interface Interactive extends Started {
+  /** Writes one line to the process's stdin; false once stdin is closed. */
+  send(line: string): boolean;
+  /** Closes the process's stdin (a well-behaved helper then exits). */
+  endInput(): void;
+}
+
+/**
+ * As spawnProcess, with stdin a pipe: for helpers a test drives line by line (a client kept running in a
+ * namespace, say). The process gets `killSignal` once `timeoutMs` has passed, whatever happens to the test.
+ */
+export function spawnInteractive(cmd: string, args: string[], timeoutMs: number, killSignal: NodeJS.Signals = 'SIGTERM'): Interactive {
+  const child = spawn(cmd, args, { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs, killSignal });
+  let out = '';
+  const onData = (d: Buffer): void => {
+    out += d.toString();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  child.stdin.on('error', () => {});
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('close', (code) => resolve(code));
+    child.on('exit', (code) => setTimeout(() => resolve(code), 2000).unref());
+    child.on('error', () => resolve(null));
+  });
+  return {
+    child,
+    output: () => out,
+    exited,
+    send: (line) => child.stdin.writable && child.stdin.write(`${line}\n`),
+    endInput: () => child.stdin.end(),
+  };
+}
+
+/** The first live descendant of `pid` whose command line matches `pattern` (e.g. the node under `npm start`). */
+export function findDescendant(pid: number, pattern: RegExp): number | undefined {
+  for (const d of descendantPids(pid)) {
+    try {
+      if (pattern.test(readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').split('\0').join(' '))) return d.pid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** A process's resident set (VmRSS) and its peak (VmHWM) in KiB, from /proc/PID/status; undefined when it is gone. */
+export function memoryKiB(pid: number): { rss: number; peak: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+    const peak = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
+    if (rss === undefined || peak === undefined) return undefined;
+    return { rss: Number(rss), peak: Number(peak) };
+  } catch {
+    return undefined;
+  }
+}
+
+// --- Lab helpers without new imports: tools on PATH, the namespaces there are, a file's digest. ---
+
+/** True when `tool` is on PATH or in /usr/sbin or /sbin (where root's tools live when PATH lacks them). */
+export async function haveTool(tool: string): Promise<boolean> {
+  if (!/^[A-Za-z0-9_.+-]+$/.test(tool)) return false;
+  const r = await runCommand('bash', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool} || test -x /sbin/${tool}`], 5000);
+  return r.code === 0;
+}
+
+/** The names `ip netns list` shows; throws when ip fails. */
+export async function netnsNames(): Promise<string[]> {
+  const r = await runCommand('ip', ['netns', 'list'], 10_000);
+  if (r.code !== 0) throw new Error(`ip netns list exited ${r.code}: ${r.stderr}`);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n !== '');
+}
+
+/** The hex SHA-256 of a file (sha256sum, so a large file never sits in the test's memory). */
+export async function sha256File(file: string, timeoutMs = 60_000): Promise<string> {
+  const r = await runCommand('sha256sum', ['--', file], timeoutMs);
+  const hex = /^([0-9a-f]{64})\s/.exec(r.stdout)?.[1];
+  if (r.code !== 0 || hex === undefined) throw new Error(`sha256sum ${file} exited ${r.code}: ${r.stderr}`);
+  return hex;
+}

@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../src/app/password-hash.ts';
 import { curl, freePort, rawExchange, startService, stop, type Started } from './service-process.ts';
 
 const HOST = '127.0.0.1';
@@ -153,6 +154,78 @@ describe('command-line errors', () => {
       expect(s.output()).toContain(`${signal}: shutting down`);
       const after = await curl(['-s', `http://${HOST}:${p}/`]);
       expect(after.code).toBe(7); // connection refused: the listener is gone
+    }
+  });
+});
+
+describe('hashed passwords and throttling through curl', () => {
+  const HASHED_PW = 'Tr0ub4dor&3-hashed';
+  const TARGET_PW = 'target-right-pw';
+  const PLAIN_PW = 'plain-pw-42';
+  let dir = '';
+  let hashes: string[] = [];
+  let svc2: Started | undefined;
+  let base2 = '';
+  const url = (user: string, pw: string): string => `${base2}/?user=${user}&password=${encodeURIComponent(pw)}`;
+  const status = async (user: string, pw: string): Promise<string> =>
+    (await curl(['-s', '-o', '/dev/null', '-w', '%{http_code}', url(user, pw)])).stdout;
+
+  beforeAll(async () => {
+    dir = path.join(tmp, 'hashed-data');
+    mkdirSync(dir);
+    hashes = [await hashPassword(HASHED_PW), await hashPassword(TARGET_PW)];
+    writeFileSync(path.join(dir, 'hashed'), `${hashes[0]}\n`, { mode: 0o600 });
+    writeFileSync(path.join(dir, 'target'), `${hashes[1]}\n`, { mode: 0o600 });
+    writeFileSync(path.join(dir, 'plain'), `${PLAIN_PW}\n`);
+    const p = await freePort(HOST);
+    base2 = `http://${HOST}:${p}`;
+    svc2 = await startService(['--stack', 'socket', '--port', String(p), '--listen', HOST, '--data', dir], /auth service on/);
+    expect(svc2.child.exitCode).toBeNull();
+  });
+
+  afterAll(async () => {
+    if (svc2) await stop(svc2);
+  });
+
+  it('warns at start-up, in one line, how many users are still plain text', () => {
+    const warnings = (svc2?.output() ?? '').split('\n').filter((l) => l.includes('plain text'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^warning: 1 user is still stored in plain text in .*; hash each with: npm run passwd -- USER$/);
+  });
+
+  it('a hashed user and a plain user both get 200; a wrong password against the hashed user gets 401', async () => {
+    const ok = await curl(['-s', '-w', '\n%{http_code}', url('hashed', HASHED_PW)]);
+    expect(ok.stdout).toBe('hello hashed!\n\n200');
+    const plain = await curl(['-s', '-w', '\n%{http_code}', url('plain', PLAIN_PW)]);
+    expect(plain.stdout).toBe('hello plain!\n\n200');
+    const bad = await curl(['-s', '-w', '\n%{http_code}', url('hashed', 'Tr0ub4dor&4')]);
+    expect(bad.stdout).toBe('Invalid login\n\n401');
+    expect(await status('hashed', hashes[0] ?? '')).toBe('401'); // the stored record is not the password
+  });
+
+  it('11 wrong attempts: the 11th gets 429 with Retry-After; the right password too; others are not affected', async () => {
+    const codes: string[] = [];
+    for (let i = 0; i < 10; i++) codes.push(await status('target', `wrong-guess-${i}`));
+    expect(codes).toEqual(Array(10).fill('401'));
+    const eleventh = await curl(['-s', '-i', url('target', 'wrong-guess-10')]);
+    expect(eleventh.stdout).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
+    const retry = Number(/\r\nretry-after: (\d+)\r\n/.exec(eleventh.stdout)?.[1]);
+    expect(retry).toBeGreaterThanOrEqual(1);
+    expect(retry).toBeLessThanOrEqual(60);
+    expect(eleventh.stdout).toMatch(/\r\n\r\nToo Many Requests\n$/);
+    expect(await status('target', TARGET_PW)).toBe('429');
+    expect(await status('hashed', HASHED_PW)).toBe('200');
+    expect(await status('plain', PLAIN_PW)).toBe('200');
+  });
+
+  it('the process log has one line per request, the 429s among them, and no password or hash anywhere', () => {
+    const log = svc2?.output() ?? '';
+    expect(log).toMatch(/GET "\/" user="hashed" 200 /);
+    expect(log).toMatch(/GET "\/" user="hashed" 401 /);
+    expect(log.match(/GET "\/" user="target" 401 /g)).toHaveLength(10);
+    expect(log.match(/GET "\/" user="target" 429 /g)).toHaveLength(2);
+    for (const secret of [HASHED_PW, TARGET_PW, PLAIN_PW, 'Tr0ub4dor', 'wrong-guess', 'password=', '$scrypt$', ...hashes]) {
+      expect(log).not.toContain(secret);
     }
   });
 });
