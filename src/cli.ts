@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { Address4 } from 'ip-address';
 import { parseIpv4, parseMac, sameSubnet, type Ipv4Config, type MacAddr } from './net/addr.ts';
 import { parseFaultSpec, type FaultSpec } from './net/fault-device.ts';
+import type { AcdMode } from './arp/acd.ts';
 
 export type StackKind = 'socket' | 'direct';
 
@@ -26,6 +27,10 @@ export interface Config {
   echoPort: number | undefined;
   /** Direct stack: inject faults on the device, both directions. */
   fault: FaultSpec | undefined;
+  /** Direct stack with DHCP: the lease state file (INIT-REBOOT); default /var/lib/mirage-direct-ts/dhcp-lease-MAC.json. */
+  dhcpState?: string | undefined;
+  /** Direct stack, DHCP: how a leased address is checked before use (RFC 5227). */
+  acd?: AcdMode | undefined;
 }
 
 export type CliResult = { kind: 'help' } | { kind: 'run'; config: Config } | { kind: 'error'; message: string };
@@ -51,6 +56,10 @@ Direct stack (needs root or CAP_NET_ADMIN):
   --echo-port N          also serve TCP echo (RFC 862) on port N (default: off; both stacks)
   --fault SPEC           inject faults on the device, both directions, e.g.
                            drop=0.05,dup=0.01,reorder=0.05,corrupt=0.01,delay=2ms,seed=7
+  --dhcp-state FILE      where the DHCP lease is remembered between runs (INIT-REBOOT)
+                           (default: /var/lib/mirage-direct-ts/dhcp-lease-MAC.json)
+  --acd fast|rfc|off     check a leased address with ARP before use (RFC 5227): fast ~0.5 s (default),
+                           rfc the RFC's 5-7 s, off none
 
 Socket stack:
   --listen ADDR          address to listen on (default: 0.0.0.0)
@@ -100,6 +109,8 @@ export function parseCli(argv: readonly string[]): CliResult {
         pcap: { type: 'string' },
         'echo-port': { type: 'string' },
         fault: { type: 'string' },
+        'dhcp-state': { type: 'string' },
+        acd: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -130,16 +141,21 @@ export function parseCli(argv: readonly string[]): CliResult {
   if (!ipv4.ok) return { kind: 'error', message: ipv4.message };
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(v.bridge)) return { kind: 'error', message: `--bridge must be an interface name, not '${v.bridge}'` };
   if (v.pcap === '') return { kind: 'error', message: '--pcap must name a file' };
+  const acd = v.acd;
+  if (acd !== undefined && acd !== 'fast' && acd !== 'rfc' && acd !== 'off') return { kind: 'error', message: `--acd must be fast, rfc or off, not '${acd}'` };
+  const dhcpState = v['dhcp-state'];
+  if (dhcpState === '') return { kind: 'error', message: '--dhcp-state must name a file' };
+  if (dhcpState !== undefined && ipv4.value !== undefined) return { kind: 'error', message: '--dhcp-state is for DHCP, not with --ipv4' };
   const fault = v.fault === undefined ? undefined : parseFaultSpec(v.fault);
   if (typeof fault === 'string') return { kind: 'error', message: `--fault: ${fault}` };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
   return {
     kind: 'run',
-    config: { stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault },
+    config: { stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault, dhcpState, acd },
   };
 }
 

@@ -1,15 +1,17 @@
 // `--stack direct`: our own stack on a TAP in a bridge. Builds the device (recorded to pcap when asked),
 // the stack and its driver, reports the boot in the original's words, and puts services on TCP ports.
 
+import { acdOptionsFor } from './arp/acd.ts';
 import type { Timers } from './clock.ts';
 import type { Config } from './cli.ts';
 import type { Logger } from './log.ts';
-import { macToString, randomLocalMac } from './net/addr.ts';
+import { defaultLeaseFilePath, readLeaseFile, writeLeaseFile, type LeaseClocks } from './dhcp/lease-file.ts';
+import { ipv4ToString, macToString, randomLocalMac, type MacAddr } from './net/addr.ts';
 import type { ByteStream } from './net/byte-stream.ts';
 import type { NetDevice } from './net/device.ts';
 import { FaultyDevice } from './net/fault-device.ts';
 import { RecordingDevice } from './net/pcap.ts';
-import { Stack, describeConfig } from './net/stack.ts';
+import { Stack, describeConfig, type DhcpStateStore } from './net/stack.ts';
 import { StackDriver } from './net/stack-driver.ts';
 import { TapDevice } from './net/tap-device.ts';
 import type { TcpListener } from './net/tcp/tcp.ts';
@@ -31,7 +33,10 @@ export interface DirectStack {
 /** Starts the direct stack; throws DeviceSetupError (with advice) when the TAP cannot be made. */
 export function startDirectStack(config: Config, timers: Timers, random: Random, log: Logger): DirectStack {
   const mac = config.mac ?? randomLocalMac(random);
-  const stack = new Stack({ mac, mtu: 1500, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts' });
+  // DHCP remembers its lease between runs (INIT-REBOOT); the file is read here, once, and written when the client says.
+  const dhcpState = config.ipv4 === undefined ? leaseStore(config.dhcpState ?? defaultLeaseFilePath(mac), mac, timers, log) : undefined;
+  const acd = acdOptionsFor(config.acd ?? 'fast');
+  const stack = new Stack({ mac, mtu: 1500, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd });
   const tap = TapDevice.open({ bridge: config.bridge, mac }, stack.counters);
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
   let device: NetDevice = tap;
@@ -61,5 +66,28 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
         void serve(new TcpSocket(conn, stack.tcp));
       }),
     stop: () => driver.stop(RELEASE_GRACE_MS),
+  };
+}
+
+/**
+ * The DHCP lease remembered in `file` (src/dhcp/lease-file.ts): read once now, rewritten whenever the client says.
+ * A file that cannot be read or written is reported and otherwise ignored: DHCP then simply starts from INIT.
+ */
+function leaseStore(file: string, mac: MacAddr, timers: Timers, log: Logger): DhcpStateStore {
+  const clocks: LeaseClocks = { wall: () => Date.now(), stack: () => timers.now() };
+  const read = readLeaseFile(file, mac, clocks);
+  if (read.kind === 'bad') log.warn(`DHCP: ignoring the state file ${file}: ${read.reason}`);
+  if (read.kind === 'ok') log.info(`DHCP: state file ${file}: ${ipv4ToString(read.saved.address)} until ${read.leaseEnd.toISOString()}`);
+  else log.info(`DHCP: state file ${file}`);
+  return {
+    saved: read.kind === 'ok' ? read.saved : undefined,
+    save: (lease) => {
+      try {
+        writeLeaseFile(file, mac, lease, clocks);
+      } catch (err) {
+        const what = lease === undefined ? 'remove' : 'write';
+        log.warn(`DHCP: cannot ${what} the state file ${file}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    },
   };
 }

@@ -64,6 +64,7 @@ describe('parseCli', () => {
     ['pcap with socket', ['--stack', 'socket', '--pcap', 'x.pcap'], '--pcap'],
     ['echo port 0', ['--echo-port', '0'], '--echo-port'],
     ['fault unknown key', ['--fault', 'loss=0.1'], '--fault'],
+    ['acd mode', ['--acd', 'slow'], '--acd'],
     ['fault probability above 1', ['--fault', 'drop=1.5'], '--fault'],
     ['fault delay without unit', ['--fault', 'delay=5'], '--fault'],
     ['echo port equals port', ['--echo-port', '8088'], '--echo-port'],

@@ -1,13 +1,32 @@
 // ARP (RFC 826) for one interface: answers who-has for our address, keeps a cache that ages and is
 // refreshed while in use, and holds a bounded queue of IPv4 packets per address being resolved.
+// Address conflicts (RFC 5227) are only observed here: a conflicting packet is counted and handed to
+// `onConflict`; what to do about it (probe verdicts, defence) is the policy of `acd.ts`.
 
-import { IPV4_ANY, MAC_BROADCAST, copyBytes, ipv4ToString, isMulticastMac, macToString, type Ipv4Addr, type MacAddr } from '../net/addr.ts';
+import { IPV4_ANY, MAC_BROADCAST, copyBytes, ipv4ToString, isMulticastMac, isUnicastSource, macToString, type Ipv4Addr, type MacAddr } from '../net/addr.ts';
 import type { Counters } from '../net/counters.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../net/ethernet.ts';
 import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp } from './arp-wire.ts';
+import { OutPacket } from '../net/packet.ts';
 
-/** Sends a payload in an Ethernet frame to `dst`. */
-export type LinkSend = (dst: MacAddr, ethertype: number, payload: Uint8Array) => void;
+/** Sends a payload in an Ethernet frame to `dst`; an OutPacket gets its header written in its headroom. */
+export type LinkSend = (dst: MacAddr, ethertype: number, payload: Uint8Array | OutPacket) => void;
+
+/** An ARP packet from another host that conflicts with our address or with the one being probed (RFC 5227). */
+export interface ArpConflict {
+  /** Our address, or the tentative one being probed. */
+  address: Ipv4Addr;
+  /** The other host: the packet's sender hardware address. */
+  mac: MacAddr;
+  /**
+   * `sender`: the packet's sender IP is `address` (a request, reply or announcement from a host using it;
+   * RFC 5227 §2.1.1 and §2.4); `probe`: an ARP probe (sender IP 0.0.0.0) for the tentative address (§2.1.1).
+   */
+  kind: 'sender' | 'probe';
+  op: typeof ARP_REQUEST | typeof ARP_REPLY;
+  /** True when `address` is the tentative one (being probed), false when it is our configured address. */
+  tentative: boolean;
+}
 
 export interface ArpOptions {
   /** How long an entry lives after its last confirmation. */
@@ -54,7 +73,7 @@ interface Entry {
 }
 
 interface Pending {
-  queue: Uint8Array[];
+  queue: Array<Uint8Array | OutPacket>;
   requests: number;
   nextRequestAt: number;
 }
@@ -68,6 +87,12 @@ export class Arp {
   private nextAnnounceAt = 0;
   private requestTokens: number;
   private tokensAt = 0;
+  /** The address being probed (RFC 5227 §2.1): never answered for nor used, but packets about it are reported. */
+  private tentative: Ipv4Addr | undefined;
+  /** Told about every conflicting packet; the default only logs it. */
+  onConflict: (c: ArpConflict, now: number) => void = (c) => {
+    this.log(`ARP: conflict: ${ipv4ToString(c.address)} is also claimed by ${macToString(c.mac)}`);
+  };
 
   constructor(
     private readonly mac: MacAddr,
@@ -93,6 +118,28 @@ export class Arp {
     this.poll(now);
   }
 
+  /** Watches `address` while it is probed (undefined: stop watching): conflicting packets for it are reported. */
+  watch(address: Ipv4Addr | undefined): void {
+    this.tentative = address;
+  }
+
+  /** The address being watched, if any. */
+  get watched(): Ipv4Addr | undefined {
+    return this.tentative;
+  }
+
+  /** An ARP probe for `target` (RFC 5227 §2.1.1): a broadcast request with sender IP 0.0.0.0 and target MAC 0. */
+  sendProbe(target: Ipv4Addr): void {
+    this.counters.inc('arp.tx_probe');
+    this.send(MAC_BROADCAST, ETHERTYPE_ARP, encodeArp({ op: ARP_REQUEST, sha: this.mac, spa: IPV4_ANY, tha: 0, tpa: target }));
+  }
+
+  /** One ARP announcement of `address` (RFC 5227 §3): a broadcast request with sender and target IP both `address`. */
+  announce(address: Ipv4Addr): void {
+    this.counters.inc('arp.tx_announce');
+    this.send(MAC_BROADCAST, ETHERTYPE_ARP, encodeArp({ op: ARP_REQUEST, sha: this.mac, spa: address, tha: 0, tpa: address }));
+  }
+
   lookup(ip: Ipv4Addr): MacAddr | undefined {
     return this.cache.get(ip)?.mac;
   }
@@ -112,14 +159,19 @@ export class Arp {
       return;
     }
     this.counters.inc('arp.rx');
-    if (p.sha === this.mac || p.sha === 0 || isMulticastMac(p.sha)) {
+    if (p.sha === this.mac || p.sha === 0 || isMulticastMac(p.sha) || !isUnicastSource(p.spa)) {
       this.counters.inc('arp.rx_bad_sender');
       return;
     }
-    if (this.address !== undefined && p.spa === this.address) {
-      // Someone else claims our address (RFC 5227 §2.4); defending it is the address-conflict issue's work.
-      this.counters.inc('arp.conflict');
-      this.log(`ARP: conflict: ${ipv4ToString(p.spa)} is also claimed by ${macToString(p.sha)}`);
+    // Someone else uses our address (RFC 5227 §2.4) or the one we probe for (§2.1.1), or probes for the latter:
+    // reported, neither learned nor answered.
+    const t = this.tentative;
+    if (p.spa !== IPV4_ANY && (p.spa === this.address || p.spa === t)) {
+      this.conflict({ address: p.spa, mac: p.sha, kind: 'sender', op: p.op, tentative: p.spa !== this.address }, now);
+      return;
+    }
+    if (t !== undefined && p.spa === IPV4_ANY && p.op === ARP_REQUEST && p.tpa === t) {
+      this.conflict({ address: t, mac: p.sha, kind: 'probe', op: p.op, tentative: true }, now);
       return;
     }
     // RFC 826 "Packet Reception": update an entry we already have from any ARP packet…
@@ -138,7 +190,7 @@ export class Arp {
   }
 
   /** Sends an IPv4 packet to a next hop on the link, resolving its hardware address first if needed. */
-  sendIpv4(nextHop: Ipv4Addr, packet: Uint8Array, now: number): void {
+  sendIpv4(nextHop: Ipv4Addr, packet: Uint8Array | OutPacket, now: number): void {
     const e = this.cache.get(nextHop);
     if (e !== undefined && now < e.expiresAt) {
       e.used = true;
@@ -165,7 +217,7 @@ export class Arp {
       this.counters.inc('arp.drop_queue_full');
       return;
     }
-    p.queue.push(copyBytes(packet));
+    p.queue.push(packet instanceof OutPacket ? packet : copyBytes(packet)); // an OutPacket is ours already
     if (p.requests === 0) this.poll(now);
   }
 
@@ -197,10 +249,8 @@ export class Arp {
       }
     }
     if (this.announcementsLeft > 0 && now >= this.nextAnnounceAt && this.address !== undefined) {
-      // RFC 5227 §3: an ARP announcement is a request with sender and target both set to our address.
       this.log(`ARP: sending gratuitous from ${ipv4ToString(this.address)}`);
-      this.counters.inc('arp.tx_announce');
-      this.send(MAC_BROADCAST, ETHERTYPE_ARP, encodeArp({ op: ARP_REQUEST, sha: this.mac, spa: this.address, tha: 0, tpa: this.address }));
+      this.announce(this.address);
       this.announcementsLeft--;
       this.nextAnnounceAt = now + o.announceIntervalMs;
     }
@@ -215,6 +265,11 @@ export class Arp {
     for (const e of this.cache.values()) at(e.refreshAt ?? e.expiresAt);
     if (this.announcementsLeft > 0) at(this.nextAnnounceAt);
     return d;
+  }
+
+  private conflict(c: ArpConflict, now: number): void {
+    this.counters.inc('arp.conflict');
+    this.onConflict(c, now);
   }
 
   private learn(ip: Ipv4Addr, mac: MacAddr, now: number): void {

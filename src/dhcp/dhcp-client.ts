@@ -1,11 +1,17 @@
 // The DHCP client of RFC 2131 §4.4 (figure 5), sans I/O: fed UDP payloads and the time, it answers through
-// `DhcpIo` and says when it next needs `poll`. No timers, no clock, no randomness of its own.
+// `DhcpIo` and says when it next needs `poll`. No timers, no clock, no randomness, no files of its own.
 //
-//   INIT → (DISCOVER) SELECTING → (OFFER / REQUEST) REQUESTING → (ACK) BOUND → (T1) RENEWING → (T2) REBINDING
-//   NAK or no answer in REQUESTING, NAK in RENEWING/REBINDING, lease expiry → INIT, which discovers at once.
+//   INIT → (DISCOVER) SELECTING → (OFFER / REQUEST) REQUESTING → (ACK) CHECKING → BOUND → (T1) RENEWING → (T2) REBINDING
+//   INIT-REBOOT (a saved lease given to `start`) → (REQUEST) REBOOTING → (ACK) CHECKING   (RFC 2131 §3.2, §4.4.2)
+//   NAK or no answer in REQUESTING/REBOOTING, NAK in RENEWING/REBINDING, lease expiry → INIT, which discovers at once.
+//   CHECKING: `io.check` probes the new address (RFC 5227) and answers `addressChecked`. In use by another host →
+//   DHCPDECLINE, DECLINED for declineDelayMs (RFC 2131 §4.4.1: at least 10 s) → INIT. The same when the stack
+//   gives a bound address up after a failed defence (`addressConflict`).
+//   What is worth remembering across restarts goes out through `io.persist` after each accepted ACK (undefined
+//   once the lease is gone: released, NAKed, expired, declined); the caller stores it and hands it back to `start`.
 
 import {
-  IPV4_ANY, IPV4_BROADCAST, ipv4ToString, maskToPrefix, prefixToMask, writeMac, type Ipv4Addr, type MacAddr,
+  IPV4_ANY, IPV4_BROADCAST, ipv4ToString, macToString, maskToPrefix, prefixToMask, writeMac, type Ipv4Addr, type MacAddr,
 } from '../net/addr.ts';
 import { randomU32, type Random } from '../random.ts';
 import {
@@ -33,6 +39,22 @@ export interface DhcpIo {
   /** The address must no longer be used (lease expired, or NAK while bound/renewing/rebinding). */
   lost(reason: string): void;
   log(line: string): void;
+  /**
+   * Checks that a newly acked address is free (RFC 2131 §4.4.1, RFC 5227 probing) before it is used; the answer
+   * comes back through `addressChecked`, possibly from within this call. Without it the address is used at once.
+   */
+  check?(lease: Lease, now: number): void;
+  /** The lease to remember across restarts (for INIT-REBOOT), or undefined: forget it. */
+  persist?(saved: DhcpSavedLease | undefined): void;
+}
+
+/** What INIT-REBOOT needs from an earlier run. Times are in the client's clock (the `now` it is given). */
+export interface DhcpSavedLease {
+  address: Ipv4Addr;
+  /** The server that granted it (informational: an INIT-REBOOT REQUEST names no server, RFC 2131 §4.3.2). */
+  server: Ipv4Addr;
+  /** When the lease ends. */
+  expiresAt: number;
 }
 
 export interface DhcpClientOptions {
@@ -48,6 +70,14 @@ export interface DhcpClientOptions {
   requestAttempts: number;
   /** Floor of the retransmission delay in RENEWING and REBINDING (RFC 2131 §4.4.5). */
   minRetransmitMs: number;
+  /** REQUEST transmissions in REBOOTING (INIT-REBOOT) before going to INIT: a server with no record of us stays silent (RFC 2131 §4.3.2). */
+  rebootAttempts: number;
+  /** Wait after a DHCPDECLINE before discovering again (RFC 2131 §4.4.1: at least 10 s). */
+  declineDelayMs: number;
+  /** After this many conflicts in a row (RFC 5227 MAX_CONFLICTS, 10)… */
+  maxConflicts: number;
+  /** …a new address is tried at most once per this interval (RATE_LIMIT_INTERVAL, 60 s). */
+  conflictRateLimitMs: number;
 }
 
 export const defaultDhcpClientOptions: Omit<DhcpClientOptions, 'mac' | 'random'> = Object.freeze({
@@ -55,9 +85,14 @@ export const defaultDhcpClientOptions: Omit<DhcpClientOptions, 'mac' | 'random'>
   maxTimeoutMs: 64000,
   requestAttempts: 4,
   minRetransmitMs: 60000,
+  rebootAttempts: 2,
+  declineDelayMs: 10_000,
+  maxConflicts: 10,
+  conflictRateLimitMs: 60_000,
 });
 
-export type DhcpState = 'init' | 'selecting' | 'requesting' | 'bound' | 'renewing' | 'rebinding' | 'stopped';
+export type DhcpState =
+  | 'init' | 'rebooting' | 'selecting' | 'requesting' | 'checking' | 'bound' | 'renewing' | 'rebinding' | 'declined' | 'stopped';
 
 /** Options we ask for (RFC 2132 §9.8): mask, routers, DNS, lease time, server id, T1, T2. */
 const PARAMETER_REQUEST_LIST = [1, 3, 6, 51, 54, 58, 59];
@@ -82,6 +117,14 @@ export class DhcpClient {
   private processStartedAt = 0;
   /** `secs` of the last DISCOVER, which the REQUEST repeats (RFC 2131 §4.4.1). */
   private discoverSecs = 0;
+  /** The address asked for again in REBOOTING. */
+  private rebootAddress: Ipv4Addr = IPV4_ANY;
+  /** The acked lease being checked, in CHECKING. */
+  private checking: Lease | undefined;
+  /** When DECLINED ends. */
+  private restartAt = 0;
+  /** Conflicts since the last address we could use (RFC 5227 §2.1.1 rate limiting). */
+  private conflicts = 0;
 
   constructor(options: Pick<DhcpClientOptions, 'mac' | 'random'> & Partial<DhcpClientOptions>, io: DhcpIo) {
     const d = defaultDhcpClientOptions;
@@ -93,6 +136,10 @@ export class DhcpClient {
       maxTimeoutMs: options.maxTimeoutMs ?? d.maxTimeoutMs,
       requestAttempts: options.requestAttempts ?? d.requestAttempts,
       minRetransmitMs: options.minRetransmitMs ?? d.minRetransmitMs,
+      rebootAttempts: options.rebootAttempts ?? d.rebootAttempts,
+      declineDelayMs: options.declineDelayMs ?? d.declineDelayMs,
+      maxConflicts: options.maxConflicts ?? d.maxConflicts,
+      conflictRateLimitMs: options.conflictRateLimitMs ?? d.conflictRateLimitMs,
     };
     const hostLen = options.hostname === undefined ? 1 : new TextEncoder().encode(options.hostname).length;
     if (hostLen < 1 || hostLen > 255) throw new RangeError('DhcpClient: hostname must be 1..255 bytes');
@@ -117,9 +164,20 @@ export class DhcpClient {
     return this._xid;
   }
 
-  /** INIT → SELECTING. Does nothing while already running. */
-  start(now: number): void {
+  /**
+   * INIT → SELECTING, or with the lease of an earlier run INIT-REBOOT → REBOOTING (an expired one is forgotten).
+   * Does nothing while already running.
+   */
+  start(now: number, saved?: DhcpSavedLease): void {
     if (this._state !== 'init' && this._state !== 'stopped') return;
+    if (saved !== undefined) {
+      if (now < saved.expiresAt) {
+        this.reboot(now, saved.address);
+        return;
+      }
+      this.io.log(`DHCP: the saved lease of ${ipv4ToString(saved.address)} has expired`);
+      this.io.persist?.(undefined);
+    }
     this.discover(now);
   }
 
@@ -133,6 +191,16 @@ export class DhcpClient {
     switch (this._state) {
       case 'selecting':
         if (type === T.OFFER) this.onOffer(msg, now);
+        return;
+      case 'rebooting':
+        // Any server may answer an INIT-REBOOT REQUEST (it names none).
+        if (type === T.ACK) this.onAck(msg, now);
+        else if (type === T.NAK) {
+          // RFC 2131 §3.2 step 3: the remembered address is not ours any more: INIT.
+          this.io.log(`DHCP: NAK received${nakText(msg)}`);
+          this.io.persist?.(undefined);
+          this.discover(now);
+        }
         return;
       case 'requesting': {
         // Only the server we selected should answer; ignore anyone else.
@@ -166,6 +234,17 @@ export class DhcpClient {
     switch (this._state) {
       case 'selecting':
         if (due(this.retransmitAt)) this.sendDiscover(now);
+        return;
+      case 'rebooting':
+        if (!due(this.retransmitAt)) return;
+        if (this.sends >= this.opts.rebootAttempts) {
+          // RFC 2131 §3.2 step 5 allows going on with the remembered address; we prefer a fresh start.
+          this.io.log(`DHCP: no answer to REQUEST for ${ipv4ToString(this.rebootAddress)}`);
+          this.discover(now);
+        } else this.sendRebootRequest(now);
+        return;
+      case 'declined':
+        if (now >= this.restartAt) this.discover(now);
         return;
       case 'requesting':
         if (!due(this.retransmitAt)) return;
@@ -212,7 +291,10 @@ export class DhcpClient {
     switch (this._state) {
       case 'selecting':
       case 'requesting':
+      case 'rebooting':
         return this.retransmitAt;
+      case 'declined':
+        return this.restartAt;
       case 'bound':
         return lease && t1At(lease);
       case 'renewing':
@@ -239,7 +321,34 @@ export class DhcpClient {
     this._state = 'stopped';
     this.retransmitAt = undefined;
     this.offer = undefined;
+    this.checking = undefined; // acked but never used: nothing to give back from an unconfigured interface
     if (lease !== undefined) this.drop('released');
+  }
+
+  /**
+   * The verdict of `io.check` on `address`: free (`conflictWith` undefined) → BOUND; in use by the host with MAC
+   * `conflictWith` → DHCPDECLINE, and discovery again after declineDelayMs. Ignored unless that address is being checked.
+   */
+  addressChecked(address: Ipv4Addr, conflictWith: MacAddr | undefined, now: number): void {
+    const lease = this.checking;
+    if (this._state !== 'checking' || lease === undefined || lease.address !== address) return;
+    this.checking = undefined;
+    if (conflictWith === undefined) this.bind(lease, now, false);
+    else this.decline(lease.address, lease.server, conflictWith, now);
+  }
+
+  /**
+   * Another host (MAC `by`) uses our bound `address` and defending it failed (RFC 5227 §2.4 (b)): stop using it,
+   * DHCPDECLINE it (so that the server does not hand it to us again), discover again after declineDelayMs.
+   */
+  addressConflict(address: Ipv4Addr, by: MacAddr, now: number): void {
+    const lease = this._lease;
+    if (lease === undefined || lease.address !== address) return;
+    if (this._state !== 'bound' && this._state !== 'renewing' && this._state !== 'rebinding') return;
+    this._lease = undefined; // decline() forgets the saved lease
+    this.io.lost('conflict');
+    this.newExchange();
+    this.decline(address, lease.server, by, now);
   }
 
   // --- transitions ---
@@ -249,6 +358,7 @@ export class DhcpClient {
     this._state = 'init';
     this.io.log('DHCP: start discovery');
     this.offer = undefined;
+    this.checking = undefined;
     this.processStartedAt = now;
     this.newExchange();
     this._state = 'selecting';
@@ -271,23 +381,74 @@ export class DhcpClient {
       this.io.log(`DHCP: ignoring ACK: ${lease}`);
       return;
     }
-    const renewed = this._state === 'renewing' || this._state === 'rebinding';
-    this._lease = lease;
-    this._state = 'bound';
     this.offer = undefined;
     this.retransmitAt = undefined;
+    const held = this._lease;
+    if (held !== undefined && held.address !== lease.address) {
+      // A renewal that moves us to another address: the old one goes, the new one is checked like any other.
+      this.io.log(`DHCP: the server moved us from ${ipv4ToString(held.address)} to ${ipv4ToString(lease.address)}`);
+      this.drop('address changed');
+    }
+    if (this._lease === undefined && this.io.check !== undefined) {
+      // RFC 2131 §4.4.1: check the address before using it. State first: the answer may come from within.
+      this._state = 'checking';
+      this.checking = lease;
+      this.io.check(lease, now);
+      return;
+    }
+    this.bind(lease, now, this._lease !== undefined);
+  }
+
+  /** BOUND with `lease`: tell the stack, remember it. */
+  private bind(lease: Lease, now: number, renewed: boolean): void {
+    this._lease = lease;
+    this._state = 'bound';
+    this.conflicts = 0;
     const a = ipv4ToString(lease.address);
     if (renewed) this.io.log(`DHCP: lease of ${a} renewed for ${lease.leaseSeconds} s`);
     else {
       const gw = lease.gateway === undefined ? '' : ipv4ToString(lease.gateway);
       this.io.log(`DHCP offer received and bound to ${a} nm ${ipv4ToString(prefixToMask(lease.prefix))} gw [${gw}]`);
     }
+    this.io.persist?.({ address: lease.address, server: lease.server, expiresAt: expiryAt(lease) });
     this.io.bound(lease, now);
   }
 
-  /** Forgets the lease and tells the stack. */
+  /**
+   * DHCPDECLINE of `address` (RFC 2131 §4.4.1, table 5: broadcast, ciaddr 0, requested IP and server id, a
+   * message; no parameter list, no hostname), then DECLINED: discovery starts again after declineDelayMs, or
+   * after conflictRateLimitMs once maxConflicts conflicts came in a row (RFC 5227 §2.1.1).
+   */
+  private decline(address: Ipv4Addr, server: Ipv4Addr, by: MacAddr, now: number): void {
+    const m = macToString(by);
+    this.io.log(`DHCP: conflict on ${ipv4ToString(address)} from ${m} (declined)`);
+    this.transmit(
+      { messageType: T.DECLINE, requestedIp: address, serverId: server, clientId: this.clientId, message: `address in use by ${m}` },
+      { ciaddr: IPV4_ANY, flags: 0, secs: 0 }, IPV4_BROADCAST, now, undefined,
+    );
+    this.io.persist?.(undefined);
+    this.conflicts++;
+    const o = this.opts;
+    const wait = this.conflicts >= o.maxConflicts ? Math.max(o.declineDelayMs, o.conflictRateLimitMs) : o.declineDelayMs;
+    this._state = 'declined';
+    this.restartAt = now + wait;
+  }
+
+  /** INIT-REBOOT: ask for the address of an earlier run again (RFC 2131 §3.2, §4.4.2). */
+  private reboot(now: number, address: Ipv4Addr): void {
+    this.io.log(`DHCP: reboot: asking for ${ipv4ToString(address)} again`);
+    this.rebootAddress = address;
+    this.offer = undefined;
+    this.processStartedAt = now;
+    this.newExchange();
+    this._state = 'rebooting';
+    this.sendRebootRequest(now);
+  }
+
+  /** Forgets the lease, here and in what is remembered across restarts, and tells the stack. */
   private drop(reason: string): void {
     this._lease = undefined;
+    this.io.persist?.(undefined);
     this.io.lost(reason);
   }
 
@@ -314,6 +475,15 @@ export class DhcpClient {
     this.transmit(
       { messageType: T.REQUEST, requestedIp: offer.address, serverId: offer.server, ...this.requestOptions() },
       { ciaddr: IPV4_ANY, flags: FLAG_BROADCAST, secs: this.discoverSecs }, IPV4_BROADCAST, now,
+      now + this.backoff(this.sends + 1),
+    );
+  }
+
+  /** The INIT-REBOOT REQUEST: broadcast, ciaddr 0, requested IP, no server id (RFC 2131 §4.3.2, table 5). */
+  private sendRebootRequest(now: number): void {
+    this.transmit(
+      { messageType: T.REQUEST, requestedIp: this.rebootAddress, ...this.requestOptions() },
+      { ciaddr: IPV4_ANY, flags: FLAG_BROADCAST, secs: secsSince(this.processStartedAt, now) }, IPV4_BROADCAST, now,
       now + this.backoff(this.sends + 1),
     );
   }

@@ -106,3 +106,13 @@ export function sameSubnet(c: Ipv4Config, a: Ipv4Addr): boolean {
 export function copyBytes(b: Uint8Array): Uint8Array {
   return new Uint8Array(b);
 }
+
+/**
+ * True when `a` can be a host's source address (RFC 1122 §3.2.1.3): not limited or subnet broadcast,
+ * not multicast or class E, not loopback. 0.0.0.0 passes (a host asking for an address uses it).
+ */
+export function isUnicastSource(a: Ipv4Addr, ours?: Ipv4Addr, prefix?: number): boolean {
+  if (a === IPV4_BROADCAST || a >>> 28 >= 0xe || a >>> 24 === 127) return false;
+  if (ours !== undefined && prefix !== undefined && prefix < 31 && a === subnetBroadcast({ address: ours, prefix })) return false;
+  return true;
+}

@@ -1,7 +1,7 @@
 // IPv4 for one interface (RFC 791, RFC 1122 §3.3): what we accept, reassembly, dispatch to the
 // protocols above, and the way out: on-link, through the gateway, or to the link broadcast.
 
-import { IPV4_ANY, IPV4_BROADCAST, MAC_BROADCAST, sameSubnet, subnetBroadcast, type Ipv4Addr, type Ipv4Config } from './addr.ts';
+import { IPV4_ANY, IPV4_BROADCAST, MAC_BROADCAST, isUnicastSource, sameSubnet, subnetBroadcast, type Ipv4Addr, type Ipv4Config } from './addr.ts';
 import type { Arp } from '../arp/arp.ts';
 import type { LinkSend } from '../arp/arp.ts';
 import type { Counters } from './counters.ts';
@@ -87,7 +87,8 @@ export class Ipv4 {
       this.counters.inc('ip.rx_not_for_us');
       return;
     }
-    if (h.src === IPV4_BROADCAST || h.src >>> 28 === 0xe || (cfg !== undefined && h.src === cfg.address)) {
+    // RFC 1122 §3.2.1.3: a source that cannot be a host (broadcast, multicast, class E, loopback) is discarded.
+    if (!isUnicastSource(h.src, cfg?.address, cfg?.prefix) || (cfg !== undefined && h.src === cfg.address)) {
       this.counters.inc('ip.rx_bad_source');
       return;
     }

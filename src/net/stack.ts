@@ -2,14 +2,16 @@
 // next deadline come out. A frame travels device → Ethernet → ARP or IPv4 → ICMP/UDP(/TCP) → socket → app,
 // and back down the same layers; every layer is built and wired here, and nowhere else.
 
+import { Acd, type AcdOptions } from '../arp/acd.ts';
 import { Arp, type ArpOptions } from '../arp/arp.ts';
-import { DhcpClient, type DhcpClientOptions, type Lease } from '../dhcp/dhcp-client.ts';
+import { DhcpClient, type DhcpClientOptions, type DhcpSavedLease, type Lease } from '../dhcp/dhcp-client.ts';
 import type { Random } from '../random.ts';
 import {
   IPV4_ANY, MAC_BROADCAST, ipv4ToString, isMulticastMac, prefixToMask, type Ipv4Config, type MacAddr,
 } from './addr.ts';
 import { Counters } from './counters.ts';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, buildEthernet, parseEthernet } from './ethernet.ts';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, buildEthernet, parseEthernet, writeEthernetHeader } from './ethernet.ts';
+import { OutPacket } from './packet.ts';
 import { Icmp, type IcmpOptions } from './icmp.ts';
 import { UNREACH_PROTOCOL } from './icmp-wire.ts';
 import { Ipv4, type Ipv4Options } from './ipv4.ts';
@@ -33,7 +35,19 @@ export interface StackOptions {
   ip?: Partial<Ipv4Options>;
   icmp?: Partial<IcmpOptions>;
   dhcp?: Partial<DhcpClientOptions>;
+  /** Address conflict detection (RFC 5227) of DHCP addresses: its timing. `probeNum: 0` turns probing off. */
+  acd?: Partial<AcdOptions>;
+  /** DHCP state kept across restarts by the caller (the stack does no file I/O). */
+  dhcpState?: DhcpStateStore | undefined;
   tcp?: Partial<TcpLayerOptions>;
+}
+
+/** Where the DHCP client's lease is remembered between runs, for INIT-REBOOT (RFC 2131 §3.2). */
+export interface DhcpStateStore {
+  /** The lease of an earlier run, in the stack's clock; undefined when there is none. */
+  saved: DhcpSavedLease | undefined;
+  /** Remember `lease`, or forget the one remembered (undefined). */
+  save(lease: DhcpSavedLease | undefined): void;
 }
 
 export class Stack {
@@ -45,6 +59,8 @@ export class Stack {
   readonly udp: Udp;
   readonly tcp: Tcp;
   readonly dhcp: DhcpClient | undefined;
+  /** Probes DHCP addresses before use and defends them afterwards (RFC 5227); idle with a static address. */
+  readonly acd: Acd;
   /** Called whenever the interface gains, changes or loses its address. */
   onAddress: (cfg: Ipv4Config | undefined) => void = () => {};
   /** Called when sockets have work to send outside `receive`/`poll`: the driver should poll soon. */
@@ -57,9 +73,14 @@ export class Stack {
     const mac = options.mac;
     const counters = this.counters;
     this.mac = mac;
-    const link = (dst: MacAddr, ethertype: number, payload: Uint8Array): void => {
+    const link = (dst: MacAddr, ethertype: number, payload: Uint8Array | OutPacket): void => {
       this.counters.inc('eth.tx');
-      this.outbox.push(buildEthernet({ dst, src: mac, ethertype }, payload));
+      if (payload instanceof OutPacket) {
+        writeEthernetHeader(payload.buf, { dst, src: mac, ethertype }, payload.prepend(ETH_HEADER_LEN));
+        this.outbox.push(payload.view());
+      } else {
+        this.outbox.push(buildEthernet({ dst, src: mac, ethertype }, payload));
+      }
     };
     this.arp = new Arp(mac, link, counters, options.log, options.arp);
     this.ipv4 = new Ipv4(options.mtu, this.arp, link, counters, options.random, options.ip);
@@ -72,6 +93,19 @@ export class Stack {
     this.ipv4.register(PROTO_TCP, (h, p, ctx) => this.tcp.receive(h, p, ctx));
     // RFC 1122 §3.2.2.1: a protocol we do not speak is answered with protocol unreachable.
     this.ipv4.onUnknownProtocol = (h, _p, ctx) => this.icmp.unreachable(UNREACH_PROTOCOL, h, ctx);
+    this.acd = new Acd(
+      {
+        sendProbe: (a) => this.arp.sendProbe(a),
+        sendAnnouncement: (a) => this.arp.announce(a),
+        probed: (address, conflictWith, now) => {
+          if (this.arp.watched === address) this.arp.watch(undefined);
+          this.dhcp?.addressChecked(address, conflictWith, now);
+        },
+        gaveUp: (address, by, now) => this.dhcp?.addressConflict(address, by, now),
+        log: options.log,
+      },
+      options.random, counters, options.acd,
+    );
 
     if (options.ipv4 === undefined) {
       const dhcp = new DhcpClient(
@@ -87,9 +121,18 @@ export class Stack {
             if (!this.stopping) this.setAddress(undefined, this.now);
           },
           log: options.log,
+          // RFC 2131 §4.4.1 and RFC 5227 §2.1: probe a new address before configuring it.
+          check: (lease, now) => {
+            this.arp.watch(lease.address);
+            this.acd.probe(lease.address, now);
+          },
+          persist: (saved) => options.dhcpState?.save(saved),
         },
       );
       this.dhcp = dhcp;
+      // Conflicting ARP packets go to ACD, which decides: probe verdicts, defence (RFC 5227 §2.4 (b)).
+      // With a static address the ARP layer's default stays: the conflict is counted and logged.
+      this.arp.onConflict = (c, now) => this.acd.conflict(c, now);
       this.udp.bind(DHCP_CLIENT_PORT, (d) => {
         if (d.srcPort === DHCP_SERVER_PORT) dhcp.receive(d.payload, d.now);
       });
@@ -104,7 +147,7 @@ export class Stack {
       this.options.log(`IPv4: static ${ipv4ToString(c.address)}/${c.prefix}${c.gateway !== undefined ? ` gw ${ipv4ToString(c.gateway)}` : ''}`);
       this.setAddress(c, now);
     } else {
-      this.dhcp?.start(now);
+      this.dhcp?.start(now, this.options.dhcpState?.saved);
     }
   }
 
@@ -132,6 +175,7 @@ export class Stack {
   poll(now: number): void {
     this.now = now;
     this.arp.poll(now);
+    this.acd.poll(now);
     this.ipv4.poll(now);
     this.dhcp?.poll(now);
     this.tcp.poll(now);
@@ -140,7 +184,7 @@ export class Stack {
   /** The earliest time `poll` has work to do, or `undefined` when nothing is scheduled. */
   nextDeadline(): number | undefined {
     let d: number | undefined;
-    for (const t of [this.arp.nextDeadline(), this.ipv4.nextDeadline(), this.dhcp?.nextDeadline(), this.tcp.nextDeadline()]) {
+    for (const t of [this.arp.nextDeadline(), this.acd.nextDeadline(), this.ipv4.nextDeadline(), this.dhcp?.nextDeadline(), this.tcp.nextDeadline()]) {
       if (t !== undefined && (d === undefined || t < d)) d = t;
     }
     return d;
@@ -157,6 +201,9 @@ export class Stack {
   stop(now: number): void {
     this.now = now;
     this.stopping = true;
+    this.acd.cancelProbe();
+    this.acd.defend(undefined, 'give-up');
+    this.arp.watch(undefined);
     this.dhcp?.release(now);
   }
 
@@ -175,6 +222,9 @@ export class Stack {
   private setAddress(cfg: Ipv4Config | undefined, now: number): void {
     this.ipv4.configure(cfg);
     this.arp.setAddress(cfg?.address, now);
+    // A DHCP address is defended and given up on a second conflict within DEFEND_INTERVAL (RFC 5227 §2.4 (b)):
+    // the server then hands out another one after our DECLINE.
+    if (this.dhcp !== undefined) this.acd.defend(cfg?.address, 'give-up');
     this.onAddress(cfg);
   }
 }

@@ -126,7 +126,7 @@ export class TapDevice implements NetDevice {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pump?.stop();
+    this.pump?.stop();
     await new Promise<void>((resolve) => this.tap.release(() => resolve()));
   }
 }

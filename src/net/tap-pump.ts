@@ -113,12 +113,16 @@ export class TapPump {
     this.stats.batches++;
   }
 
-  /** Stops the worker. A read it is blocked in ends with the process (the fd is closed by its owner). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the worker without waiting for it: it may sit in a blocking read until the next frame, which
+   * must not hold shutdown up. It no longer keeps the process alive; a read it is in ends with the process.
+   */
+  stop(): void {
     if (this.stopped) return;
     this.stopped = true;
     Atomics.store(this.ctrl, STOP, 1);
     Atomics.notify(this.ctrl, TAIL);
-    await this.worker.terminate();
+    this.worker.unref();
+    void this.worker.terminate();
   }
 }

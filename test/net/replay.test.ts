@@ -43,7 +43,8 @@ describe('replay of a recorded dnsmasq + kernel session', () => {
     // The recorded DISCOVER's xid; a constant source makes every draw (xid, jitter, IP id) repeatable.
     const xid = 0xc86c9efa;
     const logs: string[] = [];
-    const stack = new Stack({ mac: OUR_MAC, mtu: 1500, random: () => xid / 2 ** 32, log: (l) => logs.push(l) });
+    // Recorded before address conflict detection existed: with probing off the stack is that live stack.
+    const stack = new Stack({ mac: OUR_MAC, mtu: 1500, random: () => xid / 2 ** 32, log: (l) => logs.push(l), acd: { probeNum: 0 } });
     const out: Uint8Array[] = [];
     const runUntil = (t: number): void => {
       for (let d = stack.nextDeadline(); d !== undefined && d <= t; d = stack.nextDeadline()) {

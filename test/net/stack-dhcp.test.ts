@@ -20,7 +20,8 @@ function reply(type: number, xid: number): Uint8Array {
 describe('stack with DHCP', () => {
   it('binds, announces, and on stop sends the RELEASE once the server’s MAC is resolved', () => {
     const logs: string[] = [];
-    const stack = new Stack({ mac: OUR_MAC, mtu: 1500, random: seededRandom(3), log: (l) => logs.push(l) });
+    // Probing off (RFC 5227 probing before the address is used is tested in stack-acd.test.ts).
+    const stack = new Stack({ mac: OUR_MAC, mtu: 1500, random: seededRandom(3), log: (l) => logs.push(l), acd: { probeNum: 0 } });
     stack.start(0);
     const discover = parseDhcp(decode(stack.takeFrames()[0] ?? new Uint8Array()).udp?.payload ?? new Uint8Array());
     expect(discover?.options.messageType).toBe(DhcpMessageType.DISCOVER);

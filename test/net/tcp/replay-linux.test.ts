@@ -331,6 +331,18 @@ describe('replay of a recorded Linux/curl HTTP conversation', () => {
     const connection = (): TcpConnection | undefined => stack.tcp.connections().next().value;
     const stateNow = (): StateNow => connection()?.state ?? accepted[0]?.state ?? 'none';
 
+    // As StackDriver does: when the application gives a socket work (a read that opens the window, a write),
+    // the stack is polled as soon as the current turn of the event loop ends.
+    let wakeQueued = false;
+    stack.onWake = () => {
+      if (wakeQueued) return;
+      wakeQueued = true;
+      setImmediate(() => {
+        wakeQueued = false;
+        stack.poll(now);
+        take();
+      });
+    };
     stack.start(0);
     take();
     let seqDelta: number | undefined;
