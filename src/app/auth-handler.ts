@@ -119,15 +119,11 @@ export function createAuthHandler(store: KvRo, clock: Clock, log: Logger, option
     if (admission.kind === 'throttled') {
       return { status: 429, body: 'Too Many Requests\n', headers: [['retry-after', String(admission.retryAfterSeconds)]] };
     }
-    let verdict: Verdict;
-    try {
-      verdict = await check(user, password);
-    } catch (err) {
-      admission.release();
-      throw err;
+    const verdict: Verdict = await check(user, password);
+    if (verdict === 'fail') {
+      admission.fail();
+      return authResponse(401, 'Invalid login\n');
     }
-    if (verdict === 'fail') return authResponse(401, 'Invalid login\n');
-    admission.release();
     if (verdict === 'busy') return { status: 503, body: 'Service Unavailable\n', headers: [['retry-after', '1']] };
     return authResponse(200, `hello ${user}!\n`);
   };

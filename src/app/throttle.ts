@@ -1,8 +1,8 @@
 // Brute-force throttling: at most `maxFailures` failed logins per (user, source address) in any `windowMs`.
-// An attempt takes a slot when it starts (so a burst of parallel guesses cannot all slip through before the
-// first one fails) and gives it back if it succeeds; a failure keeps it until it ages out of the window.
-// While all slots are taken every attempt is refused, the right password too, with the seconds until the
-// oldest slot frees. Memory is bounded: at most `maxEntries` (user, address) pairs, kept in a Map ordered by
+// Only failures count, when they are known, so a success is never refused or delayed while the pair is
+// under its limit (a burst of guesses in flight at once is bounded by the hash checks' own queue). Once the
+// limit is reached every attempt is refused, the right password too, with the seconds until the oldest
+// failure leaves the window. Memory is bounded: at most `maxEntries` (user, address) pairs, kept in a Map ordered by
 // their last attempt, so expired pairs are dropped from the front and, past the bound, the pair attempted
 // longest ago is evicted. Time comes from the injected Clock.
 
@@ -26,13 +26,13 @@ export const defaultThrottleOptions: ThrottleOptions = {
 
 export type Admission =
   | { kind: 'throttled'; retryAfterSeconds: number }
-  /** Go ahead; call `release()` if the attempt succeeded (or was never judged), so that it does not count. */
-  | { kind: 'admitted'; release: () => void };
+  /** Go ahead; call `fail()` if the password was wrong. */
+  | { kind: 'admitted'; fail: () => void };
 
 interface Entry {
-  /** Start times of attempts that failed or are in progress, oldest first; never more than maxFailures. */
+  /** Times of failed attempts, oldest first; never more than maxFailures. */
   times: number[];
-  /** The last admitted attempt: the Map's order. */
+  /** The last failure: the Map's order. */
   touched: number;
 }
 
@@ -56,7 +56,7 @@ export class LoginThrottle {
     return this.entries.size;
   }
 
-  /** Failed (or running) attempts counted now for `user` from `address`. */
+  /** Failed attempts counted now for `user` from `address`. */
   failures(user: string, address: string): number {
     const entry = this.entries.get(keyOf(user, address));
     if (entry === undefined) return 0;
@@ -66,40 +66,33 @@ export class LoginThrottle {
 
   admit(user: string, address: string): Admission {
     const now = this.clock.now();
-    const { windowMs, maxFailures, maxEntries } = this.options;
     this.dropExpired(now);
     const key = keyOf(user, address);
-    let entry = this.entries.get(key);
+    const entry = this.entries.get(key);
     if (entry !== undefined) {
       this.prune(entry, now);
       const oldest = entry.times[0];
-      if (oldest !== undefined && entry.times.length >= maxFailures) {
-        return { kind: 'throttled', retryAfterSeconds: Math.max(1, Math.ceil((oldest + windowMs - now) / 1000)) };
+      if (oldest !== undefined && entry.times.length >= this.options.maxFailures) {
+        return { kind: 'throttled', retryAfterSeconds: Math.max(1, Math.ceil((oldest + this.options.windowMs - now) / 1000)) };
       }
-      this.entries.delete(key);
-    } else {
-      entry = { times: [], touched: now };
     }
+    return { kind: 'admitted', fail: () => this.recordFailure(key) };
+  }
+
+  private recordFailure(key: string): void {
+    const now = this.clock.now();
+    const entry = this.entries.get(key) ?? { times: [], touched: now };
+    this.prune(entry, now);
     entry.times.push(now);
+    if (entry.times.length > this.options.maxFailures) entry.times.shift();
     entry.touched = now;
+    this.entries.delete(key); // re-inserted last: the Map stays in order of last failure
     this.entries.set(key, entry);
-    while (this.entries.size > maxEntries) {
+    while (this.entries.size > this.options.maxEntries) {
       const first = this.entries.keys().next();
       if (first.done === true) break;
       this.entries.delete(first.value);
     }
-    const mine = entry;
-    let released = false;
-    return {
-      kind: 'admitted',
-      release: () => {
-        if (released) return;
-        released = true;
-        const i = mine.times.lastIndexOf(now);
-        if (i >= 0) mine.times.splice(i, 1);
-        if (mine.times.length === 0 && this.entries.get(key) === mine) this.entries.delete(key);
-      },
-    };
   }
 
   /** Removes attempts that have left the window. */
