@@ -466,8 +466,9 @@ export class TcpConnection {
     if (s.window !== undefined) {
       window = s.window;
     } else if (s.flags & ACK) {
-      // Round up: an edge we keep must stay where it was (RFC 7323 §2.4 on the shifted field).
-      window = Math.min(0xffff, Math.ceil(this.advertise() / 2 ** this.rcvShift));
+      // Round down: the peer must never be told of room past RCV.ADV, the edge we accept up to. A kept
+      // edge that is not a multiple of 2^shift looks up to 2^shift − 1 bytes nearer; we still accept to it.
+      window = Math.min(0xffff, Math.floor(this.advertise() / 2 ** this.rcvShift));
     }
     if (!(s.flags & SYN) && !(s.flags & RST)) {
       // RFC 7323 §3.2: with timestamps agreed, every segment but a RST carries one.
@@ -505,7 +506,9 @@ export class TcpConnection {
     const edge = seqAdd(this.rcvNxt, free);
     const step = Math.min(this.host.config.receiveBufferSize / 2, this.host.config.mss);
     if (seqGe(this.rcvAdv, this.rcvNxt) && seqDiff(edge, this.rcvAdv) < step) return Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
-    this.rcvAdv = seqAdd(this.rcvNxt, Math.min(free, 0xffff * 2 ** this.rcvShift));
+    // A new edge sits on a multiple of 2^shift from RCV.NXT, so the shifted field says it exactly.
+    const unit = 2 ** this.rcvShift;
+    this.rcvAdv = seqAdd(this.rcvNxt, Math.floor(Math.min(free, 0xffff * unit) / unit) * unit);
     return seqDiff(this.rcvAdv, this.rcvNxt);
   }
 
@@ -719,7 +722,9 @@ export class TcpConnection {
       this.host.count('tcp.rx_out_of_window');
       if (this.state === 'TIME_WAIT' && seg.flags & FIN) this.timeWaitAt = now + this.host.config.timeWaitMs;
       // A valid ACK at the window edge still counts when the window is zero (§3.10.7.4 first).
-      if (wnd === 0 && seg.seq === this.rcvNxt && seg.flags & ACK) this.processAck(seg, now);
+      // RFC 9293 §3.10.7.4: with a zero window no segment is acceptable, but valid ACKs still count
+      // (processAck checks the ACK itself against what we sent).
+      if (wnd === 0 && seg.flags & ACK) this.processAck(seg, now);
       if (this.state !== 'CLOSED') this.sendAck(now);
       return;
     }
