@@ -158,7 +158,7 @@ export async function download(lab: Lab, client: 'direct' | 'socket', mb: number
       if (r.code !== 0 || bytes === undefined || seconds === undefined) throw new Error(`curl exited ${r.code}: ${r.stdout}${r.stderr}`);
       return throughput(bytes, seconds);
     }
-    const args = ['npm', 'run', '--silent', 'get', '--', url, '-o', '/dev/null', '--bridge', 'br0', '--mac', GET_MAC, '--dhcp-state', dhcpState, '--timeout', String(limitMs / 1000)];
+    const args = ['node', 'dist/get.js', url, '-o', '/dev/null', '--bridge', 'br0', '--mac', GET_MAC, '--dhcp-state', dhcpState, '--timeout', String(limitMs / 1000)];
     const r = await lab.inLab(args, limitMs + 40_000);
     const m = /get: 200 [^,]*, (\d+) bytes in ([0-9.]+) s/.exec(r.stderr);
     if (m === null) throw new Error(`npm run get exited ${r.code}:\n${r.stderr.slice(-2000)}`);

@@ -2,6 +2,7 @@
 // Prints one table of medians with the ratios, writes bench/results/latest.json (every sample),
 // bench/summary.json (the table, committed) and bench/chart.svg. `--quick` for a short run; `--help` for flags.
 
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -355,6 +356,8 @@ async function main(): Promise<void> {
   const missing: string[] = [];
   for (const t of ['ip', 'wrk', 'dnsmasq', 'curl']) if (!(await haveTool(t))) missing.push(t);
   if (missing.length > 0) throw new Error(`missing ${missing.join(', ')}: run scripts/install-deps.sh`);
+  log('building the service (npm run build)');
+  execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit', timeout: 120_000 });
   const date = new Date();
   const loadBefore = os.loadavg();
   const t0 = performance.now();
