@@ -6,6 +6,7 @@ import { Address4 } from 'ip-address';
 import { parseIpv4, parseMac, sameSubnet, type Ipv4Config, type MacAddr } from './net/addr.ts';
 import { parseFaultSpec, type FaultSpec } from './net/fault-device.ts';
 import type { AcdMode } from './arp/acd.ts';
+import { isLogFormat, isLogLevel, type LogFormat, type LogLevel } from './log.ts';
 
 export type StackKind = 'socket' | 'direct';
 
@@ -31,6 +32,12 @@ export interface Config {
   dhcpState?: string | undefined;
   /** Direct stack, DHCP: how a leased address is checked before use (RFC 5227). */
   acd?: AcdMode | undefined;
+  /** The least severe log lines written (default info). */
+  logLevel?: LogLevel | undefined;
+  /** text (default): the lines as they are; json: one JSON object per line (pino). */
+  logFormat?: LogFormat | undefined;
+  /** Serve Prometheus metrics (GET /metrics) on this TCP port, on the same stack as the service. */
+  metricsPort?: number | undefined;
 }
 
 export type CliResult = { kind: 'help' } | { kind: 'run'; config: Config } | { kind: 'error'; message: string };
@@ -54,6 +61,9 @@ Direct stack (needs root or CAP_NET_ADMIN):
   --gateway ADDR         default router with --ipv4, e.g. 192.168.77.2
   --pcap FILE            write every frame in and out to FILE (classic pcap)
   --echo-port N          also serve TCP echo (RFC 862) on port N (default: off; both stacks)
+  --metrics-port N       serve Prometheus metrics at GET /metrics on TCP port N (default: off; both stacks)
+  --log-level LEVEL      debug, info (default), warn or error
+  --log-format FORMAT    text (default) or json (one object per line)
   --fault SPEC           inject faults on the device, both directions, e.g.
                            drop=0.05,dup=0.01,reorder=0.05,corrupt=0.01,delay=2ms,seed=7
   --dhcp-state FILE      where the DHCP lease is remembered between runs (INIT-REBOOT)
@@ -111,6 +121,9 @@ export function parseCli(argv: readonly string[]): CliResult {
         fault: { type: 'string' },
         'dhcp-state': { type: 'string' },
         acd: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -129,6 +142,17 @@ export function parseCli(argv: readonly string[]): CliResult {
     return { kind: 'error', message: `--echo-port must be a whole number from 1 to 65535, not '${echoRaw}'` };
   }
   if (echoPort === port) return { kind: 'error', message: `--echo-port ${echoRaw} is the service's --port` };
+  const metricsRaw = v['metrics-port'];
+  const metricsPort = metricsRaw === undefined ? undefined : parsePort(metricsRaw);
+  if (metricsRaw !== undefined && metricsPort === undefined) {
+    return { kind: 'error', message: `--metrics-port must be a whole number from 1 to 65535, not '${metricsRaw}'` };
+  }
+  if (metricsPort !== undefined && metricsPort === port) return { kind: 'error', message: `--metrics-port ${metricsRaw} is the service's --port` };
+  if (metricsPort !== undefined && metricsPort === echoPort) return { kind: 'error', message: `--metrics-port ${metricsRaw} is the --echo-port` };
+  const logLevel = v['log-level'];
+  if (logLevel !== undefined && !isLogLevel(logLevel)) return { kind: 'error', message: `--log-level must be debug, info, warn or error, not '${logLevel}'` };
+  const logFormat = v['log-format'];
+  if (logFormat !== undefined && !isLogFormat(logFormat)) return { kind: 'error', message: `--log-format must be text or json, not '${logFormat}'` };
   if (isIP(v.listen) === 0) return { kind: 'error', message: `--listen must be an IP address, not '${v.listen}'` };
   if (v.data === '') return { kind: 'error', message: '--data must name a directory' };
   let mac: MacAddr | undefined;
@@ -155,7 +179,10 @@ export function parseCli(argv: readonly string[]): CliResult {
   }
   return {
     kind: 'run',
-    config: { stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault, dhcpState, acd },
+    config: {
+      stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault, dhcpState, acd,
+      logLevel, logFormat, metricsPort,
+    },
   };
 }
 

@@ -25,9 +25,57 @@ export interface DirectStack {
   stack: Stack;
   driver: StackDriver;
   device: NetDevice;
+  /** Frames and bytes through the TAP, both ways (for metrics and the status). */
+  traffic: DeviceTraffic;
   /** Serves each connection accepted on `port` with `serve`; `noDelay` turns Nagle off for them. */
   listen(port: number, serve: (stream: ByteStream) => Promise<void>, opts?: { noDelay?: boolean }): TcpListener;
+  /** The TCP ports listened on through `listen`, ascending. */
+  listening(): number[];
   stop(): Promise<void>;
+}
+
+/** What crossed a device: frames and bytes (Ethernet header included, no FCS) in each direction. */
+export interface DeviceTraffic {
+  readonly framesIn: number;
+  readonly bytesIn: number;
+  readonly framesOut: number;
+  readonly bytesOut: number;
+}
+
+/** A NetDevice that counts every frame through it, both ways, and otherwise passes everything on. */
+export class CountingDevice implements NetDevice, DeviceTraffic {
+  framesIn = 0;
+  bytesIn = 0;
+  framesOut = 0;
+  bytesOut = 0;
+
+  constructor(private readonly inner: NetDevice) {}
+
+  get mac(): MacAddr {
+    return this.inner.mac;
+  }
+
+  get mtu(): number {
+    return this.inner.mtu;
+  }
+
+  send(frame: Uint8Array): void {
+    this.framesOut++;
+    this.bytesOut += frame.length;
+    this.inner.send(frame);
+  }
+
+  onFrame(receiver: (frame: Uint8Array) => void): void {
+    this.inner.onFrame((frame) => {
+      this.framesIn++;
+      this.bytesIn += frame.length;
+      receiver(frame);
+    });
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }
 
 /** Starts the direct stack; throws DeviceSetupError (with advice) when the TAP cannot be made. */
@@ -39,7 +87,9 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
   const stack = new Stack({ mac, mtu: 1500, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd });
   const tap = TapDevice.open({ bridge: config.bridge, mac }, stack.counters);
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
-  let device: NetDevice = tap;
+  // Counted at the TAP itself: what really crossed it, before any fault injection.
+  const traffic = new CountingDevice(tap);
+  let device: NetDevice = traffic;
   if (config.fault !== undefined) {
     const f = config.fault;
     device = new FaultyDevice(device, f, timers, stack.counters);
@@ -56,15 +106,27 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
   };
   const driver = new StackDriver(stack, device, timers);
   driver.start();
+  const ports = new Set<number>();
   return {
     stack,
     driver,
     device,
-    listen: (port, serve, opts = {}) =>
-      stack.tcp.listen(port, (conn) => {
+    traffic,
+    listen: (port, serve, opts = {}) => {
+      const l = stack.tcp.listen(port, (conn) => {
         if (opts.noDelay !== undefined) conn.noDelay = opts.noDelay;
         void serve(new TcpSocket(conn, stack.tcp));
-      }),
+      });
+      ports.add(port);
+      return {
+        port,
+        close: () => {
+          ports.delete(port);
+          l.close();
+        },
+      };
+    },
+    listening: () => [...ports].sort((a, b) => a - b),
     stop: () => driver.stop(RELEASE_GRACE_MS),
   };
 }

@@ -1,18 +1,24 @@
-// The command line: parse flags, start the chosen stack with the service on it, stop cleanly on a signal.
+// The command line: parse flags, start the chosen stack with the service on it (and the metrics listener when
+// asked), answer SIGUSR1 with a status report, stop cleanly on SIGINT/SIGTERM.
 
 import { systemTimers } from './clock.ts';
 import { parseCli, USAGE, type Config } from './cli.ts';
 import { startDirectStack } from './direct-stack.ts';
-import { consoleLogger } from './log.ts';
+import { HttpServer } from './http/server.ts';
+import { createLogger, type AppLogger } from './log.ts';
+import type { MetricsSources } from './metrics.ts';
 import { DeviceSetupError } from './net/tap-device.ts';
 import { systemRandom } from './random.ts';
 import { serveEcho } from './app/echo.ts';
 import { createAuthService } from './service.ts';
 import type { ByteStream } from './net/byte-stream.ts';
 import { listenSockets, type SocketListener } from './socket-adapter.ts';
+import { processInfo, renderDirectStatus, renderSocketStatus } from './status.ts';
 
 /** How long in-flight requests may take to finish after SIGINT/SIGTERM. */
 const SHUTDOWN_GRACE_MS = 3000;
+/** Scrapers served at once: a Prometheus or two, and someone with curl. */
+const METRICS_MAX_CONNECTIONS = 16;
 
 function fail(message: string): never {
   process.stderr.write(`error: ${message}\n`);
@@ -23,26 +29,46 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function onSignals(stop: () => Promise<unknown>): void {
+function onSignals(log: AppLogger, stop: () => Promise<unknown>, status: () => string[]): void {
   let stopping = false;
   const handler = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    consoleLogger.info(`${signal}: shutting down`);
+    log.info(`${signal}: shutting down`);
     void stop().then(
       () => process.exit(0),
       (err: unknown) => {
-        process.stderr.write(`error during shutdown: ${message(err)}\n`);
+        log.error(`error during shutdown: ${message(err)}`);
         process.exit(1);
       },
     );
   };
   process.on('SIGINT', () => handler('SIGINT'));
   process.on('SIGTERM', () => handler('SIGTERM'));
+  // Also keeps Node from starting its inspector on SIGUSR1, which it would do with no listener.
+  process.on('SIGUSR1', () => {
+    try {
+      for (const line of status()) log.report(line);
+    } catch (err) {
+      log.error(`SIGUSR1: no status: ${message(err)}`);
+    }
+  });
 }
 
-async function runSocket(config: Config): Promise<void> {
-  const service = await createAuthService(config.data, systemTimers, consoleLogger).catch((err: unknown) => fail(message(err)));
+/**
+ * The HTTP server of the metrics listener: the project's own, with the metrics handler. prom-client is loaded only
+ * here, with --metrics-port (it costs ~12 MB of RSS).
+ */
+async function metricsServer(sources: MetricsSources, log: AppLogger): Promise<HttpServer> {
+  const { createMetricsRegistry, metricsHandler } = await import('./metrics.ts');
+  return new HttpServer(metricsHandler(createMetricsRegistry(sources), log), systemTimers, {
+    maxConnections: METRICS_MAX_CONNECTIONS,
+    onProtocolError: (e) => log.debug(`metrics: http ${e.status} ${e.reason} from ${e.remote.address}:${e.remote.port}`),
+  });
+}
+
+async function runSocket(config: Config, log: AppLogger): Promise<void> {
+  const service = await createAuthService(config.data, systemTimers, log).catch((err: unknown) => fail(message(err)));
   const listen = (port: number, serve: (s: ByteStream) => void): Promise<SocketListener> =>
     listenSockets(config.listen, port, serve).catch((err: unknown) => {
       const code = err instanceof Error && 'code' in err ? String(err.code) : '';
@@ -53,38 +79,81 @@ async function runSocket(config: Config): Promise<void> {
     });
   const listeners = [await listen(config.port, (stream) => void service.http.serve(stream))];
   const first = listeners[0];
-  consoleLogger.info(
+  log.info(
     `auth service on http://${first?.address.address ?? config.listen}:${first?.address.port ?? config.port}/ (stack socket, ${service.users} users in ${config.data})`,
   );
   if (config.echoPort !== undefined) {
     listeners.push(await listen(config.echoPort, (stream) => void serveEcho(stream)));
-    consoleLogger.info(`echo service on TCP port ${config.echoPort}`);
+    log.info(`echo service on TCP port ${config.echoPort}`);
   }
-  onSignals(() => Promise.all([...listeners.map((l) => l.close()), service.http.shutdown(SHUTDOWN_GRACE_MS)]));
+  const servers = [service.http];
+  if (config.metricsPort !== undefined) {
+    const metrics = await metricsServer({ responses: service.responses }, log);
+    servers.push(metrics);
+    listeners.push(await listen(config.metricsPort, (stream) => void metrics.serve(stream)));
+    log.info(`metrics on http://${config.listen}:${config.metricsPort}/metrics`);
+  }
+  onSignals(
+    log,
+    () => Promise.all([...listeners.map((l) => l.close()), ...servers.map((s) => s.shutdown(SHUTDOWN_GRACE_MS))]),
+    () =>
+      renderSocketStatus({
+        listening: listeners.map((l) => l.address),
+        http: { connections: service.http.connections, responses: service.responses },
+        process: processInfo(),
+      }),
+  );
 }
 
-async function runDirect(config: Config): Promise<void> {
-  const service = await createAuthService(config.data, systemTimers, consoleLogger).catch((err: unknown) => fail(message(err)));
+async function runDirect(config: Config, log: AppLogger): Promise<void> {
+  const service = await createAuthService(config.data, systemTimers, log).catch((err: unknown) => fail(message(err)));
   let direct;
   try {
-    direct = startDirectStack(config, systemTimers, systemRandom(), consoleLogger);
+    direct = startDirectStack(config, systemTimers, systemRandom(), log);
   } catch (err) {
     if (err instanceof DeviceSetupError) fail(err.message);
     throw err;
   }
-  // Nagle off for HTTP, as node:http does: a response is written whole, and pipelined answers must not wait.
-  const listeners = [direct.listen(config.port, (s) => service.http.serve(s), { noDelay: true })];
-  consoleLogger.info(`auth service on TCP port ${config.port} (stack direct, ${service.users} users in ${config.data})`);
-  if (config.echoPort !== undefined) {
-    listeners.push(direct.listen(config.echoPort, serveEcho));
-    consoleLogger.info(`echo service on TCP port ${config.echoPort}`);
-  }
   const d = direct;
-  onSignals(async () => {
-    for (const l of listeners) l.close();
-    await service.http.shutdown(SHUTDOWN_GRACE_MS);
-    await d.stop();
-  });
+  // Nagle off for HTTP, as node:http does: a response is written whole, and pipelined answers must not wait.
+  const listeners = [d.listen(config.port, (s) => service.http.serve(s), { noDelay: true })];
+  log.info(`auth service on TCP port ${config.port} (stack direct, ${service.users} users in ${config.data})`);
+  if (config.echoPort !== undefined) {
+    listeners.push(d.listen(config.echoPort, serveEcho));
+    log.info(`echo service on TCP port ${config.echoPort}`);
+  }
+  const servers = [service.http];
+  if (config.metricsPort !== undefined) {
+    // On our own TCP, next to the service: what is measured is also what carries the scrape.
+    const metrics = await metricsServer(
+      { direct: { stack: d.stack, traffic: d.traffic, now: () => systemTimers.now() }, responses: service.responses },
+      log,
+    );
+    servers.push(metrics);
+    listeners.push(d.listen(config.metricsPort, (s) => metrics.serve(s), { noDelay: true }));
+    log.info(`metrics on TCP port ${config.metricsPort} (GET /metrics)`);
+  }
+  onSignals(
+    log,
+    async () => {
+      const t0 = systemTimers.now();
+      for (const l of listeners) l.close();
+      await Promise.all(servers.map((s) => s.shutdown(SHUTDOWN_GRACE_MS)));
+      const drained = systemTimers.now();
+      log.debug(`shutdown: listeners closed, HTTP connections done in ${(drained - t0).toFixed(0)} ms`);
+      await d.stop();
+      log.debug(`shutdown: stack stopped (DHCP released, TAP closed) in ${(systemTimers.now() - drained).toFixed(0)} ms`);
+    },
+    () =>
+      renderDirectStatus({
+        stack: d.stack,
+        now: systemTimers.now(),
+        listening: d.listening(),
+        traffic: d.traffic,
+        http: { connections: service.http.connections, responses: service.responses },
+        process: processInfo(),
+      }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -94,8 +163,9 @@ async function main(): Promise<void> {
     return;
   }
   if (cli.kind === 'error') fail(`${cli.message} (see --help)`);
-  if (cli.config.stack === 'socket') await runSocket(cli.config);
-  else await runDirect(cli.config);
+  const log = await createLogger({ level: cli.config.logLevel ?? 'info', format: cli.config.logFormat ?? 'text' });
+  if (cli.config.stack === 'socket') await runSocket(cli.config, log);
+  else await runDirect(cli.config, log);
 }
 
 void main();

@@ -4,7 +4,7 @@ import { DirectoryKv } from './app/kv-store.ts';
 import { createAuthHandler, type AuthOptions } from './app/auth-handler.ts';
 import { parseCredential } from './app/password-hash.ts';
 import type { Timers } from './clock.ts';
-import { HttpServer, type HttpServerOptions } from './http/server.ts';
+import { HttpServer, type HttpServerOptions, type RequestHandler } from './http/server.ts';
 import type { Logger } from './log.ts';
 
 /** How the users present at start-up store their passwords. */
@@ -47,13 +47,35 @@ export async function createAuthService(
   log: Logger,
   options: Partial<HttpServerOptions> = {},
   auth: Partial<AuthOptions> = {},
-): Promise<{ http: HttpServer; users: number; credentials: CredentialSurvey }> {
+): Promise<{ http: HttpServer; users: number; credentials: CredentialSurvey; responses: ReadonlyMap<number, number> }> {
   const store = await DirectoryKv.open(dataDir);
   const keys = await store.keys();
   const credentials = await surveyCredentials(store, keys, log);
-  const http = new HttpServer(createAuthHandler(store, timers, log, auth), timers, {
-    onProtocolError: (e) => log.info(`http ${e.status} ${e.reason} from ${e.remote.address}:${e.remote.port}`),
+  // Responses by status, for metrics and the status report: the handler's answers, a handler that threw (the
+  // server answers 500), and what the HTTP layer refused by itself (400, 408, 413…).
+  const responses = new Map<number, number>();
+  const count = (status: number): void => {
+    responses.set(status, (responses.get(status) ?? 0) + 1);
+  };
+  const handler = createAuthHandler(store, timers, log, auth);
+  const counted: RequestHandler = async (req) => {
+    try {
+      const res = await handler(req);
+      count(res.status);
+      return res;
+    } catch (err) {
+      count(500);
+      throw err;
+    }
+  };
+  const onProtocolError = options.onProtocolError;
+  const http = new HttpServer(counted, timers, {
     ...options,
+    onProtocolError: (e) => {
+      count(e.status);
+      if (onProtocolError !== undefined) onProtocolError(e);
+      else log.info(`http ${e.status} ${e.reason} from ${e.remote.address}:${e.remote.port}`);
+    },
   });
-  return { http, users: keys.length, credentials };
+  return { http, users: keys.length, credentials, responses };
 }

@@ -120,6 +120,31 @@ describe('parseCli', () => {
   });
 
   it('USAGE documents every flag', () => {
-    for (const flag of ['--stack', '--port', '--listen', '--data', '--bridge', '--mac', '--ipv4', '--gateway', '--pcap', '--echo-port', '--fault', '--help', '-h']) expect(USAGE).toContain(flag);
+    for (const flag of ['--stack', '--port', '--listen', '--data', '--bridge', '--mac', '--ipv4', '--gateway', '--pcap', '--echo-port', '--fault', '--metrics-port', '--log-level', '--log-format', '--help', '-h']) expect(USAGE).toContain(flag);
+  });
+
+  it('takes --log-level, --log-format and --metrics-port on either stack; absent, they are the defaults', () => {
+    for (const stack of ['direct', 'socket']) {
+      const r = parseCli(['--stack', stack, '--log-level', 'debug', '--log-format', 'json', '--metrics-port', '9100']);
+      expect(r.kind === 'run' && [r.config.logLevel, r.config.logFormat, r.config.metricsPort]).toEqual(['debug', 'json', 9100]);
+    }
+    for (const level of ['debug', 'info', 'warn', 'error']) {
+      const r = parseCli([`--log-level=${level}`]);
+      expect(r.kind === 'run' && r.config.logLevel).toBe(level);
+    }
+    const d = parseCli([]);
+    expect(d.kind === 'run' && [d.config.logLevel, d.config.logFormat, d.config.metricsPort]).toEqual([undefined, undefined, undefined]);
+  });
+
+  it.each([
+    ['log level', ['--log-level', 'verbose'], '--log-level'],
+    ['log level case', ['--log-level', 'INFO'], '--log-level'],
+    ['log format', ['--log-format', 'xml'], '--log-format'],
+    ['metrics port 0', ['--metrics-port', '0'], '--metrics-port'],
+    ['metrics port text', ['--metrics-port', 'x'], '--metrics-port'],
+    ['metrics port is the port', ['--metrics-port', '8088'], '--metrics-port'],
+    ['metrics port is the echo port', ['--echo-port', '7', '--metrics-port', '7'], '--metrics-port'],
+  ])('%s is an error naming the flag', (_label, argv, flag) => {
+    expect(errorOf(parseCli(argv))).toContain(flag);
   });
 });

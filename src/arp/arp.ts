@@ -148,6 +148,11 @@ export class Arp {
     return this.cache.size;
   }
 
+  /** The cache as it stands, for status displays: each address, its MAC and when the entry expires. */
+  entries(): { ip: Ipv4Addr; mac: MacAddr; expiresAt: number }[] {
+    return [...this.cache].map(([ip, e]) => ({ ip, mac: e.mac, expiresAt: e.expiresAt }));
+  }
+
   get pendingAddresses(): number {
     return this.pending.size;
   }

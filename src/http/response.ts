@@ -3,7 +3,7 @@
 export interface HttpResponse {
   status: number;
   body: string | Uint8Array;
-  /** Extra fields; content-type, content-length, date and connection are set by the server. */
+  /** Extra fields; content-length, date and connection are set by the server, content-type too unless given here. */
   headers?: ReadonlyArray<readonly [string, string]>;
 }
 
@@ -49,10 +49,11 @@ export interface SerializeOptions {
 export function serializeResponse(res: HttpResponse, opts: SerializeOptions): Uint8Array {
   const body = typeof res.body === 'string' ? encoder.encode(res.body) : res.body;
   let head = `HTTP/1.1 ${res.status} ${reasonPhrase(res.status)}\r\n`;
-  head += 'content-type: text/plain\r\n';
+  const headers = res.headers ?? [];
+  if (!headers.some(([name]) => name.toLowerCase() === 'content-type')) head += 'content-type: text/plain\r\n';
   head += `content-length: ${body.length}\r\n`;
   head += `date: ${opts.date}\r\n`;
-  for (const [name, value] of res.headers ?? []) {
+  for (const [name, value] of headers) {
     if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) continue;
     head += `${name}: ${value}\r\n`;
   }

@@ -1,15 +1,16 @@
 // The TAP backend: a kernel TAP created with the tuntap2 fork, enslaved to a bridge and brought up
 // (as Xen's `vif = [ "bridge=br0" ]` did). The kernel only moves frames between the TAP and the bridge.
-// The package creates and configures the device; the frame pump is ours (src/net/tap-pump.ts): a worker
-// thread reads the fd into a shared ring, the main thread writes one frame per writeSync.
+// The package creates and configures the device; the frame path is ours: a worker thread reads the fd
+// into a shared ring (src/net/tap-pump.ts), another writes to it from a second ring (src/net/tap-writer.ts).
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { MacAddr } from './addr.ts';
 import type { Counters } from './counters.ts';
 import type { NetDevice } from './device.ts';
 import { TapPump, type TapPumpStats } from './tap-pump.ts';
+import { TapWriter } from './tap-writer.ts';
 
 export interface TapOptions {
   bridge: string;
@@ -65,6 +66,7 @@ export class TapDevice implements NetDevice {
   private receiver: (frame: Uint8Array) => void = () => {};
   private closed = false;
   private pump: TapPump | undefined;
+  private readonly writer: TapWriter;
 
   private constructor(
     private readonly tap: TapHandle,
@@ -72,6 +74,7 @@ export class TapDevice implements NetDevice {
     private readonly counters: Counters | undefined,
   ) {
     this.mtu = tap.mtu;
+    this.writer = new TapWriter(tap._fd);
   }
 
   get name(): string {
@@ -106,7 +109,7 @@ export class TapDevice implements NetDevice {
   send(frame: Uint8Array): void {
     if (this.closed) return;
     try {
-      writeSync(this.tap._fd, frame);
+      this.writer.send(frame);
     } catch {
       this.counters?.inc('dev.tx_error');
     }
@@ -127,6 +130,7 @@ export class TapDevice implements NetDevice {
     if (this.closed) return;
     this.closed = true;
     this.pump?.stop();
+    this.writer.stop();
     await new Promise<void>((resolve) => this.tap.release(() => resolve()));
   }
 }

@@ -1,7 +1,7 @@
 // The fast frame path from a TAP fd: a worker thread does blocking reads straight into a ring of slots in
 // a SharedArrayBuffer, and wakes the main thread only when the ring goes from empty to not empty; the
 // main thread then takes every waiting frame in one go, as views over the ring (no copy, no allocation
-// but the view). Writes stay on the main thread: one writeSync per frame, which a TAP requires.
+// but the view). Writes go through src/net/tap-writer.ts, the same way round.
 
 import { Worker } from 'node:worker_threads';
 

@@ -1,0 +1,162 @@
+// `--metrics-port N`: Prometheus metrics (text exposition format 0.0.4) for GET /metrics.
+//
+// prom-client's Registry does the format (HELP/TYPE lines, label escaping, the content type) and brings the
+// process's own metrics (RSS, CPU, heap, event-loop lag, open file descriptors). Ours are read at scrape time by
+// collect() callbacks from the state the stack and the service keep anyway (Counters, the ARP cache, the TCP
+// connection table, the DHCP lease, responses by status): nothing is counted twice and nothing on the data path
+// knows about metrics. Counters copied this way stay monotonic because their sources only ever grow.
+
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DeviceTraffic } from './direct-stack.ts';
+import type { RequestHandler } from './http/server.ts';
+import type { Logger } from './log.ts';
+import type { Stack } from './net/stack.ts';
+import type { TcpState } from './net/tcp/tcp-connection.ts';
+import { TCP_STATES } from './status.ts';
+
+export const METRICS_PATH = '/metrics';
+
+/** The direct stack as metrics see it. */
+export interface StackSource {
+  stack: Stack;
+  /** Frames and bytes through the TAP. */
+  traffic: DeviceTraffic;
+  /** The stack's clock (the `now` its layers are given), for the lease's remaining time. */
+  now: () => number;
+}
+
+export interface MetricsSources {
+  /** The direct stack; absent in socket mode. */
+  direct?: StackSource | undefined;
+  /** The auth service's responses by status (src/service.ts). */
+  responses?: ReadonlyMap<number, number> | undefined;
+  /** prom-client's process and Node.js metrics (process_resident_memory_bytes…); on unless false. */
+  defaultMetrics?: boolean;
+}
+
+/** A Registry whose metrics read `sources` at each scrape. */
+export function createMetricsRegistry(sources: MetricsSources): Registry {
+  const registry = new Registry();
+  if (sources.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const responses = sources.responses;
+  if (responses !== undefined) {
+    new Counter({
+      name: 'auth_http_requests_total',
+      help: 'HTTP requests answered by the auth service, by status (the HTTP layer refusals such as 400 and 408 included).',
+      labelNames: ['status'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [status, n] of [...responses].sort(([a], [b]) => a - b)) this.inc({ status: String(status) }, n);
+      },
+    });
+  }
+  if (sources.direct !== undefined) registerStack(registry, sources.direct);
+  return registry;
+}
+
+function registerStack(registry: Registry, src: StackSource): void {
+  const { stack, traffic } = src;
+  const registers = [registry];
+  new Counter({
+    name: 'direct_stack_device_frames_total',
+    help: 'Ethernet frames through the TAP device, by direction (in: received, out: sent).',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ direction: 'in' }, traffic.framesIn);
+      this.inc({ direction: 'out' }, traffic.framesOut);
+    },
+  });
+  new Counter({
+    name: 'direct_stack_device_bytes_total',
+    help: 'Bytes of Ethernet frames (header included, no FCS) through the TAP device, by direction.',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ direction: 'in' }, traffic.bytesIn);
+      this.inc({ direction: 'out' }, traffic.bytesOut);
+    },
+  });
+  new Counter({
+    name: 'direct_stack_events_total',
+    help: 'Every counter the stack keeps, by name: what each layer received and sent, and every drop by its reason (e.g. arp.rx_malformed, tcp.drop_backlog_full, ip.rx_bad_checksum).',
+    labelNames: ['name'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [name, n] of Object.entries(stack.counters.snapshot())) this.inc({ name }, n);
+    },
+  });
+  new Counter({
+    name: 'direct_stack_tcp_retransmits_total',
+    help: 'TCP retransmissions (timeouts and fast retransmits; the events counter tcp.retransmit).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stack.counters.get('tcp.retransmit'));
+    },
+  });
+  new Gauge({
+    name: 'direct_stack_tcp_connections',
+    help: 'TCP connections by state (TIME_WAIT included, listeners not).',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const by = new Map<TcpState, number>(TCP_STATES.map((s) => [s, 0]));
+      for (const c of stack.tcp.connections()) by.set(c.state, (by.get(c.state) ?? 0) + 1);
+      for (const [state, n] of by) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'direct_stack_tcp_buffer_bytes',
+    help: 'Bytes held in all TCP connections\' send and receive buffers together.',
+    registers,
+    collect() {
+      this.set(stack.tcp.budget.inUse);
+    },
+  });
+  new Gauge({
+    name: 'direct_stack_arp_cache_entries',
+    help: 'Entries in the ARP cache.',
+    registers,
+    collect() {
+      this.set(stack.arp.size);
+    },
+  });
+  new Gauge({
+    name: 'direct_stack_arp_pending_addresses',
+    help: 'Addresses being resolved by ARP (packets waiting for them).',
+    registers,
+    collect() {
+      this.set(stack.arp.pendingAddresses);
+    },
+  });
+  const dhcp = stack.dhcp;
+  if (dhcp !== undefined) {
+    new Gauge({
+      name: 'direct_stack_dhcp_lease_remaining_seconds',
+      help: 'Seconds until the DHCP lease ends; 0 without a lease.',
+      registers,
+      collect() {
+        const lease = dhcp.lease;
+        this.set(lease === undefined ? 0 : Math.max(0, (lease.obtainedAt + lease.leaseSeconds * 1000 - src.now()) / 1000));
+      },
+    });
+  }
+}
+
+/** GET or HEAD /metrics: the registry's text; any other path 404, any other method 405. */
+export function metricsHandler(registry: Registry, log?: Logger): RequestHandler {
+  return async (req) => {
+    log?.debug?.(`metrics: ${req.method} ${JSON.stringify(req.path)} from ${req.remote.address}:${req.remote.port}`);
+    if (req.path !== METRICS_PATH) return { status: 404, body: 'Not Found\n' };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return { status: 405, body: 'Method Not Allowed\n', headers: [['allow', 'GET, HEAD']] };
+    }
+    const body = await registry.metrics();
+    return { status: 200, body, headers: [['content-type', registry.contentType]] };
+  };
+}

@@ -1,0 +1,129 @@
+// SIGUSR1's status, rendered from stacks built in process: the address, the lease, the ARP cache, the TCP table
+// and the counters, each table capped so that the whole fits one screen.
+
+import { describe, expect, it } from 'vitest';
+import { DhcpMessageType, encodeDhcp, parseDhcp } from '../src/dhcp/dhcp-wire.ts';
+import { MAC_BROADCAST, macToString } from '../src/net/addr.ts';
+import { Stack } from '../src/net/stack.ts';
+import { TcpSocket } from '../src/net/tcp/tcp-socket.ts';
+import { seededRandom } from '../src/random.ts';
+import { formatBytes, formatDuration, renderDirectStatus, renderSocketStatus, DEFAULT_TCP_ROWS, DEFAULT_ARP_ROWS } from '../src/status.ts';
+import { GW_IP, OUR_IP, OUR_MAC, PEER_MAC, decode, ip, mac, staticStack, udpFrame, whoHas } from './net/frames.ts';
+import { Net } from './net/tcp/harness.ts';
+
+/** What fits a terminal without scrolling. */
+const SCREEN_LINES = 40;
+
+describe('status rendering', () => {
+  it('shows the address, the ARP cache, the TCP table with queues and timers, and the counters', async () => {
+    const net = new Net();
+    net.a.tcp.listen(8088, () => {});
+    const sock = new TcpSocket(net.b.tcp.connect(OUR_IP, 8088), net.b.tcp);
+    net.run();
+    net.advance(50);
+    await sock.write(new TextEncoder().encode('GET / HTTP/1.1\r\n\r\n'));
+    await net.settle();
+    net.advance(3_000);
+
+    const lines = renderDirectStatus({
+      stack: net.a, now: net.now, listening: [8088, 9100],
+      traffic: { framesIn: 7, bytesIn: 2048, framesOut: 6, bytesOut: 1000 },
+      http: { connections: 1, responses: new Map([[401, 2], [200, 5]]) },
+      process: { uptimeMs: 123_000, rssBytes: 80 * 1024 * 1024 },
+    });
+    const text = lines.join('\n');
+    expect(lines[0]).toBe(`status: 192.168.77.10/24 gw 192.168.77.2, mac ${macToString(OUR_MAC)}, up 2m03s, rss 80.0 MiB`);
+    expect(text).toContain('  IPv4: static address');
+    // The peer is in the cache, learnt from its ARP request three seconds ago.
+    expect(text).toMatch(new RegExp(`\\n    192\\.168\\.77\\.1 +${macToString(PEER_MAC)}  3\\.0s\\n`));
+    expect(text).toContain('  TCP: 1 connection, listening on 8088 9100');
+    // The accepted connection: nobody read the request, so its 18 bytes wait in the receive queue.
+    const row = lines.find((l) => l.includes('192.168.77.10:8088'));
+    expect(row).toMatch(/^ {4}192\.168\.77\.10:8088 +192\.168\.77\.1:\d+ +ESTABLISHED +0 +18 +\d+ms +[\d.]+ms$/);
+    expect(text).toContain('  HTTP: 1 open, answered 200 x5, 401 x2');
+    expect(text).toContain('  frames in 7 (2.0 KiB), out 6 (1000 B); tcp.retransmit 0');
+    expect(lines.at(-1)).toBe('  drops and errors: none');
+    sock.abort();
+  });
+
+  it('caps the TCP table and the ARP cache to one screen and says how many more', () => {
+    const net = new Net({ tcp: { maxSynBacklog: 1000 } });
+    net.a.tcp.listen(8088, () => {});
+    for (let i = 0; i < 40; i++) net.b.tcp.connect(OUR_IP, 8088);
+    // ARP holds 16 packets per address being resolved: the other SYNs go again after their RTO.
+    net.advance(5_000);
+    // 30 hosts ask for us: each lands in the cache.
+    for (let i = 0; i < 30; i++) net.a.receive(whoHas(OUR_IP, { mac: mac(`02:00:00:00:01:${(i + 16).toString(16)}`), ip: ip(`192.168.77.${100 + i}`) }), net.now);
+    net.run();
+    net.a.counters.inc('eth.rx_unknown_type', 3);
+    net.a.counters.inc('arp.rx_malformed');
+
+    const lines = renderDirectStatus({ stack: net.a, now: net.now, listening: [8088] });
+    expect(lines.length).toBeLessThanOrEqual(SCREEN_LINES);
+    expect(lines.filter((l) => /^ {4}192\.168\.77\.10:8088 /.test(l))).toHaveLength(DEFAULT_TCP_ROWS);
+    expect(lines).toContain(`    ... and ${40 - DEFAULT_TCP_ROWS} more (ESTABLISHED ${40 - DEFAULT_TCP_ROWS})`);
+    expect(lines.filter((l) => /^ {4}192\.168\.77\.\d+ +[0-9a-f:]{17} /.test(l))).toHaveLength(DEFAULT_ARP_ROWS);
+    expect(lines).toContain('  ARP cache: 31 entries (IP -> MAC, age)');
+    expect(lines).toContain(`    ... and ${31 - DEFAULT_ARP_ROWS} more`);
+    expect(lines.at(-1)).toBe('  drops and errors: eth.rx_unknown_type 3, arp.rx_malformed 1');
+    expect(lines.every((l) => l.length <= 120)).toBe(true);
+  });
+
+  it('shows the DHCP lease: time left, server, renewal', () => {
+    const stack = new Stack({ mac: OUR_MAC, mtu: 1500, random: seededRandom(3), log: () => {}, acd: { probeNum: 0 } });
+    const none = renderDirectStatus({ stack, now: 0, listening: [] });
+    expect(none[0]).toContain('status: no address,');
+    stack.start(0);
+    expect(renderDirectStatus({ stack, now: 0, listening: [] })).toContain('  DHCP selecting: no lease');
+    const xid = parseDhcp(decode(stack.takeFrames()[0] ?? new Uint8Array()).udp?.payload ?? new Uint8Array())?.xid ?? 0;
+    const reply = (type: number): Uint8Array =>
+      udpFrame(
+        {
+          srcPort: 67, dstPort: 68,
+          payload: encodeDhcp({
+            op: 2, xid, secs: 0, flags: 0x8000, ciaddr: 0, yiaddr: ip('192.168.77.50'), siaddr: 0, giaddr: 0, chaddr: OUR_MAC,
+            options: { messageType: type, serverId: GW_IP, leaseTime: 3600, subnetMask: ip('255.255.255.0'), routers: [GW_IP] },
+          }),
+        },
+        { src: GW_IP, dst: ip('255.255.255.255') },
+        MAC_BROADCAST,
+      );
+    stack.receive(reply(DhcpMessageType.OFFER), 10);
+    stack.takeFrames();
+    stack.receive(reply(DhcpMessageType.ACK), 20);
+    const lines = renderDirectStatus({ stack, now: 60_010, listening: [] });
+    expect(lines[0]).toMatch(/^status: 192\.168\.77\.50\/24 gw 192\.168\.77\.2, mac /);
+    expect(lines[1]).toBe('  DHCP bound: lease 59m00s left of 1h00m, server 192.168.77.2, renewal in 29m00s');
+    expect(lines).toContain('  TCP: 0 connections, no listeners, buffers 0 B');
+  });
+
+  it('renders the socket stack in two lines', () => {
+    expect(
+      renderSocketStatus({
+        listening: [{ address: '127.0.0.1', port: 8088 }, { address: '127.0.0.1', port: 9100 }],
+        http: { connections: 0, responses: new Map() },
+        process: { uptimeMs: 5_000, rssBytes: 1536 },
+      }),
+    ).toEqual(['status: stack socket, listening on 127.0.0.1:8088 127.0.0.1:9100, up 5.0s, rss 1.5 KiB', '  HTTP: 0 open, answered nothing yet']);
+  });
+
+  it('formats durations and sizes', () => {
+    expect([0.4, 999, 1000, 59_949, 60_000, 3_599_000, 3_600_000, 90_000_000, -1500].map(formatDuration)).toEqual([
+      '0ms', '999ms', '1.0s', '59.9s', '1m00s', '59m59s', '1h00m', '1d01h', '-1.5s',
+    ]);
+    expect([0, 1023, 1024, 5 * 1024 * 1024, 3 * 1024 ** 3].map(formatBytes)).toEqual(['0 B', '1023 B', '1.0 KiB', '5.0 MiB', '3.00 GiB']);
+  });
+
+  it('reads a static stack that has seen nothing', () => {
+    const { stack } = staticStack();
+    const lines = renderDirectStatus({ stack, now: 0, listening: [8088] });
+    expect(lines).toEqual([
+      `status: 192.168.77.10/24 gw 192.168.77.2, mac ${macToString(OUR_MAC)}`,
+      '  IPv4: static address',
+      '  ARP cache: 0 entries',
+      '  TCP: 0 connections, listening on 8088, buffers 0 B',
+      '  frames in 0, out 1; tcp.retransmit 0, tcp.rx_reset 0, tcp.tx_reset 0, arp.conflict 0',
+      '  drops and errors: none',
+    ]);
+  });
+});
