@@ -2,6 +2,7 @@
 // in NAME, the peer 192.168.77.1 in NAME-peer) and the processes run in it: each with a hard time limit, its
 // output lines time-stamped as they arrive, ended by PID (with its descendants) and nothing else.
 
+import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import {
@@ -204,8 +205,10 @@ export async function startService(lab: Lab, kind: StackKind, dataDir: string, d
       await proc.waitLine(/^IPv4: ready on/, 10_000);
     }
     await proc.waitLine(/^echo service on TCP port/, 30_000);
-    const pid = findDescendant(proc.child.pid ?? -1, /src\/main\.ts/);
-    if (pid === undefined) throw new Error('no node process under npm start');
+    // `ip netns exec` (and prlimit) exec into node, so the process we started may be node itself.
+    const started = proc.child.pid ?? -1;
+    const pid = findDescendant(started, /dist\/main\.js/) ?? (isProcess(started, /dist\/main\.js/) ? started : undefined);
+    if (pid === undefined) throw new Error('no node process running dist/main.js');
     return {
       kind, proc, pid, address, tap, boundMs, discoverToBoundMs,
       rssKiB: () => memoryKiB(pid)?.rss ?? NaN,
@@ -227,5 +230,14 @@ export async function bareNodeRssKiB(lab: Lab, withTsx: boolean): Promise<number
     return memoryKiB(pid)?.rss ?? NaN;
   } finally {
     await proc.stop();
+  }
+}
+
+/** True when process `pid`'s command line matches. */
+function isProcess(pid: number, pattern: RegExp): boolean {
+  try {
+    return pattern.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '));
+  } catch {
+    return false;
   }
 }
