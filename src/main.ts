@@ -17,6 +17,8 @@ import { processInfo, renderDirectStatus, renderSocketStatus } from './status.ts
 
 /** How long in-flight requests may take to finish after SIGINT/SIGTERM. */
 const SHUTDOWN_GRACE_MS = 3000;
+/** The most a shutdown may take in all: requests' grace, the DHCP release, closing the device. */
+const SHUTDOWN_HARD_LIMIT_MS = 8000;
 /** Scrapers served at once: a Prometheus or two, and someone with curl. */
 const METRICS_MAX_CONNECTIONS = 16;
 
@@ -35,6 +37,11 @@ function onSignals(log: AppLogger, stop: () => Promise<unknown>, status: () => s
     if (stopping) return;
     stopping = true;
     log.info(`${signal}: shutting down`);
+    // Whatever happens below, the process ends within this bound (the TAP goes with it: it is not persistent).
+    setTimeout(() => {
+      log.warn(`${signal}: shutdown still not done after ${SHUTDOWN_HARD_LIMIT_MS} ms; exiting anyway`);
+      process.exit(0);
+    }, SHUTDOWN_HARD_LIMIT_MS).unref();
     void stop().then(
       () => process.exit(0),
       (err: unknown) => {

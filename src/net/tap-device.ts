@@ -131,6 +131,14 @@ export class TapDevice implements NetDevice {
     this.closed = true;
     this.pump?.stop();
     this.writer.stop();
-    await new Promise<void>((resolve) => this.tap.release(() => resolve()));
+    // Bounded: releasing closes the package's streams, which must not hold a shutdown up.
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 1000);
+      t.unref();
+      this.tap.release(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
 }

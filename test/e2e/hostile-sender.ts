@@ -137,7 +137,8 @@ const ourPort = (): number => between(10_000, 30_000);
 
 // --- the report --------------------------------------------------------------------------------------------------
 
-interface Report {
+/** The JSON report printed as the last line (hostile.test.ts reads it; the attacks add their own fields). */
+export interface Report {
   attack: Attack;
   phase?: string;
   seed: number;

@@ -9,8 +9,6 @@
 // Everything stays inside the namespaces this file makes (only 192.168.77.0/24 addresses) and is removed afterwards.
 // In CI (CI=true) nothing skips: a missing prerequisite fails the suite.
 
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,22 +17,20 @@ import { ipv4ToString, isMulticastMac, macToString, parseMac, readIpv4, readMac,
 import { parseEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../../src/net/ethernet.ts';
 import { parseIpv4, PROTO_ICMP, PROTO_TCP } from '../../src/net/ipv4-wire.ts';
 import { readPcap, type PcapFrame } from '../../src/net/pcap.ts';
+import type { Report } from './hostile-sender.ts';
 import {
-  descendantPids, findDescendant, memoryKiB, repoRoot, runCommand, spawnInteractive, stopTree, waitForOutput,
-  spawnProcess, type CommandResult, type Interactive, type Started,
+  Lab, lastJsonLine, mustRun, needing, netnsExec, prerequisites, sigterm, sleep, waitForStack, type KnownPid,
+} from './lab.ts';
+import {
+  findDescendant, memoryKiB, repoRoot, runCommand, spawnInteractive, stopTree, waitForOutput, type CommandResult, type Interactive, type Started,
 } from './service-process.ts';
 
-const IS_ROOT = process.getuid?.() === 0;
-const IN_CI = process.env.CI === 'true';
-
-const NAME = `mhostile-${randomBytes(3).toString('hex')}`;
-const PEER = `${NAME}-peer`;
+const lab = new Lab('mhostile');
 const MAC = '02:00:5e:00:00:42';
 const ADDR = '192.168.77.10';
 const HTTP_PORT = 8088;
 const ECHO_PORT = 7;
 const CLOSED_PORT = 9;
-const SCRIPT = path.join(repoRoot, 'scripts/setup-bridge.sh');
 const SENDER = path.join(repoRoot, 'test/e2e/hostile-sender.ts');
 const RAW_SOCKET_ADDON = path.join(repoRoot, 'node_modules/raw-socket/build/Release/raw.node');
 const URL = `http://${ADDR}:${HTTP_PORT}/?user=john&password=password`;
@@ -47,55 +43,19 @@ const STACK_LIFETIME_MS = 600_000;
 const CLIENT_LIFETIME_MS = 600_000;
 const SYN_FLOOD = 10_000;
 
-function have(tool: string): boolean {
-  const r = spawnSync('bash', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool} || test -x /sbin/${tool}`], { timeout: 5000 });
-  return r.status === 0;
-}
+const PREREQUISITES = await prerequisites(
+  ['ip', 'dnsmasq', 'curl', 'ping', 'tshark', 'python3'],
+  existsSync(RAW_SOCKET_ADDON) ? [] : ['raw-socket (its addon is not built: npm ci)'],
+);
 
-const MISSING = [
-  ...(IS_ROOT ? [] : ['root']),
-  ...['ip', 'dnsmasq', 'curl', 'ping', 'tshark', 'python3'].filter((t) => !have(t)),
-  ...(existsSync(RAW_SOCKET_ADDON) ? [] : ['raw-socket (its addon is not built: npm ci)']),
-];
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function need<T>(v: T | undefined, what: string): T {
-  if (v === undefined) throw new Error(`${what} is unknown: an earlier step failed`);
-  return v;
-}
-
-async function ok(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
-  const r = await runCommand(cmd, args, timeoutMs);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-function inPeer(args: string[], timeoutMs = 20_000): Promise<CommandResult> {
-  return runCommand('ip', ['netns', 'exec', PEER, ...args], timeoutMs);
-}
-
-async function netnsList(): Promise<string[]> {
-  return (await ok('ip', ['netns', 'list'], 10_000))
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n !== '');
-}
+const need = needing('step');
 
 // --- the sender ---------------------------------------------------------------------------------------------------
 
 type Expect = 'drop' | 'reply' | 'any';
 
-interface SenderReport {
-  attack: string;
-  phase?: string;
-  seed: number;
-  ms: number;
-  sent: Record<string, number>;
-  total: number;
-  errors: number;
-  lastError?: string;
-  how: string;
+/** hostile-sender.ts's report, with the fields its attacks add. */
+interface SenderReport extends Report {
   error?: string;
   echoCases?: Array<{ id: number; expect: Expect; what: string }>;
   badChecksumPorts?: number[];
@@ -106,18 +66,12 @@ interface SenderReport {
 
 /** Runs hostile-sender.ts ATTACK in the peer namespace and returns its report (it bounds itself to `limitMs`). */
 async function send(attack: string, args: string[] = [], limitMs = 30_000): Promise<SenderReport> {
-  const r = await inPeer(
+  const r = await lab.inPeer(
     [process.execPath, '--import', 'tsx', SENDER, attack, '--dst', ADDR, '--dst-mac', MAC, '--iface', 'veth0', '--http-port', String(HTTP_PORT),
       '--echo-port', String(ECHO_PORT), '--closed-port', String(CLOSED_PORT), '--limit-ms', String(limitMs), ...args],
     limitMs + 20_000,
   );
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  let rep: SenderReport;
-  try {
-    rep = JSON.parse(last) as SenderReport;
-  } catch {
-    throw new Error(`hostile-sender ${attack} printed no report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
+  const rep = lastJsonLine<SenderReport>(r, `hostile-sender ${attack}`);
   const shown = { ...rep, echoCases: rep.echoCases?.length };
   console.log(`[${attack}${rep.phase !== undefined ? ` ${rep.phase}` : ''}] sent ${rep.total} in ${rep.ms} ms: ${JSON.stringify(shown)}`);
   expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
@@ -203,11 +157,11 @@ setTimeout(() => {
 
 // -----------------------------------------------------------------------------------------------------------------
 
-describe.skipIf(MISSING.length > 0 && !IN_CI)('hostile input from the host-only namespace (root, real namespaces, raw sockets)', () => {
+describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace (root, real namespaces, raw sockets)', () => {
   let tmp = '';
   let pcap = '';
   let stack: Started | undefined;
-  const knownPids: { pid: number; start: string }[] = [];
+  const knownPids: KnownPid[] = [];
   let nodePid: number | undefined;
   let peerMac: MacAddr | undefined;
   const ourMac = parseMac(MAC) ?? 0;
@@ -265,7 +219,7 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('hostile input from the host-only 
 
   /** Tap drops: frames the kernel could not hand the stack because it did not read them in time. */
   async function tapStats(): Promise<Record<string, { rxPackets: number; txPackets: number; txDropped: number }>> {
-    const r = await runCommand('ip', ['-n', NAME, '-j', '-s', 'link', 'show', 'master', 'br0'], 10_000);
+    const r = await runCommand('ip', ['-n', lab.name, '-j', '-s', 'link', 'show', 'master', 'br0'], 10_000);
     const out: Record<string, { rxPackets: number; txPackets: number; txDropped: number }> = {};
     try {
       const links = JSON.parse(r.stdout) as Array<{ ifname: string; stats64?: { rx: { packets: number }; tx: { packets: number; dropped: number } } }>;
@@ -280,7 +234,7 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('hostile input from the host-only 
 
   /** Opens a live connection to the echo port from the peer, driven over stdin, and learns its local port. */
   async function openClient(): Promise<void> {
-    const c = spawnInteractive('ip', ['netns', 'exec', PEER, process.execPath, '-e', ECHO_CLIENT, ADDR, String(ECHO_PORT), String(CLIENT_LIFETIME_MS)], CLIENT_LIFETIME_MS + 10_000);
+    const c = spawnInteractive('ip', netnsExec(lab.peer, [process.execPath, '-e', ECHO_CLIENT, ADDR, String(ECHO_PORT), String(CLIENT_LIFETIME_MS)]), CLIENT_LIFETIME_MS + 10_000);
     clients.push(c);
     const m = await waitForOutput(c, /"ev":"connected","port":(\d+)/, 10_000);
     client = c;
@@ -311,7 +265,7 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('hostile input from the host-only 
     while (performance.now() - t0 < CURL_WITHIN_MS) {
       tries++;
       const left = Math.max(2, Math.floor((CURL_WITHIN_MS - (performance.now() - t0)) / 1000));
-      r = await inPeer(['curl', '-s', '--max-time', String(Math.min(5, left)), '-w', '\n%{http_code}', URL], 10_000);
+      r = await lab.inPeer(['curl', '-s', '--max-time', String(Math.min(5, left)), '-w', '\n%{http_code}', URL], 10_000);
       if (r.stdout === 'hello john!\n\n200') break;
       await sleep(250);
     }
@@ -328,35 +282,30 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('hostile input from the host-only 
   }
 
   beforeAll(async () => {
-    if (MISSING.length > 0) {
-      throw new Error(`missing prerequisites: ${MISSING.join(', ')} (CI runs as root with all of them; this environment is broken)`);
-    }
-    expect(await netnsList()).not.toContain(NAME);
+    PREREQUISITES.demand();
     tmp = mkdtempSync(path.join(os.tmpdir(), 'hostile-e2e-'));
     const data = path.join(tmp, 'data');
     mkdirSync(data);
     writeFileSync(path.join(data, 'john'), 'password\n');
     pcap = path.join(tmp, 'hostile.pcap');
 
-    const up = await runCommand('bash', [SCRIPT, 'up', '--netns', NAME], 60_000);
-    if (up.code !== 0) throw new Error(`setup-bridge.sh up --netns ${NAME} failed (${up.code}):\n${up.stdout}\n${up.stderr}`);
+    await lab.up();
     // br_netfilter (when loaded) validates the IPv4, IPv6 and ARP headers of bridged frames in namespaces whose
     // bridge-nf-call-* are 1 (the default) and drops bad ones before they reach the TAP: switch that off in the lab's
     // own namespace so that the stack itself gets the malformed frames. This changes nothing outside the lab.
     const sysctls = ['iptables', 'ip6tables', 'arptables'].map((t) => `net.bridge.bridge-nf-call-${t}=0`);
-    await ok('ip', ['netns', 'exec', NAME, 'sh', '-c', `if [ -d /proc/sys/net/bridge ]; then sysctl -q -w ${sysctls.join(' ')}; fi`], 10_000);
-    peerMac = parseMac((await ok('ip', ['netns', 'exec', PEER, 'cat', '/sys/class/net/veth0/address'], 10_000)).trim());
+    await lab.mustInLab(['sh', '-c', `if [ -d /proc/sys/net/bridge ]; then sysctl -q -w ${sysctls.join(' ')}; fi`], 10_000);
+    peerMac = parseMac((await lab.mustInPeer(['cat', '/sys/class/net/veth0/address'], 10_000)).trim());
 
     const args = ['--bridge', 'br0', '--mac', MAC, '--ipv4', `${ADDR}/24`, '--gateway', '192.168.77.2', '--port', String(HTTP_PORT), '--data', data,
       '--echo-port', String(ECHO_PORT), '--pcap', pcap];
-    const s = spawnProcess('ip', ['netns', 'exec', NAME, 'npm', 'start', '--', ...args], STACK_LIFETIME_MS, 'SIGTERM');
+    const s = lab.startStack(args, STACK_LIFETIME_MS);
     stack = s;
-    await waitForOutput(s, new RegExp(`^echo service on TCP port ${ECHO_PORT}$`, 'm'), 30_000);
-    knownPids.push(...descendantPids(need(s.child.pid, 'the stack pid')));
+    await waitForStack(s, new RegExp(`^echo service on TCP port ${ECHO_PORT}$`, 'm'), 30_000, knownPids);
     nodePid = findDescendant(need(s.child.pid, 'the stack pid'), /src\/main\.ts/);
     expect(nodePid, 'the node process under npm start').toBeDefined();
     const m = need(memoryKiB(need(nodePid, 'the node pid')), 'the stack memory');
-    console.log(`stack: node pid ${nodePid}, VmRSS ${Math.round(m.rss / 1024)} MiB at start; lab ${NAME}; pcap ${pcap}`);
+    console.log(`stack: node pid ${nodePid}, VmRSS ${Math.round(m.rss / 1024)} MiB at start; lab ${lab.name}; pcap ${pcap}`);
     await openClient();
     await stillServes('start');
   }, 90_000);
@@ -368,16 +317,9 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('hostile input from the host-only 
       await stopTree(c, 2000);
     }
     if (stack !== undefined) await stopTree(stack, 5000, knownPids);
-    const down = await runCommand('bash', [SCRIPT, 'down', '--netns', NAME], 60_000);
-    if (down.code !== 0) console.error(`setup-bridge down failed:\n${down.stdout}\n${down.stderr}`);
-    for (const ns of [PEER, NAME]) {
-      if ((await netnsList()).includes(ns)) await runCommand('ip', ['netns', 'del', ns], 10_000);
-    }
     if (memory.length > 0) console.log(`VmRSS of the stack (MiB) after each step: ${memory.map((x) => `${x.after} ${x.rssMiB}`).join(', ')}`);
     if (tmp !== '') rmSync(tmp, { recursive: true, force: true });
-    const left = await netnsList();
-    expect(left).not.toContain(NAME);
-    expect(left).not.toContain(PEER);
+    await lab.down();
   }, 90_000);
 
   it('malformed Ethernet and ARP frames: header-only, unknown types, VLAN, other and bad MACs, broken ARP', { timeout: 60_000 }, async () => {
@@ -445,7 +387,7 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('hostile input from the host-only 
     expect(got.fromPeer.length).toBeGreaterThanOrEqual(rep.total);
     checkEchoCases(rep, got.fromUs);
     // Reassembly still works: a 3000-byte ping (three fragments each way) is answered.
-    const ping = await inPeer(['ping', '-c', '2', '-i', '0.2', '-W', '3', '-s', '3000', ADDR], 15_000);
+    const ping = await lab.inPeer(['ping', '-c', '2', '-i', '0.2', '-W', '3', '-s', '3000', ADDR], 15_000);
     expect(ping.stdout, ping.stderr).toMatch(/2 received/);
     await stillServes('fragments');
   });
@@ -519,13 +461,12 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('hostile input from the host-only 
   it('after all of it: SIGTERM exits 0, and tshark finds every frame the stack sent well-formed', { timeout: 120_000 }, async () => {
     const s = need(stack, 'the stack');
     console.log('counters: the stack does not expose stack.counters outside its process yet; the pcap stands in for them');
-    process.kill(need(s.child.pid, 'the stack pid'), 'SIGTERM');
-    const code = await Promise.race([s.exited, sleep(15_000).then(() => 'still running' as const)]);
+    const code = await sigterm(s);
     expect(code, stackLog()).toBe(0);
     const args = ['-r', pcap, '-n', '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-Y', `eth.src == ${MAC}`,
       '-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=f', '-e', 'frame.number', '-e', '_ws.col.Protocol', '-e', 'ip.checksum.status', '-e', 'tcp.checksum.status',
       '-e', 'udp.checksum.status', '-e', 'icmp.type', '-e', '_ws.malformed', '-e', '_ws.col.Info'];
-    const out = await ok('tshark', args, 100_000);
+    const out = await mustRun('tshark', args, 100_000);
     const rows = out.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
     const byProto: Record<string, number> = {};
     for (const r of rows) byProto[r[1] ?? '?'] = (byProto[r[1] ?? '?'] ?? 0) + 1;

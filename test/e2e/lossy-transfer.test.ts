@@ -13,19 +13,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  descendantPids, haveTool, netnsNames, repoRoot, runCommand, sha256File, spawnProcess, stopTree, waitForOutput,
-  type CommandResult, type Started,
-} from './service-process.ts';
+  DHCP_BOUND, exitWithin, Lab, lastJsonLine, needing, prerequisites, waitForStack, type KnownPid,
+} from './lab.ts';
+import { runCommand, sha256File, stopTree, waitForOutput, type Started } from './service-process.ts';
 
-const IS_ROOT = process.getuid?.() === 0;
-const IN_CI = process.env.CI === 'true';
-const TOOLS = ['ip', 'dnsmasq', 'nft', 'tshark', 'sha256sum'];
-const MISSING = [...(IS_ROOT ? [] : ['root']), ...(await Promise.all(TOOLS.map(async (t) => ((await haveTool(t)) ? '' : t)))).filter((t) => t !== '')];
+const PREREQUISITES = await prerequisites(['ip', 'dnsmasq', 'nft', 'tshark', 'sha256sum']);
 
-const NAME = `mlossy-${randomBytes(3).toString('hex')}`;
-const PEER = `${NAME}-peer`;
+const lab = new Lab('mlossy');
 const PEER_ADDR = '192.168.77.1';
-const SCRIPT = path.join(repoRoot, 'scripts/setup-bridge.sh');
 const ECHO_PORT = 7;
 const MB = 10;
 const SIZE = MB * 1024 * 1024;
@@ -39,22 +34,8 @@ const TEST_TIMEOUT_MS = TRANSFER_LIMIT_MS + 90_000;
 const SERVER_FAULT = 'drop=0.02,dup=0.01,reorder=0.02,corrupt=0.01,delay=1ms,seed=7';
 const CLIENT_FAULT = 'drop=0.02,reorder=0.02,seed=3';
 const KERNEL_LOSS = 'nft in the peer: 2% of TCP in and out';
-const BOUND = /DHCP offer received and bound to (192\.168\.77\.\d+) nm 255\.255\.255\.0 gw \[192\.168\.77\.2\]/;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function need<T>(v: T | undefined, what: string): T {
-  if (v === undefined) throw new Error(`${what} is unknown: an earlier step failed`);
-  return v;
-}
-
-async function ok(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
-  const r = await runCommand(cmd, args, timeoutMs);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-const inPeer = (args: string[], timeoutMs = 20_000): Promise<CommandResult> => runCommand('ip', ['netns', 'exec', PEER, ...args], timeoutMs);
+const need = needing('step');
 
 // --- scripts run by node in the peer namespace ----------------------------------------------------------------
 
@@ -110,15 +91,6 @@ interface EchoReport {
   receivedSha: string;
 }
 
-function lastJson<T>(r: CommandResult): T {
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(last) as T;
-  } catch {
-    throw new Error(`the peer script printed no report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
-}
-
 // --- the results table ------------------------------------------------------------------------------------------
 
 interface Row {
@@ -155,7 +127,7 @@ function printTable(): void {
 
 /** The kernel peer's retransmitted segments so far (nstat, absolute; the history file is left alone). */
 async function kernelRetransmits(): Promise<number | undefined> {
-  const r = await inPeer(['nstat', '-asz', 'TcpRetransSegs'], 10_000);
+  const r = await lab.inPeer(['nstat', '-asz', 'TcpRetransSegs'], 10_000);
   const n = /^TcpRetransSegs\s+(\d+)/m.exec(r.stdout)?.[1];
   return n === undefined ? undefined : Number(n);
 }
@@ -185,7 +157,7 @@ interface Stack {
   s: Started;
   addr: string;
   pcap: string;
-  known: { pid: number; start: string }[];
+  known: KnownPid[];
 }
 
 /** SIGTERM by pid, bounded; then whatever is left of it and its descendants, by pid. */
@@ -198,25 +170,25 @@ async function stopStack(st: Stack): Promise<number | null | 'still running'> {
       // gone already
     }
   }
-  const code = await Promise.race([st.s.exited, sleep(15_000).then(() => 'still running' as const)]);
+  const code = await exitWithin(st.s, 15_000);
   await stopTree(st.s, 1000, st.known);
   return code;
 }
 
 async function nftLossyTable(): Promise<boolean> {
-  const r = await inPeer(['nft', 'list', 'tables'], 10_000);
+  const r = await lab.inPeer(['nft', 'list', 'tables'], 10_000);
   return /^table inet lossy$/m.test(r.stdout);
 }
 
 /** Packets the two nft rules dropped so far. */
 async function nftDropped(): Promise<number> {
-  const r = await inPeer(['nft', 'list', 'table', 'inet', 'lossy'], 10_000);
+  const r = await lab.inPeer(['nft', 'list', 'table', 'inet', 'lossy'], 10_000);
   return [...r.stdout.matchAll(/counter packets (\d+) bytes \d+ drop/g)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 // -----------------------------------------------------------------------------------------------------------------
 
-describe.skipIf(MISSING.length > 0 && !IN_CI)('10 MB over a lossy link, our stack as server and as client (root, namespaces, dnsmasq, nft)', () => {
+describe.skipIf(PREREQUISITES.skip)('10 MB over a lossy link, our stack as server and as client (root, namespaces, dnsmasq, nft)', () => {
   let tmp = '';
   let file = '';
   let fileSha = '';
@@ -227,10 +199,7 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('10 MB over a lossy link, our stac
   const gets: Started[] = [];
 
   beforeAll(async () => {
-    if (MISSING.length > 0) {
-      throw new Error(`missing prerequisites: ${MISSING.join(', ')} (CI runs as root with all of them; this environment is broken)`);
-    }
-    expect(await netnsNames()).not.toContain(NAME);
+    PREREQUISITES.demand();
     tmp = mkdtempSync(path.join(os.tmpdir(), 'lossy-e2e-'));
     data = path.join(tmp, 'data');
     mkdirSync(data);
@@ -240,11 +209,10 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('10 MB over a lossy link, our stac
     writeFileSync(file, content);
     fileSha = createHash('sha256').update(content).digest('hex');
 
-    const up = await runCommand('bash', [SCRIPT, 'up', '--netns', NAME], 60_000);
-    if (up.code !== 0) throw new Error(`setup-bridge.sh up --netns ${NAME} failed (${up.code}):\n${up.stdout}\n${up.stderr}`);
+    await lab.up();
 
     // The kernel's HTTP server in the peer, for b and c.
-    const srv = spawnProcess('ip', ['netns', 'exec', PEER, process.execPath, '-e', SERVER_SCRIPT, file, PEER_ADDR, String(SERVER_LIFETIME_MS)], SERVER_LIFETIME_MS + 5000);
+    const srv = lab.spawnInPeer([process.execPath, '-e', SERVER_SCRIPT, file, PEER_ADDR, String(SERVER_LIFETIME_MS)], SERVER_LIFETIME_MS + 5000);
     server = srv;
     const m = await waitForOutput(srv, /listening on (\d+)/, 15_000);
     serverPort = Number(m[1]);
@@ -256,15 +224,8 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('10 MB over a lossy link, our stac
     for (const g of gets) await stopTree(g, 2000);
     for (const st of stacks) await stopTree(st.s, 2000, st.known);
     if (server !== undefined) await stopTree(server, 2000);
-    const down = await runCommand('bash', [SCRIPT, 'down', '--netns', NAME], 60_000);
-    if (down.code !== 0) console.error(`setup-bridge down failed:\n${down.stdout}\n${down.stderr}`);
-    for (const ns of [PEER, NAME]) {
-      if ((await netnsNames()).includes(ns)) await runCommand('ip', ['netns', 'del', ns], 10_000);
-    }
     if (tmp !== '') rmSync(tmp, { recursive: true, force: true });
-    const left = await netnsNames();
-    expect(left).not.toContain(NAME);
-    expect(left).not.toContain(PEER);
+    await lab.down();
   });
 
   /** The DHCP lease file of a MAC, in our temporary directory (never the host's /var/lib). */
@@ -275,11 +236,10 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('10 MB over a lossy link, our stac
     const pcap = path.join(tmp, `stack-${stacks.length}.pcap`);
     const args = ['--bridge', 'br0', '--mac', mac, '--data', data, '--echo-port', String(ECHO_PORT), '--pcap', pcap, '--dhcp-state', dhcpState(mac)];
     if (fault !== undefined) args.push('--fault', fault);
-    const s = spawnProcess('ip', ['netns', 'exec', NAME, 'npm', 'start', '--', ...args], STACK_LIFETIME_MS, 'SIGTERM');
+    const s = lab.startStack(args, STACK_LIFETIME_MS);
     const st: Stack = { s, addr: '', pcap, known: [] };
     stacks.push(st);
-    const m = await waitForOutput(s, BOUND, 20_000);
-    st.known.push(...descendantPids(need(s.child.pid, 'the stack pid')));
+    const m = await waitForStack(s, DHCP_BOUND, 20_000, st.known);
     st.addr = need(m[1], 'the address');
     await waitForOutput(s, new RegExp(`^echo service on TCP port ${ECHO_PORT}$`, 'm'), 5000);
     return st;
@@ -289,10 +249,10 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('10 MB over a lossy link, our stac
   async function echoRun(direction: string, faults: string, mac: string, fault: string | undefined): Promise<void> {
     const st = await startStack(mac, fault);
     const kBefore = await kernelRetransmits();
-    const r = await inPeer([process.execPath, '-e', ECHO_SCRIPT, st.addr, String(ECHO_PORT), String(SIZE), String(TRANSFER_LIMIT_MS)], TRANSFER_LIMIT_MS + 15_000);
+    const r = await lab.nodeInPeer(ECHO_SCRIPT, [st.addr, String(ECHO_PORT), String(SIZE), String(TRANSFER_LIMIT_MS)], TRANSFER_LIMIT_MS + 15_000);
     const kAfter = await kernelRetransmits();
     const code = await stopStack(st);
-    const res = lastJson<EchoReport>(r);
+    const res = lastJsonLine<EchoReport>(r);
     const good = res.how === 'end' && res.received === SIZE && res.receivedSha === res.sentSha;
     const ours = await ourRetransmitsInPcap(st.pcap, st.addr);
     const stall = good ? '' : `\nthe last segments on port ${ECHO_PORT} (stack's pcap, our side of the fault injector):\n${await pcapTail(st.pcap, ECHO_PORT)}`;
@@ -320,7 +280,7 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('10 MB over a lossy link, our stac
     const args = [url, '-o', out, '--bridge', 'br0', '--mac', mac, '--dhcp-state', dhcpState(mac), '--timeout', String(TRANSFER_LIMIT_MS / 1000)];
     if (fault !== undefined) args.push('--fault', fault);
     const kBefore = await kernelRetransmits();
-    const g = spawnProcess('ip', ['netns', 'exec', NAME, 'npm', 'run', 'get', '--', ...args], GET_LIFETIME_MS, 'SIGKILL');
+    const g = lab.spawnInLab(['npm', 'run', 'get', '--', ...args], GET_LIFETIME_MS, 'SIGKILL');
     gets.push(g);
     const code = await g.exited;
     const kAfter = await kernelRetransmits();
@@ -359,10 +319,10 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('10 MB over a lossy link, our stac
     it('adds the nftables table inet lossy in the peer', async () => {
       expect(await nftLossyTable()).toBe(false);
       added = true;
-      await ok('ip', ['netns', 'exec', PEER, 'nft', 'add', 'table', 'inet', 'lossy']);
+      await lab.mustInPeer(['nft', 'add', 'table', 'inet', 'lossy']);
       for (const [chain, hook] of [['in', 'input'], ['out', 'output']] as const) {
-        await ok('ip', ['netns', 'exec', PEER, 'nft', 'add', 'chain', 'inet', 'lossy', chain, `{ type filter hook ${hook} priority 0; }`]);
-        await ok('ip', ['netns', 'exec', PEER, 'nft', 'add', 'rule', 'inet', 'lossy', chain, 'meta', 'l4proto', 'tcp', 'numgen', 'random', 'mod', '100', '<', '2', 'counter', 'drop']);
+        await lab.mustInPeer(['nft', 'add', 'chain', 'inet', 'lossy', chain, `{ type filter hook ${hook} priority 0; }`]);
+        await lab.mustInPeer(['nft', 'add', 'rule', 'inet', 'lossy', chain, 'meta', 'l4proto', 'tcp', 'numgen', 'random', 'mod', '100', '<', '2', 'counter', 'drop']);
       }
       expect(await nftLossyTable()).toBe(true);
     });
@@ -381,7 +341,7 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('10 MB over a lossy link, our stac
       if (!added) throw new Error('the nftables table was not added: an earlier test failed');
       const dropped = await nftDropped();
       console.log(`nftables in the peer dropped ${dropped} TCP packets`);
-      await ok('ip', ['netns', 'exec', PEER, 'nft', 'delete', 'table', 'inet', 'lossy']);
+      await lab.mustInPeer(['nft', 'delete', 'table', 'inet', 'lossy']);
       expect(await nftLossyTable()).toBe(false);
       expect(dropped).toBeGreaterThan(0);
     });

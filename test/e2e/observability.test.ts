@@ -9,26 +9,21 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/app/password-hash.ts';
 import { counterRegressions, parseExposition, sampleValue, type Exposition } from '../prometheus-text.ts';
 import {
-  curl, descendantPids, freePort, repoRoot, runCommand, spawnProcess, stopTree, waitForOutput, type CommandResult, type Started,
-} from './service-process.ts';
+  escapeRegExp, eventually, exitWithin, Lab, need, prerequisites, sleep, waitForStack, type KnownPid,
+} from './lab.ts';
+import { curl, freePort, spawnProcess, stopTree, waitForOutput, type Started } from './service-process.ts';
 
-const IS_ROOT = process.getuid?.() === 0;
-const IN_CI = process.env.CI === 'true';
-
-const NAME = `mobs-${randomBytes(3).toString('hex')}`;
-const PEER = `${NAME}-peer`;
+const lab = new Lab('mobs');
 const MAC = '02:00:5e:00:00:43';
 const HTTP_PORT = 8088;
 const METRICS_PORT = 9100;
-const SCRIPT = path.join(repoRoot, 'scripts/setup-bridge.sh');
-const DNSMASQ_LOG = `/run/mirage-lab/${NAME}/dnsmasq.log`;
 /** A hard limit on each stack process, whatever happens to the tests. */
 const STACK_LIFETIME_MS = 150_000;
 
@@ -36,65 +31,7 @@ const STACK_LIFETIME_MS = 150_000;
 const JOHN_PASSWORD = `plain-${randomBytes(6).toString('hex')}`;
 const ALICE_PASSWORD = `hashed-${randomBytes(6).toString('hex')}`;
 
-function have(tool: string): boolean {
-  const r = spawnSync('bash', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool} || test -x /sbin/${tool}`], { timeout: 5000 });
-  return r.status === 0;
-}
-
-const MISSING = [...(IS_ROOT ? [] : ['root']), ...['ip', 'dnsmasq', 'curl'].filter((t) => !have(t))];
-
-const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function need<T>(v: T | undefined, what: string): T {
-  if (v === undefined) throw new Error(`${what} is unknown: an earlier test failed`);
-  return v;
-}
-
-async function ok(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
-  const r = await runCommand(cmd, args, timeoutMs);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-function inPeer(args: string[], timeoutMs = 20_000): Promise<CommandResult> {
-  return runCommand('ip', ['netns', 'exec', PEER, ...args], timeoutMs);
-}
-
-/** curl from the peer namespace; `--max-time` keeps it within `timeoutMs`. */
-function curlPeer(args: string[], timeoutMs = 15_000): Promise<CommandResult> {
-  return inPeer(['curl', '--max-time', String(Math.floor(timeoutMs / 1000) - 2), ...args], timeoutMs);
-}
-
-async function netnsList(): Promise<string[]> {
-  return (await ok('ip', ['netns', 'list'], 10_000))
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n !== '');
-}
-
-/** The TAP devices in the lab namespace, one `ip -o link` line each. */
-async function labTaps(): Promise<string> {
-  return (await ok('ip', ['-n', NAME, '-o', 'link', 'show', 'type', 'tun'], 10_000)).trim();
-}
-
-function dnsmasqLog(): string {
-  try {
-    return readFileSync(DNSMASQ_LOG, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** Polls `get` until `pred` holds or `ms` pass; returns the last value either way. */
-async function eventually<T>(get: () => T | Promise<T>, pred: (v: T) => boolean, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (pred(v) || Date.now() >= end) return v;
-    await sleep(100);
-  }
-}
+const PREREQUISITES = await prerequisites(['ip', 'dnsmasq', 'curl']);
 
 /** Splits a raw HTTP response (curl -i) into its head and body. */
 function splitResponse(raw: string): { head: string; body: string } {
@@ -105,7 +42,7 @@ function splitResponse(raw: string): { head: string; body: string } {
 
 /** GET /metrics from the peer: the status and content type checked, the text parsed (strictly). */
 async function scrapeFromPeer(addr: string): Promise<Exposition> {
-  const r = await curlPeer(['-s', '-i', `http://${addr}:${METRICS_PORT}/metrics`]);
+  const r = await lab.curlInPeer(['-s', '-i', `http://${addr}:${METRICS_PORT}/metrics`]);
   expect(r.code, r.stderr).toBe(0);
   const { head, body } = splitResponse(r.stdout);
   expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
@@ -115,7 +52,7 @@ async function scrapeFromPeer(addr: string): Promise<Exposition> {
 
 /** One curl login from the peer; the status it got. */
 async function login(addr: string, query: string): Promise<number> {
-  const r = await curlPeer(['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${addr}:${HTTP_PORT}/${query}`]);
+  const r = await lab.curlInPeer(['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${addr}:${HTTP_PORT}/${query}`]);
   expect(r.code, r.stderr).toBe(0);
   return Number(r.stdout);
 }
@@ -171,7 +108,7 @@ interface HoldReport {
 
 /** `ip netns exec NAME node --import tsx src/main.ts ARGS`: the stack next to br0, with no npm in between. */
 function startStack(args: string[]): Started {
-  return spawnProcess('ip', ['netns', 'exec', NAME, process.execPath, '--import', 'tsx', 'src/main.ts', ...args], STACK_LIFETIME_MS, 'SIGTERM');
+  return lab.spawnInLab([process.execPath, '--import', 'tsx', 'src/main.ts', ...args], STACK_LIFETIME_MS, 'SIGTERM');
 }
 
 /**
@@ -185,7 +122,7 @@ async function sigterm(s: Started, ms = 15_000): Promise<{ code: number | null |
     exitedAt = Date.now();
   });
   process.kill(need(s.child.pid, 'the stack pid'), 'SIGTERM');
-  const code = await Promise.race([s.exited, sleep(ms).then(() => 'still running' as const)]);
+  const code = await exitWithin(s, ms);
   return { code, tookMs: exitedAt - t0 };
 }
 
@@ -224,18 +161,15 @@ function records(output: string): LogRecord[] {
 
 // -----------------------------------------------------------------------------------------------------------------
 
-describe.skipIf(MISSING.length > 0 && !IN_CI)('running the direct stack like a service (root, real namespaces, dnsmasq, curl)', () => {
+describe.skipIf(PREREQUISITES.skip)('running the direct stack like a service (root, real namespaces, dnsmasq, curl)', () => {
   let tmp = '';
   let data = '';
   let aliceHash = '';
   const started: Started[] = [];
-  const knownPids: { pid: number; start: string }[] = [];
+  const knownPids: KnownPid[] = [];
 
   beforeAll(async () => {
-    if (MISSING.length > 0) {
-      throw new Error(`missing prerequisites: ${MISSING.join(', ')} (CI runs as root with all of them; this environment is broken)`);
-    }
-    expect(await netnsList()).not.toContain(NAME);
+    PREREQUISITES.demand();
     tmp = mkdtempSync(path.join(os.tmpdir(), 'observability-e2e-'));
     data = path.join(tmp, 'data');
     mkdirSync(data);
@@ -243,22 +177,14 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('running the direct stack like a s
     // Small scrypt parameters: the test is about logs, not about the cost of a hash.
     aliceHash = await hashPassword(ALICE_PASSWORD, { ln: 10, r: 8, p: 1 });
     writeFileSync(path.join(data, 'alice'), `${aliceHash}\n`, { mode: 0o600 });
-    const up = await runCommand('bash', [SCRIPT, 'up', '--netns', NAME], 60_000);
-    if (up.code !== 0) throw new Error(`setup-bridge.sh up --netns ${NAME} failed (${up.code}):\n${up.stdout}\n${up.stderr}`);
+    await lab.up();
   });
 
   afterAll(async () => {
     // Our processes first (by pid, with whatever they started), then the lab, then check nothing is left.
     for (const s of started) await stopTree(s, 5000, knownPids);
-    const down = await runCommand('bash', [SCRIPT, 'down', '--netns', NAME], 60_000);
-    if (down.code !== 0) console.error(`setup-bridge down failed:\n${down.stdout}\n${down.stderr}`);
-    for (const ns of [PEER, NAME]) {
-      if ((await netnsList()).includes(ns)) await runCommand('ip', ['netns', 'del', ns], 10_000);
-    }
     if (tmp !== '') rmSync(tmp, { recursive: true, force: true });
-    const left = await netnsList();
-    expect(left).not.toContain(NAME);
-    expect(left).not.toContain(PEER);
+    await lab.down();
   });
 
   describe('with --metrics-port 9100 --log-format json', () => {
@@ -270,11 +196,10 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('running the direct stack like a s
       const s = startStack(['--bridge', 'br0', '--mac', MAC, '--data', data, '--dhcp-state', path.join(tmp, 'lease-json.json'), '--metrics-port', String(METRICS_PORT), '--log-format', 'json']);
       started.push(s);
       run = s;
-      const m = await waitForOutput(s, /"msg":"DHCP offer received and bound to (192\.168\.77\.\d+) nm 255\.255\.255\.0 gw \[192\.168\.77\.2\]"/, 20_000);
-      knownPids.push(...descendantPids(need(s.child.pid, 'the stack pid')));
+      const m = await waitForStack(s, /"msg":"DHCP offer received and bound to (192\.168\.77\.\d+) nm 255\.255\.255\.0 gw \[192\.168\.77\.2\]"/, 20_000, knownPids);
       const a = need(m[1], 'the address');
       addr = a;
-      await waitForOutput(s, new RegExp(`"msg":"ARP: sending gratuitous from ${esc(a)}"`), 5000);
+      await waitForOutput(s, new RegExp(`"msg":"ARP: sending gratuitous from ${escapeRegExp(a)}"`), 5000);
       const msgs = records(s.output()).map((r) => r.msg);
       expect(msgs).toEqual(expect.arrayContaining([
         expect.stringMatching(new RegExp(`^Netif: plugging tap\\d+ into br0 with mac ${MAC} \\(mtu 1500\\)$`)),
@@ -317,7 +242,7 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('running the direct stack like a s
       expect(sampleValue(after, 'direct_stack_dhcp_lease_remaining_seconds')).toBeGreaterThan(60);
       expect(sampleValue(after, 'process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024);
       // Off /metrics: 404.
-      const other = await curlPeer(['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${a}:${METRICS_PORT}/`]);
+      const other = await lab.curlInPeer(['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${a}:${METRICS_PORT}/`]);
       expect(other.stdout).toBe('404');
     });
 
@@ -327,7 +252,7 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('running the direct stack like a s
     it('SIGUSR1 writes the status: address, lease, ARP cache, TCP rows for idle HTTP and metrics connections', { timeout: 45_000 }, async () => {
       const a = need(addr, 'the address');
       const s = need(run, 'the JSON run');
-      const h = spawnProcess('ip', ['netns', 'exec', PEER, process.execPath, '-e', HOLD_SCRIPT, a, String(HTTP_PORT), String(METRICS_PORT), '40000'], 60_000, 'SIGTERM');
+      const h = lab.spawnInPeer([process.execPath, '-e', HOLD_SCRIPT, a, String(HTTP_PORT), String(METRICS_PORT), '40000'], 60_000, 'SIGTERM');
       started.push(h);
       hold = h;
       const ready = await waitForOutput(h, /^READY (\{.*\})$/m, 15_000);
@@ -339,12 +264,12 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('running the direct stack like a s
       const status = records(s.output().slice(from)).filter((r) => r.report === true).map((r) => r.msg);
       const text = status.join('\n');
       console.log(text);
-      expect(status[0]).toMatch(new RegExp(`^status: ${esc(a)}/24 gw 192\\.168\\.77\\.2, mac ${MAC}, up \\S+, rss [\\d.]+ MiB$`));
+      expect(status[0]).toMatch(new RegExp(`^status: ${escapeRegExp(a)}/24 gw 192\\.168\\.77\\.2, mac ${MAC}, up \\S+, rss [\\d.]+ MiB$`));
       expect(text).toMatch(/\n {2}DHCP bound: lease \S+ left of \S+, server 192\.168\.77\.2, renewal in \S+\n/);
       expect(text).toMatch(/\n {2}ARP cache: \d+ entr(y|ies) \(IP -> MAC, age\)\n {4}192\.168\.77\.1 /);
       expect(text).toContain(`listening on ${HTTP_PORT} ${METRICS_PORT}`);
       for (const [port, local] of Object.entries(holdPorts)) {
-        expect(text, `no row for ${port}`).toMatch(new RegExp(`\\n {4}${esc(a)}:${port} +192\\.168\\.77\\.1:${local} +ESTABLISHED +\\d+ +\\d+ +\\S+ +\\S+(\\n|$)`));
+        expect(text, `no row for ${port}`).toMatch(new RegExp(`\\n {4}${escapeRegExp(a)}:${port} +192\\.168\\.77\\.1:${local} +ESTABLISHED +\\d+ +\\d+ +\\S+ +\\S+(\\n|$)`));
       }
       expect(text).toMatch(/\n {2}HTTP: \d+ open, answered 200 x3, 401 x\d+\n/);
       expect(text).toMatch(/\n {2}frames in \d+ \([\d.]+ [KM]i?B\), out \d+ /);
@@ -373,9 +298,9 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('running the direct stack like a s
         expect([null, 'ECONNRESET', 'EPIPE'], last).toContain(report.ports[port]?.error);
       }
 
-      expect(await eventually(labTaps, (t) => t === '', 5000)).toBe('');
-      const release = new RegExp(`DHCPRELEASE\\(br0\\) ${esc(a)} ${MAC}`);
-      expect(await eventually(dnsmasqLog, (l) => release.test(l), 5000)).toMatch(release);
+      expect(await eventually(() => lab.taps(), (t) => t === '', 5000)).toBe('');
+      const release = new RegExp(`DHCPRELEASE\\(br0\\) ${escapeRegExp(a)} ${MAC}`);
+      expect(await eventually(() => lab.dnsmasqLog(), (l) => release.test(l), 5000)).toMatch(release);
     });
 
     it('every line it wrote is a JSON record at info or above, and none holds a password or the hash', () => {
@@ -393,13 +318,12 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('running the direct stack like a s
 
   describe('with --log-format text --log-level debug', () => {
     it('boot lines as ever, request lines, debug lines for scrapes, the status on SIGUSR1, exit 0 on SIGTERM', { timeout: 60_000 }, async () => {
-      const releasesBefore = dnsmasqLog().split('\n').filter((l) => l.includes('DHCPRELEASE')).length;
+      const releasesBefore = lab.dnsmasqLog().split('\n').filter((l) => l.includes('DHCPRELEASE')).length;
       const s = startStack(['--bridge', 'br0', '--mac', MAC, '--data', data, '--dhcp-state', path.join(tmp, 'lease-text.json'), '--metrics-port', String(METRICS_PORT), '--log-level', 'debug']);
       started.push(s);
-      const m = await waitForOutput(s, /^DHCP offer received and bound to (192\.168\.77\.\d+) nm 255\.255\.255\.0 gw \[192\.168\.77\.2\]$/m, 20_000);
-      knownPids.push(...descendantPids(need(s.child.pid, 'the stack pid')));
+      const m = await waitForStack(s, /^DHCP offer received and bound to (192\.168\.77\.\d+) nm 255\.255\.255\.0 gw \[192\.168\.77\.2\]$/m, 20_000, knownPids);
       const a = need(m[1], 'the address');
-      await waitForOutput(s, new RegExp(`^ARP: sending gratuitous from ${esc(a)}$`, 'm'), 5000);
+      await waitForOutput(s, new RegExp(`^ARP: sending gratuitous from ${escapeRegExp(a)}$`, 'm'), 5000);
       const boot = s.output();
       expect(boot).toMatch(new RegExp(`^Netif: plugging tap\\d+ into br0 with mac ${MAC} \\(mtu 1500\\)$`, 'm'));
       expect(boot).toMatch(/^DHCP: start discovery$/m);
@@ -420,7 +344,7 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('running the direct stack like a s
       process.kill(need(s.child.pid, 'the stack pid'), 'SIGUSR1');
       await waitForOutput(s, /^ {2}drops and errors: .*$/m, 10_000);
       const out = s.output();
-      expect(out).toMatch(new RegExp(`^status: ${esc(a)}/24 gw 192\\.168\\.77\\.2, mac ${MAC}, up \\S+, rss [\\d.]+ MiB\\n {2}DHCP bound: lease `, 'm'));
+      expect(out).toMatch(new RegExp(`^status: ${escapeRegExp(a)}/24 gw 192\\.168\\.77\\.2, mac ${MAC}, up \\S+, rss [\\d.]+ MiB\\n {2}DHCP bound: lease `, 'm'));
       expect(out).toMatch(new RegExp(`^ {2}TCP: \\d+ connections?, listening on ${HTTP_PORT} ${METRICS_PORT}, buffers `, 'm'));
       expect(out).toMatch(/^ {2}HTTP: 0 open, answered 200 x1, 401 x1$/m);
 
@@ -429,13 +353,13 @@ describe.skipIf(MISSING.length > 0 && !IN_CI)('running the direct stack like a s
       expect(tookMs).toBeLessThan(4000);
       expect(s.output()).toMatch(/^SIGTERM: shutting down$/m);
       expect(s.output()).toContain(`DHCP: released ${a}\n`);
-      expect(await eventually(labTaps, (t) => t === '', 5000)).toBe('');
+      expect(await eventually(() => lab.taps(), (t) => t === '', 5000)).toBe('');
       const releases = await eventually(
-        () => dnsmasqLog().split('\n').filter((l) => l.includes('DHCPRELEASE')),
+        () => lab.dnsmasqLog().split('\n').filter((l) => l.includes('DHCPRELEASE')),
         (l) => l.length > releasesBefore,
         5000,
       );
-      expect(releases.at(-1)).toMatch(new RegExp(`DHCPRELEASE\\(br0\\) ${esc(a)} ${MAC}`));
+      expect(releases.at(-1)).toMatch(new RegExp(`DHCPRELEASE\\(br0\\) ${escapeRegExp(a)} ${MAC}`));
       expect(secretsIn(s.output(), aliceHash)).toEqual([]);
     });
   });

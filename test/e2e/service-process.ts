@@ -293,23 +293,13 @@ export function memoryKiB(pid: number): { rss: number; peak: number } | undefine
   }
 }
 
-// --- Lab helpers without new imports: tools on PATH, the namespaces there are, a file's digest. ---
+// --- Helpers without new imports: tools on PATH, a file's digest (the lab's own helpers are in lab.ts). ---
 
 /** True when `tool` is on PATH or in /usr/sbin or /sbin (where root's tools live when PATH lacks them). */
 export async function haveTool(tool: string): Promise<boolean> {
   if (!/^[A-Za-z0-9_.+-]+$/.test(tool)) return false;
   const r = await runCommand('bash', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool} || test -x /sbin/${tool}`], 5000);
   return r.code === 0;
-}
-
-/** The names `ip netns list` shows; throws when ip fails. */
-export async function netnsNames(): Promise<string[]> {
-  const r = await runCommand('ip', ['netns', 'list'], 10_000);
-  if (r.code !== 0) throw new Error(`ip netns list exited ${r.code}: ${r.stderr}`);
-  return r.stdout
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n !== '');
 }
 
 /** The hex SHA-256 of a file (sha256sum, so a large file never sits in the test's memory). */
