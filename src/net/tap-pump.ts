@@ -1,12 +1,15 @@
 // The fast frame path from a TAP fd: a worker thread does blocking reads straight into a ring of slots in
 // a SharedArrayBuffer, and wakes the main thread only when the ring goes from empty to not empty; the
 // main thread then takes every waiting frame in one go, as views over the ring (no copy, no allocation
-// but the view). Writes go through src/net/tap-writer.ts, the same way round.
+// but the view). Writes stay on the main thread (src/net/tap-device.ts).
 
 import { Worker } from 'node:worker_threads';
 
-/** Ring geometry: slots of 2 KiB hold any Ethernet frame of a 1500-byte MTU (and VLAN tags). */
-const SLOTS = 4096;
+/**
+ * Ring geometry: slots of 2 KiB hold any Ethernet frame of a 1500-byte MTU (and VLAN tags); 1024 of them
+ * (2 MiB) hold about 10 ms of frames at 100 000 frames/s, between two turns of the event loop.
+ */
+const SLOTS = 1024;
 const SLOT_SIZE = 2048;
 const HEAD = 0;
 const TAIL = 1;
