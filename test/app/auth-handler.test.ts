@@ -1,51 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { authResponse, createAuthHandler, passwordOf, passwordsMatch } from '../../src/app/auth-handler.ts';
-import type { KvRo } from '../../src/app/kv-store.ts';
 import { ManualTimers } from '../../src/clock.ts';
 import type { HttpResponse } from '../../src/http/response.ts';
-import type { HttpRequest } from '../../src/http/server.ts';
 import { MemoryLogger } from '../../src/log.ts';
+import { MemoryKv, request, type RequestSpec } from './auth-helpers.ts';
 
 const encoder = new TextEncoder();
 const UNICODE_PW = 'pässwörd€😀';
-
-/** An in-memory kv_ro; `onGet` runs on every lookup (e.g. to move the clock). */
-class MemoryKv implements KvRo {
-  readonly map = new Map<string, Uint8Array>();
-  readonly lookups: string[] = [];
-  onGet: () => void = () => {};
-
-  constructor(entries: Record<string, string | Uint8Array>) {
-    for (const [k, v] of Object.entries(entries)) this.map.set(k, typeof v === 'string' ? encoder.encode(v) : v);
-  }
-
-  get(key: string): Promise<Uint8Array | undefined> {
-    this.lookups.push(key);
-    this.onGet();
-    return Promise.resolve(this.map.get(key));
-  }
-}
-
-interface RequestSpec {
-  method?: string;
-  path?: string;
-  query?: Record<string, string>;
-}
-
-function request(spec: RequestSpec = {}): HttpRequest {
-  const path = spec.path ?? '/';
-  const query = new Map<string, string>(Object.entries(spec.query ?? {}));
-  const qs = [...query].map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
-  return {
-    method: spec.method ?? 'GET',
-    target: qs === '' ? path : `${path}?${qs}`,
-    path,
-    query,
-    version: '1.1',
-    headers: [],
-    remote: { address: '192.0.2.1', port: 1234 },
-  };
-}
 
 function setup(): { store: MemoryKv; clock: ManualTimers; log: MemoryLogger; handle: (spec: RequestSpec) => Promise<HttpResponse> } {
   const store = new MemoryKv({

@@ -6,10 +6,11 @@ import type { HttpRequest } from '../../src/http/server.ts';
 
 const encoder = new TextEncoder();
 
-/** An in-memory kv_ro; `lookups` records every key asked for. */
+/** An in-memory kv_ro; `lookups` records every key asked for, `onGet` runs on every lookup (e.g. to move a clock). */
 export class MemoryKv implements KvRo {
   readonly map = new Map<string, Uint8Array>();
   readonly lookups: string[] = [];
+  onGet: () => void = () => {};
 
   constructor(entries: Record<string, string | Uint8Array> = {}) {
     for (const [k, v] of Object.entries(entries)) this.set(k, v);
@@ -21,6 +22,7 @@ export class MemoryKv implements KvRo {
 
   get(key: string): Promise<Uint8Array | undefined> {
     this.lookups.push(key);
+    this.onGet();
     return Promise.resolve(this.map.get(key));
   }
 }
