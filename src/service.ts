@@ -57,7 +57,8 @@ export async function createAuthService(
   const count = (status: number): void => {
     responses.set(status, (responses.get(status) ?? 0) + 1);
   };
-  const handler = createAuthHandler(store, timers, log, auth);
+  // With any hashed user, unknown users cost a hash check too: timing must not tell which users exist.
+  const handler = createAuthHandler(store, timers, log, { decoyForUnknownUsers: credentials.hashed > 0, ...auth });
   const counted: RequestHandler = async (req) => {
     try {
       const res = await handler(req);

@@ -7,14 +7,16 @@
 // `maxFailures` have failed within `failureWindowMs` every attempt gets 429 with Retry-After, the right password
 // too, until the window frees a slot. A success never waits on the throttle and does not clear earlier failures.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { HttpRequest, RequestHandler } from '../http/server.ts';
 import type { HttpResponse } from '../http/response.ts';
 import type { Logger } from '../log.ts';
 import { ConcurrencyLimiter } from './concurrency.ts';
 import type { KvRo } from './kv-store.ts';
-import { nodeScrypt, parseCredential, verifyScrypt, type ScryptFn } from './password-hash.ts';
+import {
+  DEFAULT_HASH_BYTES, DEFAULT_SALT_BYTES, DEFAULT_SCRYPT_PARAMS, nodeScrypt, parseCredential, verifyScrypt, type ScryptFn, type ScryptHash,
+} from './password-hash.ts';
 import { LoginThrottle } from './throttle.ts';
 
 const utf8 = new TextDecoder();
@@ -33,6 +35,11 @@ export interface AuthOptions {
   maxThrottleEntries: number;
   /** The scrypt implementation (tests inject a slow or counting one). */
   scrypt: ScryptFn;
+  /**
+   * Check a decoy hash for users that do not exist (or cannot log in), so that the answer's timing does not
+   * tell them apart from users with a hashed password. The service turns it on when any user is hashed.
+   */
+  decoyForUnknownUsers: boolean;
 }
 
 export const defaultAuthOptions: AuthOptions = {
@@ -42,6 +49,7 @@ export const defaultAuthOptions: AuthOptions = {
   failureWindowMs: 60_000,
   maxThrottleEntries: 10_000,
   scrypt: nodeScrypt,
+  decoyForUnknownUsers: false,
 };
 
 /** Malformed-record warnings remembered (one warning per user); the set is cleared when full. */
@@ -80,6 +88,7 @@ export function createAuthHandler(store: KvRo, clock: Clock, log: Logger, option
     maxEntries: opts.maxThrottleEntries,
   });
   const hashes = new ConcurrencyLimiter(opts.maxConcurrentHashes, opts.maxQueuedHashes);
+  const decoy: ScryptHash = { ...DEFAULT_SCRYPT_PARAMS, salt: randomBytes(DEFAULT_SALT_BYTES), hash: Buffer.alloc(DEFAULT_HASH_BYTES) };
   const warned = new Set<string>();
 
   const warnOnce = (user: string, what: string): void => {
@@ -93,7 +102,14 @@ export function createAuthHandler(store: KvRo, clock: Clock, log: Logger, option
   const check = async (user: string, password: string): Promise<Verdict> => {
     const value = await store.get(user);
     const cred = value === undefined ? undefined : parseCredential(value);
-    if (cred === undefined || cred.kind === 'disabled') return passwordsMatch(password, undefined) ? 'ok' : 'fail';
+    if (cred === undefined || cred.kind === 'disabled') {
+      if (opts.decoyForUnknownUsers) {
+        // As long as a real check: a hash with the default parameters that nothing matches.
+        const r = await hashes.run(() => verifyScrypt(password, decoy, opts.scrypt).catch(() => undefined));
+        if (r.busy) return 'busy';
+      }
+      return 'fail';
+    }
     if (cred.kind === 'plain') return passwordsMatch(password, cred.password) ? 'ok' : 'fail';
     if (cred.kind === 'malformed') {
       warnOnce(user, 'malformed password hash');

@@ -83,6 +83,21 @@ describe('hashed and plain users side by side', () => {
     }
   });
 
+  it('with decoyForUnknownUsers, an unknown or blank user costs a hash check too, and still fails', async () => {
+    const seen: number[] = [];
+    const counting: ScryptFn = (password, salt, keyLength, params) => {
+      seen.push(params.ln);
+      return Promise.resolve(Buffer.alloc(keyLength, 1)); // never the decoy's all-zero hash
+    };
+    const { handle, store } = setup({ scrypt: counting, decoyForUnknownUsers: true });
+    expect((await handle(login('nobody', 'x'))).status).toBe(401);
+    expect((await handle(login('blank', ''))).status).toBe(401);
+    expect(seen).toEqual([15, 15]); // the default cost, as a real hashed user's
+    expect((await handle(login('john', 'password'))).status).toBe(200); // plain users stay plain
+    expect(seen).toHaveLength(2);
+    expect(store.lookups).toEqual(['nobody', 'blank', 'john']);
+  });
+
   it('a hashed user goes through scrypt; a plain user never does', async () => {
     let calls = 0;
     const counting: ScryptFn = (...args) => {
