@@ -58,28 +58,23 @@ export function createMetricsRegistry(sources: MetricsSources): Registry {
 function registerStack(registry: Registry, src: StackSource): void {
   const { stack, traffic } = src;
   const registers = [registry];
-  new Counter({
-    name: 'direct_stack_device_frames_total',
-    help: 'Ethernet frames through the TAP device, by direction (in: received, out: sent).',
-    labelNames: ['direction'],
-    registers,
-    collect() {
-      this.reset();
-      this.inc({ direction: 'in' }, traffic.framesIn);
-      this.inc({ direction: 'out' }, traffic.framesOut);
-    },
-  });
-  new Counter({
-    name: 'direct_stack_device_bytes_total',
-    help: 'Bytes of Ethernet frames (header included, no FCS) through the TAP device, by direction.',
-    labelNames: ['direction'],
-    registers,
-    collect() {
-      this.reset();
-      this.inc({ direction: 'in' }, traffic.bytesIn);
-      this.inc({ direction: 'out' }, traffic.bytesOut);
-    },
-  });
+  /** A counter of the device's traffic by direction, read at scrape time. */
+  const byDirection = (name: string, help: string, read: () => [number, number]): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['direction'],
+      registers,
+      collect() {
+        this.reset();
+        const [inbound, outbound] = read();
+        this.inc({ direction: 'in' }, inbound);
+        this.inc({ direction: 'out' }, outbound);
+      },
+    });
+  };
+  byDirection('direct_stack_device_frames_total', 'Ethernet frames through the TAP device, by direction (in: received, out: sent).', () => [traffic.framesIn, traffic.framesOut]);
+  byDirection('direct_stack_device_bytes_total', 'Bytes of Ethernet frames (header included, no FCS) through the TAP device, by direction.', () => [traffic.bytesIn, traffic.bytesOut]);
   new Counter({
     name: 'direct_stack_events_total',
     help: 'Every counter the stack keeps, by name: what each layer received and sent, and every drop by its reason (e.g. arp.rx_malformed, tcp.drop_backlog_full, ip.rx_bad_checksum).',

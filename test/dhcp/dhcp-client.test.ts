@@ -1,14 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { DhcpClient, type DhcpClientOptions, type DhcpIo, type Lease } from '../../src/dhcp/dhcp-client.ts';
 import { DhcpMessageType as T, encodeDhcp, parseDhcp, type DhcpMessage, type DhcpOptions } from '../../src/dhcp/dhcp-wire.ts';
-import { IPV4_BROADCAST, parseIpv4, parseMac } from '../../src/net/addr.ts';
+import { IPV4_BROADCAST, parseMac } from '../../src/net/addr.ts';
 import { seededRandom } from '../../src/random.ts';
-
-function ip(s: string): number {
-  const a = parseIpv4(s);
-  if (a === undefined) throw new Error(`bad ip ${s}`);
-  return a;
-}
+import { ip } from '../net/frames.ts';
 
 const MAC = parseMac('02:00:00:aa:bb:cc') ?? 0;
 const OTHER_MAC = parseMac('02:00:00:11:22:33') ?? 0;
