@@ -5,16 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { Acd, defaultAcdOptions, type AcdIo, type AcdOptions } from '../../src/arp/acd.ts';
 import { Arp, type ArpConflict } from '../../src/arp/arp.ts';
 import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp, type ArpPacket } from '../../src/arp/arp-wire.ts';
-import { parseIpv4, parseMac } from '../../src/net/addr.ts';
+import { parseMac } from '../../src/net/addr.ts';
 import { Counters } from '../../src/net/counters.ts';
 import { ETHERTYPE_ARP } from '../../src/net/ethernet.ts';
 import { seededRandom } from '../../src/random.ts';
-
-function ip(s: string): number {
-  const a = parseIpv4(s);
-  if (a === undefined) throw new Error(`bad ip ${s}`);
-  return a;
-}
+import { ip } from '../net/frames.ts';
 
 const A = ip('192.168.77.50');
 const B = ip('192.168.77.51');

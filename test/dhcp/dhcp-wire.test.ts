@@ -1,15 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseIpv4, parseMac } from '../../src/net/addr.ts';
+import { parseMac } from '../../src/net/addr.ts';
 import {
   DhcpMessageType, DhcpOptionCode, encodeDhcp, parseDhcp, type DhcpMessage,
 } from '../../src/dhcp/dhcp-wire.ts';
-
-function ip(s: string): number {
-  const a = parseIpv4(s);
-  if (a === undefined) throw new Error(`bad ip ${s}`);
-  return a;
-}
+import { ip } from '../net/frames.ts';
 
 function hex(...parts: string[]): Uint8Array {
   const h = parts.join('').replace(/\s+/g, '');
