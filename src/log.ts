@@ -82,11 +82,40 @@ export async function createLogger(options: LoggerOptions = {}): Promise<AppLogg
   };
 }
 
+/**
+ * `write`, called once per turn of the event loop with what was written during it (or at once past 64 KiB).
+ * A busy service logs a line per request, and a write(2) per line costs about what the request does. What is
+ * waiting is written at exit, so a normal or an error exit loses nothing.
+ */
+export function batchedWriter(write: (text: string) => void, maxPending = 64 * 1024): (text: string) => void {
+  let parts: string[] = [];
+  let size = 0;
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (parts.length === 0) return;
+    const text = parts.join('');
+    parts = [];
+    size = 0;
+    write(text);
+  };
+  process.on('exit', flush);
+  return (text) => {
+    parts.push(text);
+    size += text.length;
+    if (size >= maxPending) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+}
+
 /** The text logger: each line as it is, info and debug to `out`, warnings and errors to `err`. */
 export function textLogger(options: Omit<LoggerOptions, 'format' | 'destination'> = {}): AppLogger {
   const level = options.level ?? 'info';
   const format = 'text';
-  const out = options.out ?? ((text) => void process.stdout.write(text));
+  const out = options.out ?? batchedWriter((text) => void process.stdout.write(text));
   const err = options.err ?? ((text) => void process.stderr.write(text));
   const on = (l: LogLevel): boolean => RANK[l] >= RANK[level];
   return {

@@ -77,3 +77,21 @@ describe('JSON logger', () => {
     expect(c.json.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['e', 'r']);
   });
 });
+
+describe('batchedWriter', () => {
+  it('writes once per turn of the event loop, in order, and at once past its bound', async () => {
+    const { batchedWriter } = await import('../src/log.ts');
+    const writes: string[] = [];
+    const w = batchedWriter((t) => writes.push(t), 100);
+    w('a\n');
+    w('b\n');
+    expect(writes).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual(['a\nb\n']);
+    w('x'.repeat(60));
+    w('y'.repeat(60)); // past 100 bytes pending: written now, not a turn later
+    expect(writes).toEqual(['a\nb\n', 'x'.repeat(60) + 'y'.repeat(60)]);
+    await new Promise((r) => setImmediate(r));
+    expect(writes.length).toBe(2);
+  });
+});

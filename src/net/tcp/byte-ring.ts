@@ -4,9 +4,24 @@
 import type { MemoryBudget } from './memory-budget.ts';
 
 const INITIAL = 4096;
+const NONE = new Uint8Array(0);
+
+/**
+ * Rings of the initial size given back on emptying wait here for the next one to need memory: a keep-alive
+ * request (a few hundred bytes in, a few hundred out) then costs no allocation, zeroing or garbage.
+ * Bounded: at most MAX_POOLED buffers (1 MiB) are kept, across all connections. Their old bytes are never
+ * read: a ring only ever exposes what was pushed into it since.
+ */
+export const MAX_POOLED = 256;
+const pool: Uint8Array[] = [];
+
+/** Buffers waiting in the pool now (for tests). */
+export function pooledBuffers(): number {
+  return pool.length;
+}
 
 export class ByteRing {
-  private buf: Uint8Array = new Uint8Array(0);
+  private buf: Uint8Array = NONE;
   private head = 0;
   private len = 0;
   private disposeOnEmpty = false;
@@ -111,10 +126,12 @@ export class ByteRing {
     const delta = cap - this.buf.length;
     if (delta > 0 && this.budget !== undefined && !this.budget.tryReserve(delta)) return false;
     if (delta < 0) this.budget?.release(-delta);
-    const next = new Uint8Array(cap);
+    const old = this.buf;
+    const next = cap === 0 ? NONE : (cap === INITIAL ? pool.pop() : undefined) ?? new Uint8Array(cap);
     if (this.len > 0) next.set(this.peek(0, this.len), 0);
     this.buf = next;
     this.head = 0;
+    if (old.length === INITIAL && pool.length < MAX_POOLED) pool.push(old);
     return true;
   }
 }
