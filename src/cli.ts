@@ -6,6 +6,7 @@ import { Address4 } from 'ip-address';
 import { parseIpv4, parseMac, sameSubnet, type Ipv4Config, type MacAddr } from './net/addr.ts';
 import { parseFaultSpec, type FaultSpec } from './net/fault-device.ts';
 import type { AcdMode } from './arp/acd.ts';
+import type { TapBinding } from './net/tap-device.ts';
 import { isLogFormat, isLogLevel, type LogFormat, type LogLevel } from './log.ts';
 
 export type StackKind = 'socket' | 'direct';
@@ -38,6 +39,10 @@ export interface Config {
   logFormat?: LogFormat | undefined;
   /** Serve Prometheus metrics (GET /metrics) on this TCP port, on the same stack as the service. */
   metricsPort?: number | undefined;
+  /** Direct stack: which binding makes the TAP and moves its frames (default auto: native when built). */
+  tapBinding?: TapBinding | undefined;
+  /** Direct stack: no virtio-net offloads even where the binding has them (plain 1514-byte frames both ways). */
+  noOffloads?: boolean | undefined;
 }
 
 export type CliResult = { kind: 'help' } | { kind: 'run'; config: Config } | { kind: 'error'; message: string };
@@ -70,6 +75,11 @@ Direct stack (needs root or CAP_NET_ADMIN):
                            (default: /var/lib/mirage-direct-ts/dhcp-lease-MAC.json)
   --acd fast|rfc|off     check a leased address with ARP before use (RFC 5227): fast ~0.5 s (default),
                            rfc the RFC's 5-7 s, off none
+  --tap-binding B        auto (default), native or tuntap2: what makes the TAP and moves its frames
+                           native: this project's addon (built by npm ci), with offloads
+                           tuntap2: the tuntap2 package, a worker thread reading, no offloads
+  --no-offloads          no checksum/TSO/GRO offloads with the native binding: every frame on
+                           the TAP is a plain one of at most 1514 bytes (also with --pcap or --fault)
 
 Socket stack:
   --listen ADDR          address to listen on (default: 0.0.0.0)
@@ -121,6 +131,8 @@ export function parseCli(argv: readonly string[]): CliResult {
         fault: { type: 'string' },
         'dhcp-state': { type: 'string' },
         acd: { type: 'string' },
+        'tap-binding': { type: 'string' },
+        'no-offloads': { type: 'boolean' },
         'metrics-port': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
@@ -167,13 +179,19 @@ export function parseCli(argv: readonly string[]): CliResult {
   if (v.pcap === '') return { kind: 'error', message: '--pcap must name a file' };
   const acd = v.acd;
   if (acd !== undefined && acd !== 'fast' && acd !== 'rfc' && acd !== 'off') return { kind: 'error', message: `--acd must be fast, rfc or off, not '${acd}'` };
+  const tapBinding = v['tap-binding'];
+  if (tapBinding !== undefined && tapBinding !== 'auto' && tapBinding !== 'native' && tapBinding !== 'tuntap2') {
+    return { kind: 'error', message: `--tap-binding must be auto, native or tuntap2, not '${tapBinding}'` };
+  }
+  const noOffloads = v['no-offloads'];
+  if (noOffloads === true && tapBinding === 'tuntap2') return { kind: 'error', message: '--no-offloads is for the native binding; tuntap2 has no offloads' };
   const dhcpState = v['dhcp-state'];
   if (dhcpState === '') return { kind: 'error', message: '--dhcp-state must name a file' };
   if (dhcpState !== undefined && ipv4.value !== undefined) return { kind: 'error', message: '--dhcp-state is for DHCP, not with --ipv4' };
   const fault = v.fault === undefined ? undefined : parseFaultSpec(v.fault);
   if (typeof fault === 'string') return { kind: 'error', message: `--fault: ${fault}` };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
@@ -181,7 +199,7 @@ export function parseCli(argv: readonly string[]): CliResult {
     kind: 'run',
     config: {
       stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault, dhcpState, acd,
-      logLevel, logFormat, metricsPort,
+      logLevel, logFormat, metricsPort, tapBinding, noOffloads,
     },
   };
 }

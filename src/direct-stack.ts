@@ -8,7 +8,8 @@ import type { Logger } from './log.ts';
 import { defaultLeaseFilePath, readLeaseFile, writeLeaseFile, type LeaseClocks } from './dhcp/lease-file.ts';
 import { ipv4ToString, macToString, randomLocalMac, type MacAddr } from './net/addr.ts';
 import type { ByteStream } from './net/byte-stream.ts';
-import type { NetDevice } from './net/device.ts';
+import type { DeviceOffloads, NetDevice, RxInfo } from './net/device.ts';
+import { Counters } from './net/counters.ts';
 import { FaultyDevice } from './net/fault-device.ts';
 import { RecordingDevice } from './net/pcap.ts';
 import { Stack, describeConfig, type DhcpStateStore } from './net/stack.ts';
@@ -59,17 +60,21 @@ export class CountingDevice implements NetDevice, DeviceTraffic {
     return this.inner.mtu;
   }
 
+  get offloads(): DeviceOffloads | undefined {
+    return this.inner.offloads;
+  }
+
   send(frame: Uint8Array): void {
     this.framesOut++;
     this.bytesOut += frame.length;
     this.inner.send(frame);
   }
 
-  onFrame(receiver: (frame: Uint8Array) => void): void {
-    this.inner.onFrame((frame) => {
+  onFrame(receiver: (frame: Uint8Array, info?: RxInfo) => void): void {
+    this.inner.onFrame((frame, info) => {
       this.framesIn++;
       this.bytesIn += frame.length;
-      receiver(frame);
+      receiver(frame, info);
     });
   }
 
@@ -84,9 +89,15 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
   // DHCP remembers its lease between runs (INIT-REBOOT); the file is read here, once, and written when the client says.
   const dhcpState = config.ipv4 === undefined ? leaseStore(config.dhcpState ?? defaultLeaseFilePath(mac), mac, timers, log) : undefined;
   const acd = acdOptionsFor(config.acd ?? 'fast');
-  const stack = new Stack({ mac, mtu: 1500, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd });
-  const tap = TapDevice.open({ bridge: config.bridge, mac }, stack.counters);
+  const counters = new Counters();
+  // Offloads change what crosses the TAP (super-segments, partial checksums): not under a capture or a
+  // fault injector, which should see and act on the frames that cross the wire.
+  const offloads = config.noOffloads !== true && config.pcap === undefined && config.fault === undefined;
+  const tap = TapDevice.open({ bridge: config.bridge, mac, binding: config.tapBinding, offloads, log: (l) => log.info(l) }, counters);
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
+  const stack = new Stack({
+    mac, mtu: tap.mtu, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd, counters, offloads: tap.offloads,
+  });
   // Counted at the TAP itself: what really crossed it, before any fault injection.
   const traffic = new CountingDevice(tap);
   let device: NetDevice = traffic;

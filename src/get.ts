@@ -297,7 +297,17 @@ async function fetchOnce(o: Options, direct: DirectStack, setSocket: (s: TcpSock
   const sink = async (b: Buffer): Promise<void> => {
     if (outError !== undefined) throw new Error(`writing ${o.output}: ${outError.message}`);
     bytes += b.length;
-    if (!out.write(b)) await Promise.race([once(out, 'drain'), once(out, 'error')]);
+    if (out.write(b)) return;
+    // Wait for drain or error, and take both listeners off again (once() per wait would pile them up).
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        out.off('drain', done);
+        out.off('error', done);
+        resolve();
+      };
+      out.on('drain', done);
+      out.on('error', done);
+    });
   };
   if (body.kind === 'chunked') await readChunked(reader, sink);
   else if (body.kind === 'length') await reader.copy(body.n, sink);
@@ -342,7 +352,9 @@ async function main(): Promise<void> {
     if (r === 'timeout') await end(1, `get: error: gave up after ${o.timeoutMs / 1000} s (retransmissions ${retrans})`);
     else {
       const mbps = r.seconds > 0 ? (r.bytes * 8) / r.seconds / 1e6 : 0;
-      const line = `get: ${r.status} ${r.reason}, ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${mbps.toFixed(1)} Mbit/s), retransmissions ${retrans}`;
+      const t = direct.traffic;
+      const frames = `frames in ${t.framesIn} (${Math.round(t.bytesIn / Math.max(1, t.framesIn))} bytes each), out ${t.framesOut}`;
+      const line = `get: ${r.status} ${r.reason}, ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${mbps.toFixed(1)} Mbit/s), retransmissions ${retrans}, ${frames}`;
       await end(r.status >= 200 && r.status < 300 ? 0 : 1, line, false);
     }
   } catch (err) {

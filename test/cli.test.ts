@@ -144,7 +144,47 @@ describe('parseCli', () => {
     ['metrics port text', ['--metrics-port', 'x'], '--metrics-port'],
     ['metrics port is the port', ['--metrics-port', '8088'], '--metrics-port'],
     ['metrics port is the echo port', ['--echo-port', '7', '--metrics-port', '7'], '--metrics-port'],
+    ['tap binding unknown', ['--tap-binding', 'tuntap'], '--tap-binding'],
+    ['tap binding case', ['--tap-binding', 'Native'], '--tap-binding'],
+    ['tap binding empty', ['--tap-binding='], '--tap-binding'],
+    ['tap binding without value', ['--tap-binding'], '--tap-binding'],
+    ['no-offloads with a value', ['--no-offloads=true'], '--no-offloads'],
+    ['no-offloads with tuntap2', ['--no-offloads', '--tap-binding', 'tuntap2'], '--no-offloads'],
   ])('%s is an error naming the flag', (_label, argv, flag) => {
     expect(errorOf(parseCli(argv))).toContain(flag);
+  });
+
+  it.each(['auto', 'native', 'tuntap2'] as const)('takes --tap-binding %s', (binding) => {
+    const r = parseCli(['--tap-binding', binding]);
+    expect(r.kind === 'run' && r.config.tapBinding).toBe(binding);
+    const eq = parseCli([`--tap-binding=${binding}`]);
+    expect(eq.kind === 'run' && eq.config.tapBinding).toBe(binding);
+  });
+
+  it('names the bad --tap-binding value', () => {
+    expect(errorOf(parseCli(['--tap-binding', 'vhost']))).toContain("'vhost'");
+  });
+
+  it('takes --no-offloads; absent, neither it nor --tap-binding is set', () => {
+    const r = parseCli(['--no-offloads']);
+    expect(r.kind === 'run' && r.config.noOffloads).toBe(true);
+    const both = parseCli(['--tap-binding', 'native', '--no-offloads', '--pcap', 'x.pcap']);
+    expect(both.kind === 'run' && [both.config.tapBinding, both.config.noOffloads, both.config.pcap]).toEqual(['native', true, 'x.pcap']);
+    const d = parseCli([]);
+    expect(d.kind === 'run' && [d.config.tapBinding, d.config.noOffloads]).toEqual([undefined, undefined]);
+  });
+
+  it.each([
+    ['--tap-binding', ['--tap-binding', 'native']],
+    ['--tap-binding', ['--tap-binding=tuntap2']],
+    ['--no-offloads', ['--no-offloads']],
+  ])('%s is for the direct stack: an error with --stack socket', (flag, argv) => {
+    const msg = errorOf(parseCli(['--stack', 'socket', ...argv]));
+    expect(msg).toContain(flag);
+    expect(msg).toContain('is for the direct stack');
+  });
+
+  it('USAGE documents --tap-binding and --no-offloads', () => {
+    for (const flag of ['--tap-binding', '--no-offloads', 'auto', 'native', 'tuntap2']) expect(USAGE).toContain(flag);
   });
 });

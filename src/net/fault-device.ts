@@ -106,6 +106,8 @@ export class FaultyDevice implements NetDevice {
     this.tx.pass(frame, (f) => this.inner.send(f));
   }
 
+  // On purpose, the device's RxInfo does not pass: a frame this injector may corrupt must have its checksum
+  // checked, never vouched for. (src/direct-stack.ts opens the TAP without offloads under --fault.)
   onFrame(receiver: (frame: Uint8Array) => void): void {
     this.inner.onFrame((frame) => this.rx.pass(frame, receiver));
   }

@@ -19,6 +19,8 @@ export interface RxContext {
   ipBroadcast: boolean;
   /** The original header and the first 8 bytes of data, as ICMP errors quote them (RFC 792). */
   quote: Uint8Array;
+  /** The device vouches for the TCP/UDP checksum (see RxInfo): it is not checked again. */
+  checksumTrusted: boolean;
 }
 
 export type ProtocolReceiver = (h: Ipv4Header, payload: Uint8Array, ctx: RxContext) => void;
@@ -72,7 +74,7 @@ export class Ipv4 {
     this.receivers.set(protocol, receiver);
   }
 
-  receive(packet: Uint8Array, now: number, linkBroadcast: boolean): void {
+  receive(packet: Uint8Array, now: number, linkBroadcast: boolean, checksumTrusted = false): void {
     const parsed = parseIpv4(packet);
     if (!parsed.ok) {
       this.counters.inc(`ip.rx_bad_${parsed.reason}`);
@@ -103,7 +105,7 @@ export class Ipv4 {
       quote = q;
     }
     this.counters.inc('ip.rx');
-    const ctx: RxContext = { now, linkBroadcast, ipBroadcast, quote };
+    const ctx: RxContext = { now, linkBroadcast, ipBroadcast, quote, checksumTrusted };
     const receiver = this.receivers.get(h.protocol);
     if (receiver === undefined) {
       this.counters.inc('ip.rx_unknown_protocol');
@@ -143,7 +145,9 @@ export class Ipv4 {
     this.nextId = (this.nextId + 1) & 0xffff;
     const base = { id, ttl: this.options.ttl, protocol, src, dst, tos: opts.tos ?? 0, dontFragment: opts.dontFragment ?? false };
     const maxData = this.mtu - IPV4_MIN_HEADER;
-    if (data.length <= maxData) {
+    // A TSO super-segment is one packet past the MTU: the device cuts it, each piece under the MTU.
+    const tso = data instanceof OutPacket && data.offload !== undefined && data.offload.gsoSize > 0;
+    if (data.length <= maxData || (tso && IPV4_MIN_HEADER + data.length <= 65535)) {
       const packet = data instanceof OutPacket ? data : OutPacket.copyOf(data);
       const at = packet.prepend(IPV4_MIN_HEADER);
       writeIpv4Header(packet.buf, at, base, packet.length);

@@ -5,7 +5,20 @@
 /** Room for an Ethernet header and an IPv4 header without options. */
 export const HEADROOM = 14 + 20;
 
+/** Set by TCP on a segment whose checksum the device finishes (and which it may cut into segments). */
+export interface L4Offload {
+  /** Where the TCP header starts in `buf`, and its length. */
+  readonly l4Start: number;
+  readonly l4HeaderLen: number;
+  /** The checksum field's offset from the TCP header's start. */
+  readonly csumOffset: number;
+  /** Payload bytes per segment the device cuts (TSO); 0: one segment as it is. */
+  readonly gsoSize: number;
+}
+
 export class OutPacket {
+  offload: L4Offload | undefined = undefined;
+
   constructor(
     readonly buf: Uint8Array,
     public start: number,

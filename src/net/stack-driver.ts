@@ -32,9 +32,9 @@ export class StackDriver {
     };
     // A device may hand over many frames in one turn of the event loop: take them all, then flush once.
     let flushQueued = false;
-    this.device.onFrame((frame) => {
+    this.device.onFrame((frame, info) => {
       if (!this.running) return;
-      this.stack.receive(frame, this.timers.now());
+      this.stack.receive(frame, this.timers.now(), info);
       if (flushQueued) return;
       flushQueued = true;
       queueMicrotask(() => {

@@ -11,6 +11,7 @@ import {
 } from './addr.ts';
 import { Counters } from './counters.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, buildEthernet, parseEthernet, writeEthernetHeader } from './ethernet.ts';
+import { OffloadFrame, type DeviceOffloads, type RxInfo } from './device.ts';
 import { OutPacket } from './packet.ts';
 import { Icmp, type IcmpOptions } from './icmp.ts';
 import { UNREACH_PROTOCOL } from './icmp-wire.ts';
@@ -40,6 +41,10 @@ export interface StackOptions {
   /** DHCP state kept across restarts by the caller (the stack does no file I/O). */
   dhcpState?: DhcpStateStore | undefined;
   tcp?: Partial<TcpLayerOptions>;
+  /** Where the layers count what they do (shared with the device); a new set when absent. */
+  counters?: Counters;
+  /** What the device finishes for us (checksums, TSO); absent: nothing. */
+  offloads?: DeviceOffloads | undefined;
 }
 
 /** Where the DHCP client's lease is remembered between runs, for INIT-REBOOT (RFC 2131 §3.2). */
@@ -51,7 +56,7 @@ export interface DhcpStateStore {
 }
 
 export class Stack {
-  readonly counters = new Counters();
+  readonly counters: Counters;
   readonly mac: MacAddr;
   readonly arp: Arp;
   readonly ipv4: Ipv4;
@@ -70,14 +75,23 @@ export class Stack {
   private now = 0;
 
   constructor(private readonly options: StackOptions) {
+    this.counters = options.counters ?? new Counters();
     const mac = options.mac;
     const counters = this.counters;
     this.mac = mac;
     const link = (dst: MacAddr, ethertype: number, payload: Uint8Array | OutPacket): void => {
       this.counters.inc('eth.tx');
       if (payload instanceof OutPacket) {
-        writeEthernetHeader(payload.buf, { dst, src: mac, ethertype }, payload.prepend(ETH_HEADER_LEN));
-        this.outbox.push(payload.view());
+        const start = payload.prepend(ETH_HEADER_LEN);
+        writeEthernetHeader(payload.buf, { dst, src: mac, ethertype }, start);
+        const o = payload.offload;
+        if (o === undefined) {
+          this.outbox.push(payload.view());
+        } else {
+          const csumStart = o.l4Start - start;
+          const offload = { csumStart, csumOffset: o.csumOffset, hdrLen: csumStart + o.l4HeaderLen, gsoSize: o.gsoSize };
+          this.outbox.push(new OffloadFrame(payload.buf.buffer, payload.buf.byteOffset + start, payload.length, offload));
+        }
       } else {
         this.outbox.push(buildEthernet({ dst, src: mac, ethertype }, payload));
       }
@@ -86,7 +100,9 @@ export class Stack {
     this.ipv4 = new Ipv4(options.mtu, this.arp, link, counters, options.random, options.ip);
     this.icmp = new Icmp(this.ipv4, counters, options.icmp);
     this.udp = new Udp(this.ipv4, this.icmp, counters);
-    this.tcp = new Tcp(this.ipv4, counters, options.random, { mss: options.mtu - 40, ...options.tcp });
+    const off = options.offloads;
+    const tcpOffloads = off === undefined ? {} : { checksumOffload: off.txChecksum, tsoMaxBytes: off.txChecksum ? off.tsoMaxBytes : 0 };
+    this.tcp = new Tcp(this.ipv4, counters, options.random, { mss: options.mtu - 40, ...tcpOffloads, ...options.tcp });
     this.tcp.wake = () => this.onWake();
     this.ipv4.register(PROTO_ICMP, (h, p, ctx) => this.icmp.receive(h, p, ctx));
     this.ipv4.register(PROTO_UDP, (h, p, ctx) => this.udp.receive(h, p, ctx));
@@ -151,8 +167,8 @@ export class Stack {
     }
   }
 
-  /** One frame from the device, valid only during the call. */
-  receive(frame: Uint8Array, now: number): void {
+  /** One frame from the device, valid only during the call; `info` is what the device knows of it. */
+  receive(frame: Uint8Array, now: number, info?: RxInfo): void {
     this.now = now;
     this.counters.inc('eth.rx');
     const eth = parseEthernet(frame);
@@ -167,7 +183,7 @@ export class Stack {
     }
     const payload = frame.subarray(ETH_HEADER_LEN);
     if (eth.ethertype === ETHERTYPE_ARP) this.arp.receive(payload, now);
-    else if (eth.ethertype === ETHERTYPE_IPV4) this.ipv4.receive(payload, now, broadcast);
+    else if (eth.ethertype === ETHERTYPE_IPV4) this.ipv4.receive(payload, now, broadcast, info?.checksumTrusted === true);
     else this.counters.inc('eth.rx_unknown_type');
   }
 

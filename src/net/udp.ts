@@ -59,7 +59,7 @@ export class Udp {
   }
 
   receive(h: Ipv4Header, payload: Uint8Array, ctx: RxContext): void {
-    const parsed = parseUdp(payload, h.src, h.dst);
+    const parsed = parseUdp(payload, h.src, h.dst, ctx.checksumTrusted);
     if (!parsed.ok) {
       this.counters.inc(`udp.rx_bad_${parsed.reason}`);
       return;

@@ -54,6 +54,10 @@ export interface TcpConfig {
   keepAliveIdleMs: number;
   keepAliveIntervalMs: number;
   keepAliveProbes: number;
+  /** The device finishes TCP checksums (virtio-net NEEDS_CSUM): segments leave with the pseudo-header sum only. */
+  checksumOffload: boolean;
+  /** The largest TCP/IPv4 packet the device cuts into segments itself (TSO); 0: every segment is one MSS at most. */
+  tsoMaxBytes: number;
 }
 
 export const defaultTcpConfig: TcpConfig = {
@@ -73,6 +77,8 @@ export const defaultTcpConfig: TcpConfig = {
   windowScaling: true,
   timestamps: true,
   sack: true,
+  checksumOffload: false,
+  tsoMaxBytes: 0,
   noDelay: false,
   keepAliveIdleMs: 0,
   keepAliveIntervalMs: 75_000,
@@ -89,8 +95,11 @@ export interface TcpHost {
   readonly config: TcpConfig;
   /** Shared bound on buffer memory (absent: only the per-connection sizes bound it). */
   readonly budget?: MemoryBudget | undefined;
-  /** Sends a segment from this connection's local to its remote endpoint. */
-  send(conn: TcpConnection, seg: TcpSegment, now: number): void;
+  /**
+   * Sends a segment from this connection's local to its remote endpoint. With `gsoSize`, its payload is
+   * a TSO super-segment for the device to cut into segments of that many bytes.
+   */
+  send(conn: TcpConnection, seg: TcpSegment, now: number, gsoSize?: number): void;
   /** The connection left CLOSED for good: forget it. */
   closed(conn: TcpConnection): void;
   /** A passive connection completed its handshake. */
@@ -325,6 +334,18 @@ export class TcpConnection {
     return this.sndMss - (this.neg.tsOk ? TS_OPTION_BYTES : 0);
   }
 
+  /**
+   * The most new data one segment may carry: one SMSS, or with a device that segments (TSO) outside loss
+   * recovery as many whole SMSS as one IPv4 packet holds (the device sends each as its own segment).
+   */
+  private segmentCap(): number {
+    const tso = this.host.config.tsoMaxBytes;
+    // A super-segment needs the device to finish its checksum (each piece has its own): both, or none.
+    if (tso === 0 || !this.host.config.checksumOffload || this.recover !== undefined || this.dupAcks > 0) return this.smss;
+    const room = tso - 20 - 60; // IPv4 header, and the largest TCP header
+    return Math.max(this.smss, room - (room % this.smss));
+  }
+
   /** Where the data ends in sequence space (the FIN's sequence number). */
   private get dataEnd(): number {
     return this.finSeq ?? seqAdd(this.sndUna, this.sendBuf.length);
@@ -368,7 +389,15 @@ export class TcpConnection {
       const limited = this.recover === undefined && this.dupAcks < DUP_THRESH ? this.dupAcks * this.smss : 0;
       const usable = Math.min(seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt), this.cwnd + limited - inFlight);
       if (usable <= 0) break;
-      const n = Math.min(this.smss, unsent, usable);
+      const cap = this.segmentCap();
+      let n = Math.min(cap, unsent, usable);
+      if (cap > this.smss && n < unsent && inFlight > 0) {
+        // With TSO, wait for the window to hold a sizeable super-segment while ACKs are still to come
+        // (as Linux's tcp_tso_should_defer): one send of many segments instead of many of two.
+        if (n < Math.min(cap, Math.floor(this.cwnd / 3))) break;
+        // A super-segment carries whole segments only, unless it ends the data: no short segment mid-stream.
+        if (n > this.smss) n -= n % this.smss;
+      }
       // Nagle and sender silly-window avoidance (RFC 9293 §3.7.4, §3.8.6.2.1): a short segment goes out only
       // when it carries everything queued and nothing is in flight (or Nagle is off), or it is at least half
       // the largest window the peer offered; otherwise the next ACK will bring a better moment.
@@ -396,7 +425,7 @@ export class TcpConnection {
     let flags = ACK;
     if (payload.length > 0 && offset + payload.length === this.sendBuf.length) flags |= PSH;
     if (fin) flags |= FIN;
-    this.emit({ seq, ack: this.rcvNxt, flags, payload }, now);
+    this.emit({ seq, ack: this.rcvNxt, flags, payload }, now, payload.length > this.smss ? this.smss : 0);
     const next = seqAdd(endSeq, fin ? 1 : 0);
     const isNew = seqGt(next, this.sndMax);
     if (seqGt(next, this.sndNxt) && !seqLt(seq, this.sndNxt)) this.sndNxt = next;
@@ -460,7 +489,7 @@ export class TcpConnection {
     this.emit({ seq, ack: 0, flags: RST, payload: EMPTY }, now);
   }
 
-  private emit(s: { seq: number; ack: number; flags: number; payload: Uint8Array; options?: TcpOptions; window?: number }, now: number): void {
+  private emit(s: { seq: number; ack: number; flags: number; payload: Uint8Array; options?: TcpOptions; window?: number }, now: number, gsoSize = 0): void {
     const options: TcpOptions = s.options ?? {};
     let window = 0;
     if (s.window !== undefined) {
@@ -485,6 +514,7 @@ export class TcpConnection {
       this,
       { srcPort: this.local.port, dstPort: this.remote.port, seq: s.seq, ack: s.ack, flags: s.flags, window, urgent: 0, options, payload: s.payload },
       now,
+      gsoSize,
     );
   }
 
@@ -1078,7 +1108,9 @@ export class TcpConnection {
       this.ackNeeded = true; // RFC 5681 §4.2: a segment that fills a hole is acknowledged at once
     } else if (payload.length > 0) {
       // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment, else within the delay.
-      if (++this.unackedSegments >= 2) this.ackNeeded = true;
+      // Counted in full segments' worth, so that a super-segment merged by the device (GRO) counts as many.
+      this.unackedSegments += Math.max(1, Math.floor(payload.length / this.host.config.mss));
+      if (this.unackedSegments >= 2) this.ackNeeded = true;
       else this.delAckAt ??= now + this.host.config.delayedAckMs;
     }
     this.notify();

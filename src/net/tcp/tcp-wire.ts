@@ -82,12 +82,15 @@ function parseOptions(b: Uint8Array, start: number, end: number): TcpOptions | u
   return o;
 }
 
-/** Parses and verifies a segment (the checksum is always checked, RFC 9293 §3.10.7). */
-export function parseTcp(b: Uint8Array, src: Ipv4Addr, dst: Ipv4Addr): TcpParse {
+/**
+ * Parses and verifies a segment. The checksum is checked (RFC 9293 §3.10.7) unless the device vouches
+ * for it (`checksumTrusted`: the kernel verified it, or the packet never left this machine).
+ */
+export function parseTcp(b: Uint8Array, src: Ipv4Addr, dst: Ipv4Addr, checksumTrusted = false): TcpParse {
   if (b.length < TCP_MIN_HEADER) return { ok: false, reason: 'short' };
   const offset = ((b[12] ?? 0) >>> 4) * 4;
   if (offset < TCP_MIN_HEADER || offset > b.length) return { ok: false, reason: 'offset' };
-  if (finish(sumBytes(b, 0, b.length, pseudoHeaderSum(src, dst, PROTO_TCP, b.length))) !== 0) return { ok: false, reason: 'checksum' };
+  if (!checksumTrusted && finish(sumBytes(b, 0, b.length, pseudoHeaderSum(src, dst, PROTO_TCP, b.length))) !== 0) return { ok: false, reason: 'checksum' };
   const options = parseOptions(b, TCP_MIN_HEADER, offset);
   if (options === undefined) return { ok: false, reason: 'options' };
   return {
@@ -133,8 +136,12 @@ export function encodeTcp(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr): Uint8Arr
   return encodeTcpPacket(s, src, dst, 0).view();
 }
 
-/** The same, into a packet with `headroom` bytes free in front for the IPv4 and Ethernet headers. */
-export function encodeTcpPacket(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr, headroom = HEADROOM): OutPacket {
+/**
+ * The same, into a packet with `headroom` bytes free in front for the IPv4 and Ethernet headers. With
+ * `offload`, the checksum is left partial for the device (the pseudo-header sum, as Linux leaves it for
+ * CHECKSUM_PARTIAL) and a payload over `gsoSize` is a super-segment the device cuts (TSO).
+ */
+export function encodeTcpPacket(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr, headroom = HEADROOM, offload?: { gsoSize: number }): OutPacket {
   const optLen = optionsLength(s.options);
   const headerLen = TCP_MIN_HEADER + optLen;
   const packet = OutPacket.alloc(headerLen + s.payload.length, headroom);
@@ -179,6 +186,11 @@ export function encodeTcpPacket(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr, hea
     }
   }
   b.set(s.payload, headerLen);
+  if (offload !== undefined) {
+    w16(b, 16, ~finish(pseudoHeaderSum(src, dst, PROTO_TCP, b.length)) & 0xffff);
+    packet.offload = { l4Start: packet.start, l4HeaderLen: headerLen, csumOffset: 16, gsoSize: offload.gsoSize };
+    return packet;
+  }
   const c = finish(sumBytes(b, 0, b.length, pseudoHeaderSum(src, dst, PROTO_TCP, b.length)));
   w16(b, 16, c);
   return packet;

@@ -9,6 +9,7 @@ import { DeadlineQueue } from '../deadline-queue.ts';
 import type { Ipv4, RxContext } from '../ipv4.ts';
 import { PROTO_TCP, type Ipv4Header } from '../ipv4-wire.ts';
 import { randomU32, type Random } from '../../random.ts';
+import { HEADROOM } from '../packet.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { seqAdd } from './seq.ts';
 import { SynCookies } from './syn-cookies.ts';
@@ -143,7 +144,7 @@ export class Tcp implements TcpHost {
 
   receive(h: Ipv4Header, payload: Uint8Array, ctx: RxContext): void {
     this.now = ctx.now;
-    const parsed = parseTcp(payload, h.src, h.dst);
+    const parsed = parseTcp(payload, h.src, h.dst, ctx.checksumTrusted);
     if (!parsed.ok) {
       this.counters.inc(`tcp.rx_bad_${parsed.reason}`);
       return;
@@ -297,10 +298,13 @@ export class Tcp implements TcpHost {
 
   // ——— TcpHost ———
 
-  send(conn: TcpConnection, seg: TcpSegment, now: number): void {
+  send(conn: TcpConnection, seg: TcpSegment, now: number, gsoSize = 0): void {
     this.counters.inc('tcp.tx');
     if (seg.flags & RST) this.counters.inc('tcp.tx_reset');
-    this.ipv4.send(conn.remote.address, PROTO_TCP, encodeTcpPacket(seg, conn.local.address, conn.remote.address), now, { src: conn.local.address, dontFragment: true });
+    if (gsoSize > 0) this.counters.inc('tcp.tx_tso');
+    const offload = this.config.checksumOffload ? { gsoSize } : undefined;
+    const packet = encodeTcpPacket(seg, conn.local.address, conn.remote.address, HEADROOM, offload);
+    this.ipv4.send(conn.remote.address, PROTO_TCP, packet, now, { src: conn.local.address, dontFragment: true });
   }
 
   challengeAllowed(now: number): boolean {

@@ -1,9 +1,13 @@
 // Two of our stacks on one simulated wire, driven by hand: frames move when `run` is called, time moves
 // only with `advance`, and a test may drop, hold back or rewrite any frame in flight.
 
+import { OffloadFrame, type RxInfo } from '../../../src/net/device.ts';
 import { Stack, type StackOptions } from '../../../src/net/stack.ts';
 import { seededRandom } from '../../../src/random.ts';
 import { GW_IP, OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, decode, type Decoded } from '../frames.ts';
+import { kernelSegment } from '../kernel-gso.ts';
+
+const TRUSTED: RxInfo = { checksumTrusted: true };
 
 export type Side = 'a' | 'b';
 export type Verdict = 'deliver' | 'drop' | 'hold';
@@ -23,6 +27,12 @@ export class Net {
   /** Decides each frame's fate; held frames wait in `held` until `release`. */
   filter: (w: Wire) => Verdict = () => 'deliver';
   readonly held: Wire[] = [];
+  /**
+   * What becomes of a frame that asks for offloads (a stack with `offloads` sent it), by the side that sent it:
+   * `segment`: the kernel finishes it and cuts it into wire segments (a TAP into a bridge to a real NIC);
+   * `whole`: it reaches the other stack as it is, its checksum vouched for (a TAP to another local stack).
+   */
+  offloadPath: Record<Side, 'segment' | 'whole'> = { a: 'segment', b: 'segment' };
 
   constructor(aOpts: Partial<StackOptions> = {}, bOpts: Partial<StackOptions> = {}) {
     const base = (mac: number, address: number, seed: number): StackOptions => ({
@@ -50,6 +60,10 @@ export class Net {
   }
 
   private cross(w: Wire): void {
+    if (w.frame instanceof OffloadFrame && this.offloadPath[w.from] === 'segment') {
+      for (const frame of kernelSegment(w.frame)) this.cross({ from: w.from, frame, d: decode(frame) });
+      return;
+    }
     this.log.push(w);
     const v = this.filter(w);
     if (v === 'drop') return;
@@ -57,7 +71,11 @@ export class Net {
       this.held.push(w);
       return;
     }
-    (w.from === 'a' ? this.b : this.a).receive(w.frame, this.now);
+    this.deliver(w);
+  }
+
+  private deliver(w: Wire): void {
+    (w.from === 'a' ? this.b : this.a).receive(w.frame, this.now, w.frame instanceof OffloadFrame ? TRUSTED : undefined);
   }
 
   /** Delivers held frames (in the given order, default: as held). */
@@ -65,7 +83,7 @@ export class Net {
     for (const w of order) {
       const i = this.held.indexOf(w);
       if (i >= 0) this.held.splice(i, 1);
-      (w.from === 'a' ? this.b : this.a).receive(w.frame, this.now);
+      this.deliver(w);
     }
     this.run();
   }
