@@ -359,7 +359,8 @@ function buildRows(o: Options): Row[] {
     { metric: `download ${o.downloadMb} MiB as client (get vs curl)`, unit: 'Mbit/s', direct: d('downloadMbit'), socket: s('downloadMbit'), goal: '≥ 1000', met: atLeast(1000), decimals: 0 },
     // The kernel moves GSO/GRO packets of up to 64 KiB over the veth: its packet counts are not frames, so the
     // socket stack's (kept in the JSON) are not shown.
-    { metric: 'frame path in+out, keep-alive wrk', unit: 'frames/s', direct: d('keepAliveFps'), socket: undefined, goal: fps, met: atLeast(150_000), decimals: 0 },
+    // What the keep-alive load puts through the TAP: the load's own rate, not the device's limit (the rows below).
+    { metric: 'frames through the TAP during keep-alive wrk', unit: 'frames/s', direct: d('keepAliveFps'), socket: undefined, goal: '', met: undefined, decimals: 0 },
     // With offloads, a frame of the echo may be a 64 KiB super-segment: frames/s there is not the device's limit.
     { metric: 'frames through the TAP during the echo (offloads on)', unit: 'frames/s', direct: d('echoFps'), socket: undefined, goal: '', met: undefined, decimals: 0 },
     { metric: 'TAP frame path out: 60-byte frames, native binding', unit: 'frames/s', direct: median(raw.micro.tapnativeOut), socket: undefined, goal: fps, met: atLeast(150_000), decimals: 0 },
