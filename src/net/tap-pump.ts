@@ -4,6 +4,7 @@
 // but the view). Writes stay on the main thread (src/net/tap-device.ts).
 
 import { Worker } from 'node:worker_threads';
+import { HEAD, SLEEPING, TAIL, drainRing } from './ring-drain.ts';
 
 /**
  * Ring geometry: slots of 2 KiB hold any Ethernet frame of a 1500-byte MTU (and VLAN tags); 1024 of them
@@ -11,12 +12,7 @@ import { Worker } from 'node:worker_threads';
  */
 const SLOTS = 1024;
 const SLOT_SIZE = 2048;
-const HEAD = 0;
-const TAIL = 1;
-const SLEEPING = 2;
 const STOP = 3;
-/** Frames handled per turn of the event loop before yielding to timers and I/O. */
-const MAX_BATCH = 512;
 
 // The worker is plain JavaScript evaluated from this string, so it runs whatever loader started the process.
 const WORKER_SOURCE = `
@@ -84,31 +80,15 @@ export class TapPump {
   /** Takes every frame waiting in the ring (up to a batch), then sleeps or yields and comes back. */
   private drain(): void {
     if (this.stopped) return;
-    let tail = Atomics.load(this.ctrl, TAIL);
-    let handled = 0;
-    for (;;) {
-      const head = Atomics.load(this.ctrl, HEAD);
-      while (tail !== head && handled < MAX_BATCH) {
-        const slot = tail & (SLOTS - 1);
-        const view = this.slotViews[slot];
-        if (view !== undefined) this.receiver(view.subarray(0, this.lens[slot] ?? 0));
-        tail = (tail + 1) | 0;
-        handled++;
-      }
-      Atomics.store(this.ctrl, TAIL, tail);
-      Atomics.notify(this.ctrl, TAIL);
-      if (handled >= MAX_BATCH) {
-        this.count(handled);
-        setImmediate(() => this.drain());
-        return;
-      }
-      // Going to sleep: say so, then look once more, so that a frame written meanwhile is not missed.
-      Atomics.store(this.ctrl, SLEEPING, 1);
-      if (Atomics.load(this.ctrl, HEAD) === tail) break;
-      Atomics.store(this.ctrl, SLEEPING, 0);
-    }
-    this.count(handled);
+    this.count(drainRing(this.ctrl, this.take, () => this.drain()));
   }
+
+  private readonly take = (tail: number): number => {
+    const slot = tail & (SLOTS - 1);
+    const view = this.slotViews[slot];
+    if (view !== undefined) this.receiver(view.subarray(0, this.lens[slot] ?? 0));
+    return (tail + 1) | 0;
+  };
 
   private count(handled: number): void {
     if (handled === 0) return;

@@ -3,18 +3,14 @@
 // main thread then takes every waiting frame in one go, as views over the ring (no copy).
 
 import type { RxInfo } from './device.ts';
+import { SLEEPING, drainRing } from './ring-drain.ts';
 import { VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, type TapNative } from './tap-native.ts';
 
-// The ring's control words (see native/tap.c).
+// The ring's control words (see native/tap.c); HEAD, TAIL and SLEEPING are src/net/ring-drain.ts's.
 const CTRL_BYTES = 64;
-const HEAD = 0;
-const TAIL = 1;
-const SLEEPING = 2;
 const READ_ERRNO = 3;
 const FULL_WAITS = 4;
 const TOO_BIG = 5;
-/** Frames handled per turn of the event loop before yielding to timers and I/O. */
-const MAX_BATCH = 512;
 
 const TRUSTED: RxInfo = Object.freeze({ checksumTrusted: true });
 const PLAIN: RxInfo = Object.freeze({ checksumTrusted: false });
@@ -75,48 +71,27 @@ export class TapRing {
       Atomics.store(this.ctrl, READ_ERRNO, 0);
       this.onError(`read errno ${err}`);
     }
-    const { data, words, mask } = this;
-    const hdr = this.opts.vnetHdrLen;
-    let tail = Atomics.load(this.ctrl, TAIL);
-    let handled = 0;
-    for (;;) {
-      const head = Atomics.load(this.ctrl, HEAD);
-      while (tail !== head && handled < MAX_BATCH) {
-        const off = tail & mask;
-        const len = words[off >>> 2] ?? 0;
-        if (len < 0) {
-          tail = (tail + (mask + 1 - off)) | 0; // the rest of the area is unused: go on at its start
-          continue;
-        }
-        const start = off + 4;
-        if (len > hdr) {
-          const flags = hdr > 0 ? (data[start] ?? 0) : 0;
-          const info = flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) ? TRUSTED : PLAIN;
-          this.receiver(data.subarray(start + hdr, start + len), info);
-        }
-        tail = (tail + ((4 + len + 7) & ~7)) | 0;
-        handled++;
-      }
-      // The frames are done with: the thread may write over them now.
-      Atomics.store(this.ctrl, TAIL, tail);
-      if (handled >= MAX_BATCH) {
-        this.count(handled);
-        setImmediate(() => this.drain());
-        return;
-      }
-      // Going to sleep: say so, then look once more, so that a frame written meanwhile is not missed.
-      Atomics.store(this.ctrl, SLEEPING, 1);
-      if (Atomics.load(this.ctrl, HEAD) === tail) break;
-      Atomics.store(this.ctrl, SLEEPING, 0);
-    }
-    this.count(handled);
+    // Records taken, wrap markers included; frames are counted as they are handed over.
+    if (drainRing(this.ctrl, this.take, () => this.drain()) > 0) this.counts.batches++;
   }
 
-  private count(handled: number): void {
-    if (handled === 0) return;
-    this.counts.frames += handled;
-    this.counts.batches++;
-  }
+  /** One record at `tail`: a frame to the receiver, or the wrap marker; returns the next record's position. */
+  private readonly take = (tail: number): number => {
+    const { data, words, mask } = this;
+    const off = tail & mask;
+    const len = words[off >>> 2] ?? 0;
+    if (len < 0) return (tail + (mask + 1 - off)) | 0; // the rest of the area is unused: go on at its start
+    const start = off + 4;
+    const hdr = this.opts.vnetHdrLen;
+    if (len > hdr) {
+      const flags = hdr > 0 ? (data[start] ?? 0) : 0;
+      const info = flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) ? TRUSTED : PLAIN;
+      this.counts.frames++;
+      this.receiver(data.subarray(start + hdr, start + len), info);
+    }
+    return (tail + ((4 + len + 7) & ~7)) | 0;
+  };
+
 
   /** Stops the thread (it waits in poll(2) beside an eventfd, so this returns at once) and joins it. */
   stop(): void {

@@ -373,3 +373,31 @@ export function notAllGood<F extends string>(frames: readonly OurFrame<F>[], fie
 
 /** Whether a boolean tshark field is set (tshark writes 1 or True). */
 export const tsharkTrue = (v: string[]): boolean => v.includes('1') || v.includes('True');
+
+/** Sends SIZE random bytes to the echo port and end()s, hashing what comes back until 'end'; prints one JSON line. */
+export const ECHO_SCRIPT = String.raw`
+const net = require('node:net');
+const crypto = require('node:crypto');
+const [host, port, size, limitMs] = process.argv.slice(1);
+const sent = crypto.randomBytes(Number(size));
+const hash = crypto.createHash('sha256');
+const res = { sent: sent.length, received: 0, error: null, how: '', ms: 0 };
+const t0 = Date.now();
+let finished = false;
+const done = (how) => {
+  if (finished) return;
+  finished = true;
+  clearTimeout(timer);
+  res.how = how;
+  res.ms = Date.now() - t0;
+  res.sentSha = crypto.createHash('sha256').update(sent).digest('hex');
+  res.receivedSha = hash.digest('hex');
+  console.log(JSON.stringify(res));
+  sock.destroy();
+};
+const timer = setTimeout(() => done('timeout after ' + limitMs + ' ms'), Number(limitMs));
+const sock = net.connect(Number(port), host, () => sock.end(sent));
+sock.on('data', (d) => { hash.update(d); res.received += d.length; });
+sock.on('end', () => done('end'));
+sock.on('error', (e) => { res.error = e.code || e.message; done('error'); });
+`;

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition, sampleValue, type Exposition } from '../prometheus-text.ts';
 import {
-  checksumChecks, DHCP_BOUND, Lab, lastJsonLine, mustRun, needing, notAllGood, OurFrames, prerequisites, sigterm, waitForStack,
+  checksumChecks, DHCP_BOUND, ECHO_SCRIPT, Lab, lastJsonLine, mustRun, needing, notAllGood, OurFrames, prerequisites, sigterm, waitForStack,
   type KnownPid,
 } from './lab.ts';
 import { repoRoot, stopTree, type Started } from './service-process.ts';
@@ -42,33 +42,6 @@ const PREREQUISITES = await prerequisites(
 
 const need = needing('step');
 
-/** Sends SIZE random bytes to the echo port and end()s, hashing what comes back until 'end'; prints one JSON line. */
-const ECHO_SCRIPT = String.raw`
-const net = require('node:net');
-const crypto = require('node:crypto');
-const [host, port, size, limitMs] = process.argv.slice(1);
-const sent = crypto.randomBytes(Number(size));
-const hash = crypto.createHash('sha256');
-const res = { sent: sent.length, received: 0, error: null, how: '', ms: 0 };
-const t0 = Date.now();
-let finished = false;
-const done = (how) => {
-  if (finished) return;
-  finished = true;
-  clearTimeout(timer);
-  res.how = how;
-  res.ms = Date.now() - t0;
-  res.sentSha = crypto.createHash('sha256').update(sent).digest('hex');
-  res.receivedSha = hash.digest('hex');
-  console.log(JSON.stringify(res));
-  sock.destroy();
-};
-const timer = setTimeout(() => done('timeout after ' + limitMs + ' ms'), Number(limitMs));
-const sock = net.connect(Number(port), host, () => sock.end(sent));
-sock.on('data', (d) => { hash.update(d); res.received += d.length; });
-sock.on('end', () => done('end'));
-sock.on('error', (e) => { res.error = e.code || e.message; done('error'); });
-`;
 
 interface EchoReport {
   sent: number;

@@ -3,6 +3,7 @@
 
 import { OffloadFrame, type RxInfo } from '../../../src/net/device.ts';
 import { Stack, type StackOptions } from '../../../src/net/stack.ts';
+import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { seededRandom } from '../../../src/random.ts';
 import { GW_IP, OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, decode, type Decoded } from '../frames.ts';
 import { kernelSegment } from '../kernel-gso.ts';
@@ -113,6 +114,36 @@ export class Net {
   tcpLog(): string[] {
     return this.log.filter((w) => w.d.ip?.protocol === 6).map((w) => `${w.from} ${w.d.ip?.totalLength}`);
   }
+}
+
+/** A server on stack a port 80 and a client on stack b, both as sockets; `setup` runs before the handshake. */
+export async function socketPair(aOpts: Partial<StackOptions> = {}, bOpts: Partial<StackOptions> = {}, setup?: (net: Net) => void) {
+  const net = new Net(aOpts, bOpts);
+  setup?.(net);
+  const servers: TcpSocket[] = [];
+  net.a.tcp.listen(80, (c) => servers.push(new TcpSocket(c, net.a.tcp)));
+  const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80), net.b.tcp);
+  net.run();
+  await client.established();
+  const server = servers[0];
+  if (server === undefined) throw new Error('not accepted');
+  return { net, client, server };
+}
+
+/** Reads until EOF, advancing simulated time while waiting. */
+export async function readAll(net: Net, s: TcpSocket, stepMs = 10, maxSteps = 100_000): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let done = false;
+  const reader = (async () => {
+    for (let c = await s.read(); c !== null; c = await s.read()) parts.push(c);
+    done = true;
+  })();
+  for (let i = 0; i < maxSteps && !done; i++) {
+    await net.settle();
+    if (!done) net.advance(stepMs);
+  }
+  await reader;
+  return Buffer.concat(parts);
 }
 
 export { OUR_IP, PEER_IP };

@@ -7,43 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { checksum } from '../../../src/net/checksum.ts';
 import { OffloadFrame, type DeviceOffloads } from '../../../src/net/device.ts';
 import { PROTO_TCP } from '../../../src/net/ipv4-wire.ts';
-import type { StackOptions } from '../../../src/net/stack.ts';
-import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { encodeTcp, encodeTcpPacket, parseTcp } from '../../../src/net/tcp/tcp-wire.ts';
 import { kernelSegment } from '../kernel-gso.ts';
-import { Net, OUR_IP, PEER_IP, type Wire } from './harness.ts';
+import { Net, OUR_IP, PEER_IP, readAll, socketPair as pair, type Wire } from './harness.ts';
 
 const OFFLOADS: DeviceOffloads = { txChecksum: true, tsoMaxBytes: 65535 };
 const pattern = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7 + (i >> 9)) & 0xff);
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-async function pair(aOpts: Partial<StackOptions>, bOpts: Partial<StackOptions> = {}, setup?: (net: Net) => void) {
-  const net = new Net(aOpts, bOpts);
-  setup?.(net);
-  const servers: TcpSocket[] = [];
-  net.a.tcp.listen(80, (c) => servers.push(new TcpSocket(c, net.a.tcp)));
-  const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80), net.b.tcp);
-  net.run();
-  await client.established();
-  const server = servers[0];
-  if (server === undefined) throw new Error('not accepted');
-  return { net, client, server };
-}
-
-async function readAll(net: Net, s: TcpSocket, stepMs = 10, maxSteps = 100_000): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let done = false;
-  const reader = (async () => {
-    for (let c = await s.read(); c !== null; c = await s.read()) parts.push(c);
-    done = true;
-  })();
-  for (let i = 0; i < maxSteps && !done; i++) {
-    await net.settle();
-    if (!done) net.advance(stepMs);
-  }
-  await reader;
-  return Buffer.concat(parts);
-}
 
 const tcpLen = (w: Wire): number => (w.d.ip?.protocol === PROTO_TCP ? w.frame.length : 0);
 

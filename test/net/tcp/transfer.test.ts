@@ -8,8 +8,7 @@ import { byteStreamToDuplex } from '../../../src/net/duplex.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { ACK, FIN, RST, SYN } from '../../../src/net/tcp/tcp-wire.ts';
 import { parseTcp } from '../../../src/net/tcp/tcp-wire.ts';
-import type { StackOptions } from '../../../src/net/stack.ts';
-import { Net, OUR_IP, type Wire } from './harness.ts';
+import { Net, OUR_IP, readAll, socketPair as pair, type Wire } from './harness.ts';
 
 const pattern = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7 + (i >> 9)) & 0xff);
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -19,35 +18,6 @@ function tcpOf(w: Wire) {
   if (ip?.protocol !== 6) return undefined;
   const p = parseTcp(w.d.payload, ip.src, ip.dst);
   return p.ok ? p.segment : undefined;
-}
-
-/** A server on stack a port 80 and a client on stack b, both as sockets. */
-async function pair(aOpts: Partial<StackOptions> = {}, bOpts: Partial<StackOptions> = {}) {
-  const net = new Net(aOpts, bOpts);
-  const servers: TcpSocket[] = [];
-  net.a.tcp.listen(80, (c) => servers.push(new TcpSocket(c, net.a.tcp)));
-  const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80), net.b.tcp);
-  net.run();
-  await client.established();
-  const server = servers[0];
-  if (server === undefined) throw new Error('not accepted');
-  return { net, client, server };
-}
-
-/** Reads until EOF, advancing simulated time while waiting. */
-async function readAll(net: Net, s: TcpSocket, stepMs = 10, maxSteps = 100_000): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let done = false;
-  const reader = (async () => {
-    for (let c = await s.read(); c !== null; c = await s.read()) parts.push(c);
-    done = true;
-  })();
-  for (let i = 0; i < maxSteps && !done; i++) {
-    await net.settle();
-    if (!done) net.advance(stepMs);
-  }
-  await reader;
-  return Buffer.concat(parts);
 }
 
 describe('data transfer between two stacks', () => {

@@ -1,0 +1,37 @@
+// The main thread's side of a ring one reader thread fills (src/net/tap-ring.ts, src/net/tap-pump.ts): take
+// what is waiting, at most a batch per turn of the event loop, then say "asleep" and look once more, so that
+// a frame the thread publishes meanwhile is either seen now or wakes us. The thread wakes the main thread
+// only when it finds SLEEPING set, which it clears.
+
+/** Control words shared with the thread: where it writes next, where we read next, and whether we sleep. */
+export const HEAD = 0;
+export const TAIL = 1;
+export const SLEEPING = 2;
+/** Frames handled per turn of the event loop before yielding to timers and I/O. */
+export const MAX_BATCH = 512;
+
+/**
+ * Takes records from TAIL up to HEAD with `take` (which returns the next tail), publishes the new TAIL, and
+ * either sleeps or, after a full batch, schedules `again` for the next turn. Returns how many records it took.
+ */
+export function drainRing(ctrl: Int32Array, take: (tail: number) => number, again: () => void): number {
+  let tail = Atomics.load(ctrl, TAIL);
+  let handled = 0;
+  for (;;) {
+    const head = Atomics.load(ctrl, HEAD);
+    while (tail !== head && handled < MAX_BATCH) {
+      tail = take(tail);
+      handled++;
+    }
+    // The records are done with: the thread may write over them now (and may be waiting to).
+    Atomics.store(ctrl, TAIL, tail);
+    Atomics.notify(ctrl, TAIL);
+    if (handled >= MAX_BATCH) {
+      setImmediate(again);
+      return handled;
+    }
+    Atomics.store(ctrl, SLEEPING, 1);
+    if (Atomics.load(ctrl, HEAD) === tail) return handled;
+    Atomics.store(ctrl, SLEEPING, 0);
+  }
+}
