@@ -64,7 +64,7 @@ export const defaultTcpConfig: TcpConfig = {
   mss: 1460,
   sendBufferSize: 256 * 1024,
   receiveBufferSize: 256 * 1024,
-  maxOutOfOrderSegments: 64,
+  maxOutOfOrderSegments: 512,
   initialRtoMs: 1000,
   minRtoMs: 200,
   maxRtoMs: 60_000,
@@ -166,6 +166,10 @@ export class TcpConnection {
   recover: number | undefined;
   /** RFC 6675 HighRxt: how far this recovery has retransmitted. */
   private highRxt = 0;
+  /** The recovery began with a timeout (RFC 6675 §5.1): all that is not SACKed below `recover` is lost. */
+  private rtoRecovery = false;
+  /** When each chunk this recovery retransmitted (by its first sequence number) left, to see one lost again. */
+  private readonly rexmitAt = new Map<number, number>();
   private readonly sacked = new SeqRanges();
 
   private readonly sendBuf: ByteRing;
@@ -606,6 +610,8 @@ export class TcpConnection {
     }
     this.host.count('tcp.retransmit');
     this.host.count('tcp.rto');
+    // Where timeouts come from: a retransmission lost in recovery, or a tail with too few ACKs behind it.
+    this.host.count(this.recover !== undefined ? 'tcp.rto_in_recovery' : seqDiff(this.sndMax, this.sndUna) <= 2 * this.smss ? 'tcp.rto_tail' : 'tcp.rto_other');
     this.rto.backoff();
     this.rttSeq = undefined;
     if (handshake) {
@@ -613,13 +619,27 @@ export class TcpConnection {
       return;
     }
     const flight = seqDiff(this.sndMax, this.sndUna);
-    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.smss);
+    // A timeout within a recovery begun by a timeout keeps the first one's ssthresh (RFC 5681 §3.1 uses the
+    // flight of the first; a second halving would count the same losses twice).
+    if (!this.rtoRecovery) this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.smss);
     this.cwnd = this.smss;
-    // RFC 6582 §3.2 (4) and RFC 2018 §8: after a timeout, start over from SND.UNA and forget SACK information.
+    this.dupAcks = 0;
+    // RFC 2018 §8: SACK information from before a timeout is not trusted (the receiver may have reneged).
+    this.sacked.clear();
+    this.rexmitAt.clear();
+    if (this.neg.sackOk) {
+      // RFC 6675 §5.1: RecoveryPoint = HighData, and no new recovery starts before it is acknowledged; the
+      // SACK information that arrives from now on is used: all that is not SACKed below it is retransmitted,
+      // once and in order, as the window (slow start from one segment) allows; new data goes out behind it.
+      this.recover = this.sndMax;
+      this.rtoRecovery = true;
+      this.highRxt = this.sndUna;
+      this.recoverGuard = undefined;
+      return;
+    }
+    // RFC 6582 §3.2 (4): without SACK, start over from SND.UNA.
     this.recover = undefined;
     this.recoverGuard = this.sndMax;
-    this.dupAcks = 0;
-    this.sacked.clear();
     this.sndNxt = this.sndUna;
   }
 
@@ -954,24 +974,27 @@ export class TcpConnection {
     this.retransmits = 0;
     if (this.recover !== undefined) {
       if (seqGe(ack, this.recover)) {
-        // Full acknowledgment: leave recovery (RFC 6582 §3.2 (3), RFC 6675 §5).
-        this.cwnd = Math.min(this.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), this.smss) + this.smss);
+        // Full acknowledgment: leave recovery (RFC 6582 §3.2 (3), RFC 6675 §5). After a timeout the window
+        // has been growing in slow start all along and stays as it is.
+        if (!this.rtoRecovery) this.cwnd = Math.min(this.ssthresh, Math.max(seqDiff(this.sndMax, this.sndUna), this.smss) + this.smss);
         this.recover = undefined;
+        this.rtoRecovery = false;
+        this.rexmitAt.clear();
         this.dupAcks = 0;
       } else if (!this.neg.sackOk) {
         // NewReno partial acknowledgment: the next hole is lost too; retransmit it, deflate the window.
         this.transmit(this.sndUna, Math.min(this.smss, seqDiff(this.dataEnd, this.sndUna)), now);
         this.cwnd = Math.max(this.smss, this.cwnd - acked + this.smss);
         this.rtoAt = now + this.rto.rtoMs;
-      } else if (seqLt(this.highRxt, this.sndUna)) {
-        this.highRxt = this.sndUna;
+      } else {
+        if (seqLt(this.highRxt, this.sndUna)) this.highRxt = this.sndUna;
+        for (const s of this.rexmitAt.keys()) if (seqLt(s, this.sndUna)) this.rexmitAt.delete(s);
+        // RFC 5681 §3.1 after a timeout: slow start (then congestion avoidance) on every ACK that advances.
+        if (this.rtoRecovery) this.growWindow(acked);
       }
     } else {
       this.dupAcks = 0;
-      // RFC 5681 §3.1: slow start below ssthresh (appropriate byte counting, L = 1 SMSS), then
-      // congestion avoidance, about one SMSS per round trip.
-      if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, this.smss);
-      else this.cwnd += Math.max(1, Math.floor((this.smss * this.smss) / this.cwnd));
+      this.growWindow(acked);
     }
     // RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else restart it.
     this.rtoAt = this.sndUna === this.sndMax ? undefined : now + this.rto.rtoMs;
@@ -979,11 +1002,42 @@ export class TcpConnection {
     this.notify();
   }
 
+  /**
+   * RFC 5681 §3.1: slow start below ssthresh (appropriate byte counting, L = 1 SMSS), then congestion
+   * avoidance, about one SMSS per round trip.
+   */
+  private growWindow(acked: number): void {
+    if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, this.smss);
+    else this.cwnd += Math.max(1, Math.floor((this.smss * this.smss) / this.cwnd));
+  }
+
+  /**
+   * A retransmission that is lost again would otherwise wait for a timeout (RFC 6675 retransmits a hole
+   * once). As RACK does (RFC 8985 §6.2), time tells: when SACKs still arrive for later data a round trip
+   * (and a reordering allowance) after the head of the queue was retransmitted, and the cumulative ACK has
+   * not moved past it, that retransmission was lost: send it again.
+   */
+  private checkHeadRetransmission(now: number): void {
+    const at = this.rexmitAt.get(this.sndUna);
+    if (at === undefined) return;
+    const srtt = this.rto.srttMs ?? this.rto.rtoMs;
+    if (now - at < srtt + Math.max(srtt / 4, 2)) return;
+    this.host.count('tcp.lost_retransmit');
+    const head = this.sacked.holes(this.sndUna)[0];
+    const end = head !== undefined && head[0] === this.sndUna ? head[1] : (this.recover ?? this.sndMax);
+    const n = Math.min(this.smss, seqDiff(end, this.sndUna));
+    if (n <= 0) return;
+    this.transmit(this.sndUna, n, now);
+    this.rexmitAt.set(this.sndUna, now);
+    if (seqLt(this.highRxt, seqAdd(this.sndUna, n))) this.highRxt = seqAdd(this.sndUna, n);
+  }
+
   private dupAck(now: number): void {
     this.dupAcks++;
     this.host.count('tcp.rx_dup_ack');
     if (this.recover !== undefined) {
       if (!this.neg.sackOk) this.cwnd += this.smss; // RFC 6582 §3.2 (4): inflate by each dup ACK
+      else this.checkHeadRetransmission(now);
       return;
     }
     // RFC 5827 Early Retransmit: with fewer than four segments outstanding and nothing new to send,
@@ -1026,9 +1080,16 @@ export class TcpConnection {
 
   /** Holes below the highest SACKed byte that RFC 6675 §4 IsLost deems lost (DupThresh SMSS SACKed above). */
   private lostHoles(): SeqRange[] {
-    return this.sacked
-      .holes(this.sndUna)
-      .filter(([s], i) => (i === 0 && this.dupAcks >= DUP_THRESH) || this.sacked.bytesAbove(s) >= DUP_THRESH * this.smss);
+    const holes = this.sacked.holes(this.sndUna);
+    if (this.rtoRecovery && this.recover !== undefined) {
+      // RFC 6675 §5.1: after a timeout all that is not SACKed up to RecoveryPoint is lost, the tail included.
+      const top = this.sacked.highest;
+      const from = top !== undefined && seqGt(top, this.sndUna) ? top : this.sndUna;
+      if (seqLt(from, this.recover)) holes.push([from, this.recover]);
+      const point = this.recover;
+      return holes.filter(([s]) => seqLt(s, point)).map(([s, e]): SeqRange => [s, seqLt(e, point) ? e : point]);
+    }
+    return holes.filter(([s], i) => (i === 0 && this.dupAcks >= DUP_THRESH) || this.sacked.bytesAbove(s) >= DUP_THRESH * this.smss);
   }
 
   /** RFC 6675 §5 (C): while the pipe leaves room, retransmit the next lost bytes (NextSeg rule 1). */
@@ -1042,6 +1103,7 @@ export class TcpConnection {
       const n = Math.min(this.smss, seqDiff(hole[1], start));
       this.transmit(start, n, now);
       this.highRxt = seqAdd(start, n);
+      this.rexmitAt.set(start, now);
       this.host.count('tcp.sack_retransmit');
       sent = true;
     }
