@@ -1154,6 +1154,7 @@ export class TcpConnection {
       if (next === undefined || seqGt(next.seq, this.rcvNxt)) break;
       this.ooo.shift();
       this.oooBytes -= next.data.length;
+      this.host.budget?.release(next.data.length);
       const skip = seqDiff(this.rcvNxt, next.seq);
       const rest = skip < next.data.length ? next.data.subarray(skip) : EMPTY;
       const n = this.accept(rest);
@@ -1193,6 +1194,12 @@ export class TcpConnection {
       this.host.count('tcp.rx_ooo_dropped');
       return;
     }
+    // Held bytes count against the shared budget too: otherwise many connections' out-of-order data, each
+    // within its window, could add up past every bound.
+    if (this.host.budget !== undefined && !this.host.budget.tryReserve(data.length)) {
+      this.host.count('tcp.rx_ooo_no_memory');
+      return;
+    }
     this.ooo.push({ seq, data: copyBytes(data), fin });
     this.oooBytes += data.length;
     this.ooo.sort((a, b) => seqDiff(a.seq, b.seq));
@@ -1200,11 +1207,17 @@ export class TcpConnection {
     this.host.count('tcp.rx_out_of_order');
   }
 
+  /** Forgets the out-of-order data held, and gives its bytes back to the budget. */
+  private dropOutOfOrder(): void {
+    this.host.budget?.release(this.oooBytes);
+    this.ooo = [];
+    this.oooBytes = 0;
+  }
+
   private receiveFin(now: number): void {
     this.rcvNxt = seqAdd(this.rcvNxt, 1);
     this.peerFin = true;
-    this.ooo = [];
-    this.oooBytes = 0;
+    this.dropOutOfOrder();
     switch (this.state) {
       case 'SYN_RECEIVED':
       case 'ESTABLISHED':
@@ -1237,8 +1250,7 @@ export class TcpConnection {
     this.state = 'CLOSED';
     this.error = reason;
     this.rtoAt = this.persistAt = this.timeWaitAt = this.finWait2At = this.delAckAt = this.keepAliveAt = undefined;
-    this.ooo = [];
-    this.oooBytes = 0;
+    this.dropOutOfOrder();
     this.sendBuf.dispose();
     if (reason !== undefined) this.recvBuf.dispose();
     else this.recvBuf.disposeWhenEmpty();

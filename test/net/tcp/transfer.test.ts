@@ -134,6 +134,46 @@ describe('data transfer between two stacks', () => {
     expect(net.b.counters.get('tcp.retransmit')).toBe(0);
   });
 
+  it('charges out-of-order bytes to the shared budget, gives them back, and drops what the budget cannot hold', async () => {
+    // Two connections into a, whose buffers may hold 60 000 bytes in all; each opened its window while the
+    // budget was free, and each gets ~50 000 bytes out of order behind a held first segment.
+    const { net, client, server } = await pair({ tcp: { maxBufferBytes: 60_000, receiveBufferSize: 65_535 } });
+    const servers2: TcpSocket[] = [];
+    net.a.tcp.listen(81, (c) => servers2.push(new TcpSocket(c, net.a.tcp)));
+    const client2 = new TcpSocket(net.b.tcp.connect(OUR_IP, 81), net.b.tcp);
+    net.run();
+    await client2.established();
+    const server2 = servers2[0];
+    if (server2 === undefined) throw new Error('not accepted');
+    const heldPorts = new Set<number>();
+    net.filter = (w) => {
+      const s = tcpOf(w);
+      if (w.from === 'b' && s !== undefined && s.payload.length > 0 && !heldPorts.has(s.dstPort)) {
+        heldPorts.add(s.dstPort);
+        return 'hold';
+      }
+      return 'deliver';
+    };
+    const d1 = pattern(50_000, 4);
+    const d2 = pattern(50_000, 6);
+    void client.write(d1).then(() => client.close());
+    void client2.write(d2).then(() => client2.close());
+    await net.settle();
+    const budget = net.a.tcp.budget;
+    expect(heldPorts.size).toBe(2);
+    expect(budget.inUse).toBeGreaterThan(30_000);
+    expect(budget.inUse).toBeLessThanOrEqual(60_000);
+    expect(net.a.counters.get('tcp.rx_ooo_no_memory')).toBeGreaterThan(0);
+    net.release();
+    const [g1, g2] = await Promise.all([readAll(net, server), readAll(net, server2)]);
+    expect(sha(g1)).toBe(sha(d1));
+    expect(sha(g2)).toBe(sha(d2));
+    // Closed on both sides: every byte, out-of-order ones included, is given back.
+    await Promise.all([server.close(), server2.close()]);
+    await net.settle();
+    expect(budget.inUse).toBe(0);
+  });
+
   it('backs off the RTO exponentially and gives up after maxRetransmits with a RST', async () => {
     const { net, client } = await pair({}, { tcp: { maxRetransmits: 3, initialRtoMs: 1000, minRtoMs: 1000 } });
     net.filter = (w) => (w.from === 'b' && (tcpOf(w)?.payload.length ?? 0) > 0 ? 'drop' : 'deliver');
