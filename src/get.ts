@@ -25,7 +25,7 @@ and writes the body to FILE (default: stdout). Exit status: 0 on a 2xx, 1 otherw
                            or npm's own banner comes first on stdout)
   --timeout S            give up after S seconds in all (default: 120)
   --bridge NAME, --mac MAC, --ipv4 ADDR/PREFIX, --gateway ADDR, --pcap FILE, --fault SPEC,
-  --dhcp-state FILE, --acd fast|rfc|off
+  --dhcp-state FILE, --acd fast|rfc|off, --tap-binding auto|native|tuntap2, --no-offloads
                          as for npm start (see npm start -- --help); DHCP unless --ipv4
   -h, --help             this text
 `;
@@ -34,7 +34,7 @@ const ADDRESS_WAIT_MS = 20_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 const CLOSE_WAIT_MS = 2_000;
 const MAX_HEAD = 64 * 1024;
-const DIRECT_FLAGS = ['bridge', 'mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd'] as const;
+const DIRECT_FLAGS = ['bridge', 'mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding'] as const;
 
 /** Everything the stack says goes to stderr: stdout may carry the body. */
 const log: Logger = { info: (l) => process.stderr.write(`${l}\n`), warn: (l) => process.stderr.write(`${l}\n`) };
@@ -73,6 +73,8 @@ function parseOptions(argv: string[]): Options {
         fault: { type: 'string' },
         'dhcp-state': { type: 'string' },
         acd: { type: 'string' },
+        'tap-binding': { type: 'string' },
+        'no-offloads': { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -96,6 +98,7 @@ function parseOptions(argv: string[]): Options {
     const val = v[f];
     if (val !== undefined) direct.push(`--${f}`, val);
   }
+  if (v['no-offloads'] === true) direct.push('--no-offloads');
   const cli = parseCli(direct);
   if (cli.kind !== 'run') usage(cli.kind === 'error' ? cli.message : 'bad flags');
 
