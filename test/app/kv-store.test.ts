@@ -1,10 +1,19 @@
 import { execFileSync } from 'node:child_process';
-import { promises as fs, renameSync, writeFileSync } from 'node:fs';
+import { type FSWatcher, promises as fs, linkSync, renameSync, watch as fsWatch, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_CACHE_BYTES, DEFAULT_RACY_WINDOW_MS, DirectoryKv, MAX_KEY_BYTES, isPlainKey } from '../../src/app/kv-store.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_MAX_CACHE_BYTES,
+  DEFAULT_MAX_TRUST_MS,
+  DEFAULT_RACY_WINDOW_MS,
+  DirectoryKv,
+  type DirectoryKvOptions,
+  MAX_KEY_BYTES,
+  WATCH_RETRY_MS,
+  isPlainKey,
+} from '../../src/app/kv-store.ts';
 
 const NAME_255 = 'k'.repeat(255);
 const NAME_256 = 'k'.repeat(256);
@@ -59,6 +68,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  kv.close();
   if (root !== '') await fs.rm(root, { recursive: true, force: true });
 });
 
@@ -206,6 +216,7 @@ describe('DirectoryKv.get', () => {
     const small = await DirectoryKv.open(dataDir, 3);
     expect(text(await small.get('john'))).toBe('pas');
     expect(text(await small.get('Zed'))).toBe('zed');
+    small.close();
   });
 
   it('sees a new, changed (same size, no mtime trick) and removed file on the very next lookup', async () => {
@@ -237,6 +248,7 @@ describe('DirectoryKv.open', () => {
     expect(store.dir).toBe(dataDir);
     expect(store.maxValueBytes).toBe(4096);
     expect(text(await store.get('john'))).toBe('password\n');
+    store.close();
   });
 });
 
@@ -246,11 +258,48 @@ describe('DirectoryKv.keys', () => {
   });
 });
 
-describe('DirectoryKv cache', () => {
-  /** A fresh directory of its own for each test, so counters and eviction order are the test's alone. */
-  async function freshDir(): Promise<string> {
-    return fs.mkdtemp(path.join(root, 'cache-'));
+/** A fresh directory of its own for each test, so counters and eviction order are the test's alone. */
+async function freshDir(): Promise<string> {
+  return fs.mkdtemp(path.join(root, 'cache-'));
+}
+
+/** Resolves after a whole turn of the event loop, poll phase included, however it is called (two check phases). */
+async function loopTurn(): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** hits, misses and evictions: the same with the watch as without (`watchHits` is a part of `hits`). */
+function counts(store: DirectoryKv): { hits: number; misses: number; evictions: number } {
+  const { hits, misses, evictions } = store.stats;
+  return { hits, misses, evictions };
+}
+
+// Every test of the cache runs twice: without the watch, each lookup takes an lstat; with it, a cached lookup
+// takes none, and `maxTrustMs` is an hour so that only the watch's events can keep the store right.
+describe.each([{ watch: false }, { watch: true }])('DirectoryKv cache (watch: $watch)', ({ watch }) => {
+  const opened: DirectoryKv[] = [];
+  /** With the watch, a change is seen once the loop has handled its event: at most a turn later (see DirectoryKv). */
+  const settle = (): Promise<void> => (watch ? loopTurn() : Promise.resolve());
+  const watchOpts: DirectoryKvOptions = watch ? { watch, maxTrustMs: 3_600_000 } : { watch };
+
+  /** `DirectoryKv.open` with this run's watch options; closed after the test. */
+  async function openStore(dir: string, maxValueBytes = 4096, opts: DirectoryKvOptions = {}): Promise<DirectoryKv> {
+    const store = await DirectoryKv.open(dir, maxValueBytes, { ...watchOpts, ...opts });
+    opened.push(store);
+    return store;
   }
+
+  afterEach(() => {
+    for (const store of opened.splice(0)) {
+      if (watch) {
+        expect(store.stats.watchHits).toBeLessThanOrEqual(store.stats.hits);
+      } else {
+        expect(store.stats.watchHits).toBe(0);
+        expect(store.watching).toBe(false);
+      }
+      store.close();
+    }
+  });
 
   /** A clock a minute ahead: every file looks older than the racy window, so every read is cached. */
   const later = (): number => Date.now() + 60_000;
@@ -261,7 +310,7 @@ describe('DirectoryKv cache', () => {
    * window guards against in real use (tested on its own below).
    */
   function openEager(dir: string, maxCacheBytes?: number, maxValueBytes = 4096): Promise<DirectoryKv> {
-    return DirectoryKv.open(dir, maxValueBytes, { clock: later, ...(maxCacheBytes === undefined ? {} : { maxCacheBytes }) });
+    return openStore(dir, maxValueBytes, { clock: later, ...(maxCacheBytes === undefined ? {} : { maxCacheBytes }) });
   }
 
   let mtimeSeq = 0;
@@ -275,7 +324,8 @@ describe('DirectoryKv cache', () => {
   it('exports its defaults', async () => {
     expect(DEFAULT_MAX_CACHE_BYTES).toBe(1024 * 1024);
     expect(DEFAULT_RACY_WINDOW_MS).toBeGreaterThanOrEqual(2000);
-    const store = await DirectoryKv.open(dataDir);
+    expect(DEFAULT_MAX_TRUST_MS).toBe(1000);
+    const store = await openStore(dataDir, 4096, {});
     expect(store.maxCacheBytes).toBe(DEFAULT_MAX_CACHE_BYTES);
   });
 
@@ -284,12 +334,12 @@ describe('DirectoryKv cache', () => {
     await writeStamped(path.join(dir, 'alice'), 'alice-pw');
     const store = await openEager(dir);
     expect(text(await store.get('alice'))).toBe('alice-pw');
-    expect(store.stats).toEqual({ hits: 0, misses: 1, evictions: 0 });
+    expect(counts(store)).toEqual({ hits: 0, misses: 1, evictions: 0 });
     expect(store.cachedKeys()).toEqual(['alice']);
     expect(store.cachedBytes).toBe(8);
     expect(text(await store.get('alice'))).toBe('alice-pw');
     expect(text(await store.get('alice'))).toBe('alice-pw');
-    expect(store.stats).toEqual({ hits: 2, misses: 1, evictions: 0 });
+    expect(counts(store)).toEqual({ hits: 2, misses: 1, evictions: 0 });
   });
 
   it('hands out copies: a caller wiping its value does not change the cache', async () => {
@@ -339,9 +389,10 @@ describe('DirectoryKv cache', () => {
     expect(text(await store.get('john'))).toBe('aaaa');
     expect(store.stats.hits).toBe(1);
     await writeStamped(file, 'bbbb');
+    await settle();
     expect((await fs.lstat(file)).ino).toBe(ino);
     expect(text(await store.get('john'))).toBe('bbbb');
-    expect(store.stats).toEqual({ hits: 1, misses: 2, evictions: 0 });
+    expect(counts(store)).toEqual({ hits: 1, misses: 2, evictions: 0 });
     expect(text(await store.get('john'))).toBe('bbbb');
     expect(store.stats.hits).toBe(2);
     expect(store.cachedBytes).toBe(4);
@@ -357,6 +408,7 @@ describe('DirectoryKv cache', () => {
     await new Promise((r) => setTimeout(r, 30)); // past a clock tick, so the new ctime differs
     await fs.writeFile(file, 'bbbb');
     await fs.utimes(file, new Date(Number(before.atimeMs)), new Date(Number(before.mtimeMs)));
+    await settle();
     const after = await fs.lstat(file, { bigint: true });
     expect(after.mtimeNs).toBe(before.mtimeNs);
     expect(after.ctimeNs).not.toBe(before.ctimeNs);
@@ -370,6 +422,7 @@ describe('DirectoryKv cache', () => {
     const store = await openEager(dir);
     expect(text(await store.get('john'))).toBe('short');
     await fs.appendFile(file, '-and-longer');
+    await settle();
     expect(text(await store.get('john'))).toBe('short-and-longer');
     expect(text(await store.get('john'))).toBe('short-and-longer');
   });
@@ -384,9 +437,10 @@ describe('DirectoryKv cache', () => {
     const temp = path.join(dir, '.passwd-tmp');
     await writeStamped(temp, 'new-pw'); // same size
     await fs.rename(temp, file);
+    await settle();
     expect(text(await store.get('john'))).toBe('new-pw');
     expect(text(await store.get('john'))).toBe('new-pw');
-    expect(store.stats).toEqual({ hits: 2, misses: 2, evictions: 0 });
+    expect(counts(store)).toEqual({ hits: 2, misses: 2, evictions: 0 });
   });
 
   it('returns but does not cache what it read when the file changed between its lstat and its open', async () => {
@@ -403,14 +457,14 @@ describe('DirectoryKv cache', () => {
       }
       return later();
     };
-    const store = await DirectoryKv.open(dir, 4096, { clock });
+    const store = await openStore(dir, 4096, { clock });
     expect(text(await store.get('john'))).toBe('new-pw');
     expect(swap).toBe(false);
     expect(store.cachedKeys()).toEqual([]);
     expect(text(await store.get('john'))).toBe('new-pw');
     expect(store.cachedKeys()).toEqual(['john']);
     expect(text(await store.get('john'))).toBe('new-pw');
-    expect(store.stats).toEqual({ hits: 1, misses: 2, evictions: 0 });
+    expect(counts(store)).toEqual({ hits: 1, misses: 2, evictions: 0 });
   });
 
   it('sees a removal, and drops the cached value', async () => {
@@ -421,6 +475,7 @@ describe('DirectoryKv cache', () => {
     expect(text(await store.get('john'))).toBe('pw');
     expect(store.cachedKeys()).toEqual(['john']);
     await fs.rm(file);
+    await settle();
     expect(await store.get('john')).toBeUndefined();
     expect(store.cachedKeys()).toEqual([]);
     expect(store.cachedBytes).toBe(0);
@@ -436,11 +491,13 @@ describe('DirectoryKv cache', () => {
     const temp = path.join(dir, '.link-tmp');
     await fs.symlink('other', temp);
     await fs.rename(temp, file);
+    await settle();
     await expect(fs.readFile(file, 'utf8')).resolves.toBe('pw'); // following it would find a value
     expect(await store.get('john')).toBeUndefined();
     expect(store.cachedKeys()).toEqual([]);
     await fs.rm(file);
     await fs.symlink(outsideFile, file);
+    await settle();
     expect(await store.get('john')).toBeUndefined();
   });
 
@@ -452,11 +509,13 @@ describe('DirectoryKv cache', () => {
     expect(text(await store.get('john'))).toBe('pw');
     await fs.rm(file);
     await fs.mkdir(file);
+    await settle();
     expect(await store.get('john')).toBeUndefined();
     await writeStamped(path.join(dir, 'bob'), 'pw');
     expect(text(await store.get('bob'))).toBe('pw');
     await fs.rm(path.join(dir, 'bob'));
     execFileSync('mkfifo', [path.join(dir, 'bob')]);
+    await settle();
     expect(await store.get('bob')).toBeUndefined();
     expect(store.cachedKeys()).toEqual([]);
   });
@@ -482,7 +541,7 @@ describe('DirectoryKv cache', () => {
     expect(store.cachedKeys()).toEqual(['b', 'd']);
     expect(store.stats.evictions).toBe(2);
     await check('a'); // evicted earlier: read again
-    expect(store.stats).toEqual({ hits: 1, misses: 5, evictions: 3 });
+    expect(counts(store)).toEqual({ hits: 1, misses: 5, evictions: 3 });
     expect(store.cachedBytes).toBe(8);
   });
 
@@ -496,7 +555,7 @@ describe('DirectoryKv cache', () => {
     expect(text(await store.get('large'))).toBe('x'.repeat(11));
     expect(text(await store.get('large'))).toBe('x'.repeat(11));
     expect(store.cachedKeys()).toEqual(['small']); // nothing evicted for a value that would not fit anyway
-    expect(store.stats).toEqual({ hits: 0, misses: 3, evictions: 0 });
+    expect(counts(store)).toEqual({ hits: 0, misses: 3, evictions: 0 });
     expect(text(await store.get('exact'))).toBe('y'.repeat(10));
     expect(store.cachedKeys()).toEqual(['exact']);
     expect(store.cachedBytes).toBe(10);
@@ -512,7 +571,7 @@ describe('DirectoryKv cache', () => {
       expect((await store.get('empty'))?.length).toBe(0);
       expect(text(await store.get('john'))).toBe('pw');
     }
-    expect(store.stats).toEqual({ hits: 0, misses: 6, evictions: 0 });
+    expect(counts(store)).toEqual({ hits: 0, misses: 6, evictions: 0 });
     expect(store.cachedKeys()).toEqual([]);
   });
 
@@ -521,17 +580,19 @@ describe('DirectoryKv cache', () => {
     await expect(DirectoryKv.open(dataDir, 4096, { maxCacheBytes: 1.5 })).rejects.toThrow(RangeError);
     await expect(DirectoryKv.open(dataDir, 4096, { maxCacheBytes: Number.NaN })).rejects.toThrow(RangeError);
     await expect(DirectoryKv.open(dataDir, 4096, { racyWindowMs: -1 })).rejects.toThrow(RangeError);
+    await expect(DirectoryKv.open(dataDir, 4096, { maxTrustMs: -1 })).rejects.toThrow(RangeError);
+    await expect(DirectoryKv.open(dataDir, 4096, { maxTrustMs: 0.5 })).rejects.toThrow(RangeError);
   });
 
   it('does not cache a file changed within the racy window, so a same-tick edit of the same size shows', async () => {
     const dir = await freshDir();
     const file = path.join(dir, 'john');
     await fs.writeFile(file, 'aaaa');
-    const store = await DirectoryKv.open(dir); // the default window
+    const store = await openStore(dir); // the default window
     const before = await fs.lstat(file, { bigint: true });
     expect(text(await store.get('john'))).toBe('aaaa');
     expect(text(await store.get('john'))).toBe('aaaa');
-    expect(store.stats).toEqual({ hits: 0, misses: 2, evictions: 0 });
+    expect(counts(store)).toEqual({ hits: 0, misses: 2, evictions: 0 });
     expect(store.cachedKeys()).toEqual([]);
     await fs.writeFile(file, 'bbbb'); // very likely the same mtime and ctime as before: only a read can tell
     const after = await fs.lstat(file, { bigint: true });
@@ -546,20 +607,20 @@ describe('DirectoryKv cache', () => {
     const ctimeNs = (await fs.lstat(file, { bigint: true })).ctimeNs;
     const ctimeCeilMs = Number((ctimeNs + 999_999n) / 1_000_000n); // the first whole ms at or after ctime
     let nowMs = ctimeCeilMs + DEFAULT_RACY_WINDOW_MS - 1;
-    const store = await DirectoryKv.open(dir, 4096, { clock: () => nowMs });
+    const store = await openStore(dir, 4096, { clock: () => nowMs });
     expect(text(await store.get('john'))).toBe('pw');
     expect(store.cachedKeys()).toEqual([]);
     nowMs = ctimeCeilMs + DEFAULT_RACY_WINDOW_MS;
     expect(text(await store.get('john'))).toBe('pw');
     expect(store.cachedKeys()).toEqual(['john']);
     expect(text(await store.get('john'))).toBe('pw');
-    expect(store.stats).toEqual({ hits: 1, misses: 2, evictions: 0 });
+    expect(counts(store)).toEqual({ hits: 1, misses: 2, evictions: 0 });
   });
 
   it('does not cache a file whose ctime is in the future (a clock stepped back)', async () => {
     const dir = await freshDir();
     await fs.writeFile(path.join(dir, 'john'), 'pw');
-    const store = await DirectoryKv.open(dir, 4096, { racyWindowMs: 0, clock: () => Date.now() - 60_000 });
+    const store = await openStore(dir, 4096, { racyWindowMs: 0, clock: () => Date.now() - 60_000 });
     expect(text(await store.get('john'))).toBe('pw');
     expect(text(await store.get('john'))).toBe('pw');
     expect(store.stats.hits).toBe(0);
@@ -568,14 +629,14 @@ describe('DirectoryKv cache', () => {
   it('caches a file once it is older than the racy window (real time)', async () => {
     const dir = await freshDir();
     await fs.writeFile(path.join(dir, 'john'), 'pw');
-    const store = await DirectoryKv.open(dir, 4096, { racyWindowMs: 50 });
+    const store = await openStore(dir, 4096, { racyWindowMs: 50 });
     expect(text(await store.get('john'))).toBe('pw');
     expect(store.cachedKeys()).toEqual([]);
     await new Promise((r) => setTimeout(r, 120));
     expect(text(await store.get('john'))).toBe('pw');
     expect(store.cachedKeys()).toEqual(['john']);
     expect(text(await store.get('john'))).toBe('pw');
-    expect(store.stats).toEqual({ hits: 1, misses: 2, evictions: 0 });
+    expect(counts(store)).toEqual({ hits: 1, misses: 2, evictions: 0 });
   });
 
   it('always agrees with the disk, and stays within its bound, across random changes (property)', async () => {
@@ -592,15 +653,17 @@ describe('DirectoryKv cache', () => {
       fc.record({ kind: fc.constant('remove' as const), key }),
       fc.record({ kind: fc.constant('symlink' as const), key }),
     );
+    let watchHits = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60 }), async (ops) => {
         const dir = await freshDir();
+        const store = await openEager(dir, BOUND, MAX_VALUE);
         try {
-          const store = await openEager(dir, BOUND, MAX_VALUE);
           const model = new Map<string, string>();
           for (const o of ops) {
             const file = path.join(dir, o.key);
             if (o.kind === 'get') {
+              await settle(); // a no-op without the watch: each lookup right after the change
               const v = await store.get(o.key);
               const want = model.get(o.key);
               expect(text(v)).toBe(want === undefined ? undefined : want.slice(0, MAX_VALUE));
@@ -627,11 +690,407 @@ describe('DirectoryKv cache', () => {
           }
           const { hits, misses } = store.stats;
           expect(hits + misses).toBeLessThanOrEqual(ops.filter((o) => o.kind === 'get').length);
+          watchHits += store.stats.watchHits;
         } finally {
+          store.close();
           await fs.rm(dir, { recursive: true, force: true });
         }
       }),
       { numRuns: 60 },
     );
+    if (watch) expect(watchHits).toBeGreaterThan(0); // the watch did serve lookups, so it was what was tested
+  });
+});
+
+describe('DirectoryKv watch', () => {
+  const opened: DirectoryKv[] = [];
+  afterEach(() => {
+    for (const store of opened.splice(0)) store.close();
+  });
+
+  /** A clock that stands still unless a test moves it, a minute ahead so every file is older than the racy window. */
+  function manualClock(): { now: () => number; advance: (ms: number) => void } {
+    let t = Date.now() + 60_000;
+    return { now: () => t, advance: (ms) => (t += ms) };
+  }
+
+  /** `fs.watch` as the store would call it, keeping each watcher it makes for the test to reach. */
+  function recordingWatch(): { watchers: FSWatcher[]; watchDir: (dir: string) => FSWatcher } {
+    const watchers: FSWatcher[] = [];
+    return {
+      watchers,
+      watchDir: (dir) => {
+        const w = fsWatch(dir, { persistent: false });
+        watchers.push(w);
+        return w;
+      },
+    };
+  }
+
+  async function openWatched(dir: string, opts: DirectoryKvOptions): Promise<DirectoryKv> {
+    const store = await DirectoryKv.open(dir, 4096, opts);
+    opened.push(store);
+    return store;
+  }
+
+  /** Polls `probe` (every 5 ms, up to 1 s) until it returns `want`; returns what it returned last. */
+  async function eventually<T>(probe: () => Promise<T>, want: T): Promise<T> {
+    const end = Date.now() + 1000;
+    let got = await probe();
+    while (got !== want && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 5));
+      got = await probe();
+    }
+    return got;
+  }
+
+  /**
+   * `dir/john` ('old-pw', an mtime in the past), also reachable as `root/<name>` by a hard link from outside the
+   * directory: writes through that link change the file without any event on the directory's watch.
+   */
+  async function withOutsideLink(): Promise<{ dir: string; file: string; outside: string }> {
+    const dir = await freshDir();
+    const file = path.join(dir, 'john');
+    await fs.writeFile(file, 'old-pw');
+    const outside = `${dir}-john-link`;
+    linkSync(file, outside);
+    return { dir, file, outside };
+  }
+
+  /** An edit in place through the outside link, with an mtime of its own so that the stamp surely moves. */
+  async function editOutside(outside: string, content: string): Promise<void> {
+    await fs.writeFile(outside, content);
+    const t = new Date(1_500_000_000_000 + Math.floor(Math.random() * 1e9));
+    await fs.utimes(outside, t, t);
+  }
+
+  it('starts watching at the first lookup and serves repeated lookups of a cached key with no lstat', async () => {
+    const dir = await freshDir();
+    await fs.writeFile(path.join(dir, 'alice'), 'alice-pw');
+    const clock = manualClock();
+    const store = await openWatched(dir, { clock: clock.now });
+    expect(store.watching).toBe(false); // lazily: a store only opened, as `npm run passwd` does, never watches
+    expect(text(await store.get('alice'))).toBe('alice-pw');
+    expect(store.watching).toBe(true);
+    for (let i = 0; i < 5; i++) expect(text(await store.get('alice'))).toBe('alice-pw');
+    expect(store.stats).toEqual({ hits: 5, misses: 1, evictions: 0, watchHits: 5 });
+  });
+
+  it('really takes no lstat within maxTrustMs, and takes one again after it (a change the watch cannot see)', async () => {
+    const { dir, outside } = await withOutsideLink();
+    const clock = manualClock();
+    const store = await openWatched(dir, { clock: clock.now, maxTrustMs: 500 });
+    expect(text(await store.get('john'))).toBe('old-pw');
+    await editOutside(outside, 'new-pw');
+    await loopTurn();
+    // No event came (the write was through a name outside the directory), and no lstat was taken: the old value.
+    expect(text(await store.get('john'))).toBe('old-pw');
+    clock.advance(500); // exactly maxTrustMs after the lstat: still trusted
+    expect(text(await store.get('john'))).toBe('old-pw');
+    expect(store.stats).toEqual({ hits: 2, misses: 1, evictions: 0, watchHits: 2 });
+    clock.advance(1); // past it: the lookup takes an lstat, which sees the new stamp
+    expect(text(await store.get('john'))).toBe('new-pw');
+    expect(store.stats).toEqual({ hits: 2, misses: 2, evictions: 0, watchHits: 2 });
+  });
+
+  it('after maxTrustMs an unchanged entry is checked by one lstat, then trusted again for as long', async () => {
+    const dir = await freshDir();
+    await fs.writeFile(path.join(dir, 'john'), 'pw');
+    const clock = manualClock();
+    const store = await openWatched(dir, { clock: clock.now });
+    expect(store.maxTrustMs).toBe(DEFAULT_MAX_TRUST_MS);
+    await store.get('john');
+    await store.get('john');
+    expect(store.stats).toEqual({ hits: 1, misses: 1, evictions: 0, watchHits: 1 });
+    clock.advance(DEFAULT_MAX_TRUST_MS + 1);
+    expect(text(await store.get('john'))).toBe('pw'); // an lstat hit
+    expect(store.stats).toEqual({ hits: 2, misses: 1, evictions: 0, watchHits: 1 });
+    clock.advance(DEFAULT_MAX_TRUST_MS); // from that lstat, not from the first read
+    expect(text(await store.get('john'))).toBe('pw');
+    expect(store.stats).toEqual({ hits: 3, misses: 1, evictions: 0, watchHits: 2 });
+  });
+
+  it('a clock stepped back does not stretch the trust: the lookup takes an lstat', async () => {
+    const dir = await freshDir();
+    await fs.writeFile(path.join(dir, 'john'), 'pw');
+    const clock = manualClock();
+    const store = await openWatched(dir, { clock: clock.now });
+    await store.get('john');
+    clock.advance(-10_000);
+    await store.get('john');
+    expect(store.stats).toEqual({ hits: 1, misses: 1, evictions: 0, watchHits: 0 });
+  });
+
+  /** Each change as a helper makes it, the value the key must then have, and whether the new file can be cached. */
+  const changes: [string, (dir: string, file: string) => Promise<void>, string | undefined][] = [
+    ['an edit in place of the same size', async (_dir, file) => fs.writeFile(file, 'new-pw'), 'new-pw'],
+    [
+      'an edit in place with the mtime put back',
+      async (_dir, file) => {
+        const before = await fs.lstat(file);
+        await fs.writeFile(file, 'new-pw');
+        await fs.utimes(file, before.atime, before.mtime);
+      },
+      'new-pw',
+    ],
+    [
+      'an atomic replace by rename',
+      async (dir, file) => {
+        await fs.writeFile(path.join(dir, '.tmp'), 'new-pw');
+        await fs.rename(path.join(dir, '.tmp'), file);
+      },
+      'new-pw',
+    ],
+    ['a removal', async (_dir, file) => fs.rm(file), undefined],
+    [
+      'a symlink swapped in (to a file inside)',
+      async (dir, file) => {
+        await fs.writeFile(path.join(dir, 'other'), 'new-pw');
+        await fs.symlink('other', path.join(dir, '.lnk'));
+        await fs.rename(path.join(dir, '.lnk'), file);
+      },
+      undefined,
+    ],
+    [
+      'a directory put in its place',
+      async (_dir, file) => {
+        await fs.rm(file);
+        await fs.mkdir(file);
+      },
+      undefined,
+    ],
+  ];
+
+  it.each(changes)('sees %s once the event is handled, with no lstat to tell it, and caches nothing stale', async (_label, change, want) => {
+    const dir = await freshDir();
+    const file = path.join(dir, 'john');
+    await fs.writeFile(file, 'old-pw');
+    const t = new Date(1_500_000_000_000);
+    await fs.utimes(file, t, t);
+    // The clock stands still and the trust is an hour: nothing but the watch's event can make the change show.
+    const clock = manualClock();
+    const store = await openWatched(dir, { clock: clock.now, maxTrustMs: 3_600_000 });
+    expect(text(await store.get('john'))).toBe('old-pw');
+    expect(text(await store.get('john'))).toBe('old-pw');
+    expect(store.stats.watchHits).toBe(1);
+    await change(dir, file);
+    expect(await eventually(async () => text(await store.get('john')), want)).toBe(want);
+    // ...and stays so: the old value is not back in the cache, whatever the lookups in between did.
+    for (let i = 0; i < 5; i++) expect(text(await store.get('john'))).toBe(want);
+    if (want === undefined) expect(store.cachedKeys()).toEqual([]);
+    expect(store.watching).toBe(true);
+  });
+
+  it('sees a change made synchronously by this process once the event loop has turned (not in the same turn)', async () => {
+    const dir = await freshDir();
+    const file = path.join(dir, 'john');
+    await fs.writeFile(file, 'old-pw');
+    const store = await openWatched(dir, { clock: manualClock().now, maxTrustMs: 3_600_000 });
+    await store.get('john');
+    writeFileSync(path.join(dir, '.tmp'), 'new-pw');
+    renameSync(path.join(dir, '.tmp'), file);
+    // The event is queued, but this turn has not reached the poll phase that reads it: the window DirectoryKv
+    // documents. Without the watch this lookup would take an lstat and see the change.
+    expect(text(await store.get('john'))).toBe('old-pw');
+    await loopTurn();
+    expect(text(await store.get('john'))).toBe('new-pw');
+  });
+
+  it('sees an edit through a hard link inside the directory under the other name too (any event checks all)', async () => {
+    const dir = await freshDir();
+    await fs.writeFile(path.join(dir, 'a'), 'old-pw');
+    const t = new Date(1_500_000_000_000);
+    await fs.utimes(path.join(dir, 'a'), t, t);
+    linkSync(path.join(dir, 'a'), path.join(dir, 'b'));
+    const store = await openWatched(dir, { clock: manualClock().now, maxTrustMs: 3_600_000 });
+    expect(text(await store.get('a'))).toBe('old-pw');
+    expect(text(await store.get('b'))).toBe('old-pw');
+    await fs.writeFile(path.join(dir, 'a'), 'new-pw'); // an event names 'a' only
+    await loopTurn();
+    expect(text(await store.get('b'))).toBe('new-pw');
+    expect(text(await store.get('a'))).toBe('new-pw');
+  });
+
+  it('trusts a value read while an event came only after an lstat has checked it', async () => {
+    const dir = await freshDir();
+    await fs.writeFile(path.join(dir, 'john'), 'pw');
+    const clock = manualClock();
+    let poke = false;
+    // Read on a miss between the lstat and the open: an event (another file) then arrives during the read.
+    const now = (): number => {
+      if (poke) {
+        poke = false;
+        writeFileSync(path.join(dir, 'other'), 'x');
+      }
+      return clock.now();
+    };
+    const store = await openWatched(dir, { clock: now });
+    await store.get('other'); // starts the watch
+    poke = true;
+    expect(text(await store.get('john'))).toBe('pw');
+    expect(poke).toBe(false);
+    expect(store.cachedKeys()).toContain('john');
+    await store.get('john'); // checked by lstat, not served on the watch's word
+    expect(store.stats.watchHits).toBe(0);
+    await store.get('john');
+    expect(store.stats.watchHits).toBe(1);
+  });
+
+  it('with watch: false never watches, and every cached lookup takes an lstat (as before)', async () => {
+    const { dir, outside } = await withOutsideLink();
+    const store = await openWatched(dir, { clock: manualClock().now, watch: false });
+    for (let i = 0; i < 3; i++) expect(text(await store.get('john'))).toBe('old-pw');
+    expect(store.watching).toBe(false);
+    await editOutside(outside, 'new-pw');
+    expect(text(await store.get('john'))).toBe('new-pw'); // the lstat sees what no event told
+    expect(store.stats).toEqual({ hits: 2, misses: 2, evictions: 0, watchHits: 0 });
+  });
+
+  it('on a watcher error drops the cache, takes an lstat per lookup, and watches again WATCH_RETRY_MS later', async () => {
+    const { dir, outside } = await withOutsideLink();
+    const clock = manualClock();
+    const rec = recordingWatch();
+    const store = await openWatched(dir, { clock: clock.now, watchDir: rec.watchDir, maxTrustMs: 3_600_000 });
+    await store.get('john');
+    await store.get('john');
+    expect(store.stats.watchHits).toBe(1);
+    expect(rec.watchers.length).toBe(1);
+    rec.watchers[0]?.emit('error', new Error('simulated'));
+    expect(store.watching).toBe(false);
+    expect(store.cachedKeys()).toEqual([]);
+    expect(store.cachedBytes).toBe(0);
+    expect(text(await store.get('john'))).toBe('old-pw'); // read again
+    expect(text(await store.get('john'))).toBe('old-pw'); // an lstat hit
+    await editOutside(outside, 'new-pw');
+    expect(text(await store.get('john'))).toBe('new-pw'); // right at once: the lstat sees it
+    expect(text(await store.get('john'))).toBe('new-pw');
+    expect(store.stats.watchHits).toBe(1);
+    clock.advance(WATCH_RETRY_MS - 1);
+    await store.get('john');
+    expect(rec.watchers.length).toBe(1);
+    clock.advance(1);
+    expect(text(await store.get('john'))).toBe('new-pw'); // watches again, then checks this entry by lstat
+    expect(store.watching).toBe(true);
+    expect(rec.watchers.length).toBe(2);
+    expect(store.stats.watchHits).toBe(1);
+    expect(text(await store.get('john'))).toBe('new-pw');
+    expect(store.stats.watchHits).toBe(2);
+  });
+
+  it('treats a watcher closed under it as lost, too', async () => {
+    const dir = await freshDir();
+    await fs.writeFile(path.join(dir, 'john'), 'pw');
+    const clock = manualClock();
+    const rec = recordingWatch();
+    const store = await openWatched(dir, { clock: clock.now, watchDir: rec.watchDir });
+    await store.get('john');
+    rec.watchers[0]?.close();
+    await loopTurn(); // 'close' is emitted on the next tick
+    expect(store.watching).toBe(false);
+    expect(store.cachedKeys()).toEqual([]);
+    await store.get('john');
+    await store.get('john');
+    expect(store.stats.watchHits).toBe(0);
+  });
+
+  it('keeps trying (at most once per WATCH_RETRY_MS) when the watch cannot be made, serving by lstat meanwhile', async () => {
+    const dir = await freshDir();
+    await fs.writeFile(path.join(dir, 'john'), 'pw');
+    const clock = manualClock();
+    let tries = 0;
+    const watchDir = (): FSWatcher => {
+      tries++;
+      throw Object.assign(new Error('ENOSPC: inotify watch limit reached'), { code: 'ENOSPC' });
+    };
+    const store = await openWatched(dir, { clock: clock.now, watchDir });
+    for (let i = 0; i < 5; i++) expect(text(await store.get('john'))).toBe('pw');
+    expect(tries).toBe(1);
+    expect(store.watching).toBe(false);
+    expect(store.stats).toEqual({ hits: 4, misses: 1, evictions: 0, watchHits: 0 });
+    clock.advance(WATCH_RETRY_MS);
+    await store.get('john');
+    expect(tries).toBe(2);
+  });
+
+  it('stays right when its directory is removed and made again, and watches the new one', async () => {
+    const dir = await freshDir();
+    await fs.writeFile(path.join(dir, 'john'), 'old-pw');
+    const clock = manualClock();
+    const store = await openWatched(dir, { clock: clock.now, maxTrustMs: 3_600_000 });
+    await store.get('john');
+    await store.get('john');
+    expect(store.stats.watchHits).toBe(1);
+    await fs.rm(dir, { recursive: true });
+    await loopTurn();
+    expect(await store.get('john')).toBeUndefined();
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'john'), 'new-pw');
+    await loopTurn();
+    expect(text(await store.get('john'))).toBe('new-pw');
+    clock.advance(WATCH_RETRY_MS);
+    expect(text(await store.get('john'))).toBe('new-pw');
+    expect(store.watching).toBe(true); // on the new directory: its events count
+    const before = store.stats.watchHits;
+    expect(text(await store.get('john'))).toBe('new-pw');
+    expect(store.stats.watchHits).toBe(before + 1);
+    await fs.writeFile(path.join(dir, 'john'), 'newer-pw');
+    await loopTurn();
+    expect(text(await store.get('john'))).toBe('newer-pw');
+  });
+
+  it('watches again at once when the directory itself changes (its mode), and the cache starts over', async () => {
+    const dir = await freshDir();
+    await fs.writeFile(path.join(dir, 'john'), 'pw');
+    const rec = recordingWatch();
+    const store = await openWatched(dir, { clock: manualClock().now, watchDir: rec.watchDir, maxTrustMs: 3_600_000 });
+    await store.get('john');
+    await fs.chmod(dir, 0o750);
+    await loopTurn();
+    expect(rec.watchers.length).toBe(2);
+    expect(store.watching).toBe(true);
+    expect(store.cachedKeys()).toEqual([]);
+    expect(text(await store.get('john'))).toBe('pw');
+    expect(text(await store.get('john'))).toBe('pw');
+    expect(store.stats.watchHits).toBe(1);
+    // The new watch (made inside the old one's callback, on the same inode) does get the events that follow.
+    await fs.writeFile(path.join(dir, 'john'), 'new-pw');
+    await loopTurn();
+    expect(text(await store.get('john'))).toBe('new-pw');
+  });
+
+  it('close() ends the watch for good; lookups go on with an lstat each', async () => {
+    const { dir, outside } = await withOutsideLink();
+    const clock = manualClock();
+    const rec = recordingWatch();
+    const store = await openWatched(dir, { clock: clock.now, watchDir: rec.watchDir });
+    await store.get('john');
+    await store.get('john');
+    expect(store.stats.watchHits).toBe(1);
+    let closed = false;
+    rec.watchers[0]?.on('close', () => (closed = true));
+    store.close();
+    store.close(); // idempotent
+    expect(store.watching).toBe(false);
+    await loopTurn();
+    expect(closed).toBe(true);
+    await editOutside(outside, 'new-pw');
+    expect(text(await store.get('john'))).toBe('new-pw');
+    expect(text(await store.get('john'))).toBe('new-pw');
+    clock.advance(10 * WATCH_RETRY_MS);
+    await store.get('john');
+    expect(rec.watchers.length).toBe(1); // never again
+    expect(store.stats.watchHits).toBe(1);
+  });
+
+  it('never keeps the process alive: a process that made a watching store and did not close it exits', { timeout: 20_000 }, () => {
+    const dir = path.join(root, 'data');
+    const script = `
+      const { DirectoryKv } = await import(${JSON.stringify(path.resolve('src/app/kv-store.ts'))});
+      const store = await DirectoryKv.open(${JSON.stringify(dir)});
+      await store.get('john');
+      console.log(String(store.watching));
+    `;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 15_000, encoding: 'utf8' });
+    expect(out.trim()).toBe('true');
   });
 });
