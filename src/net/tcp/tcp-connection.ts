@@ -339,15 +339,26 @@ export class TcpConnection {
   }
 
   /**
+   * The payload a segment sent now may carry: SMSS, less room for SACK blocks while we hold out-of-order data
+   * (they ride on every segment then, RFC 2018 §4), so that no segment outgrows the peer's MSS and the MTU (as
+   * Linux's tcp_current_mss). Room for as many blocks as the option space holds: 3 beside timestamps, else 4.
+   */
+  private get segPayload(): number {
+    if (!this.neg.sackOk || this.ooo.length === 0) return this.smss;
+    return this.smss - (this.neg.tsOk ? 4 + 3 * 8 : 4 + 4 * 8);
+  }
+
+  /**
    * The most new data one segment may carry: one SMSS, or with a device that segments (TSO) outside loss
    * recovery as many whole SMSS as one IPv4 packet holds (the device sends each as its own segment).
    */
   private segmentCap(): number {
     const tso = this.host.config.tsoMaxBytes;
     // A super-segment needs the device to finish its checksum (each piece has its own): both, or none.
-    if (tso === 0 || !this.host.config.checksumOffload || this.recover !== undefined || this.dupAcks > 0) return this.smss;
+    const per = this.segPayload;
+    if (tso === 0 || !this.host.config.checksumOffload || this.recover !== undefined || this.dupAcks > 0) return per;
     const room = tso - 20 - 60; // IPv4 header, and the largest TCP header
-    return Math.max(this.smss, room - (room % this.smss));
+    return Math.max(per, room - (room % per));
   }
 
   /** Where the data ends in sequence space (the FIN's sequence number). */
@@ -395,17 +406,18 @@ export class TcpConnection {
       if (usable <= 0) break;
       const cap = this.segmentCap();
       let n = Math.min(cap, unsent, usable);
-      if (cap > this.smss && n < unsent && inFlight > 0) {
-        // With TSO, wait for the window to hold a sizeable super-segment while ACKs are still to come
+      const per = this.segPayload;
+      if (cap > per && n < unsent && inFlight > 0) {
+        // With TSO, wait for the windows to hold a sizeable super-segment while ACKs are still to come
         // (as Linux's tcp_tso_should_defer): one send of many segments instead of many of two.
-        if (n < Math.min(cap, Math.floor(this.cwnd / 3))) break;
+        if (n < Math.min(cap, Math.floor(Math.min(this.cwnd, this.sndWnd) / 3))) break;
         // A super-segment carries whole segments only, unless it ends the data: no short segment mid-stream.
-        if (n > this.smss) n -= n % this.smss;
+        if (n > per) n -= n % per;
       }
       // Nagle and sender silly-window avoidance (RFC 9293 §3.7.4, §3.8.6.2.1): a short segment goes out only
       // when it carries everything queued and nothing is in flight (or Nagle is off), or it is at least half
       // the largest window the peer offered; otherwise the next ACK will bring a better moment.
-      if (n < this.smss && offset > 0) {
+      if (n < per && offset > 0) {
         const allQueued = n === unsent;
         if (!(allQueued && this.noDelay) && !(this.maxSndWnd > 0 && n >= this.maxSndWnd / 2)) break;
       }
@@ -420,8 +432,13 @@ export class TcpConnection {
     return sent;
   }
 
-  /** Sends `len` bytes of data starting at `seq` (plus the FIN if they end the data and close is due). */
-  private transmit(seq: number, len: number, now: number): void {
+  /**
+   * Sends `len` bytes of data starting at `seq` (plus the FIN if they end the data and close is due); more than
+   * a segment's payload only as a TSO super-segment. Returns the sequence space sent (data, and one for a FIN).
+   */
+  private transmit(seq: number, len: number, now: number): number {
+    const per = this.segPayload;
+    if (len > per && this.segmentCap() <= per) len = per;
     const offset = seqDiff(seq, this.sndUna);
     const payload = len > 0 ? this.sendBuf.peek(offset, len) : EMPTY;
     const endSeq = seqAdd(seq, payload.length);
@@ -429,7 +446,7 @@ export class TcpConnection {
     let flags = ACK;
     if (payload.length > 0 && offset + payload.length === this.sendBuf.length) flags |= PSH;
     if (fin) flags |= FIN;
-    this.emit({ seq, ack: this.rcvNxt, flags, payload }, now, payload.length > this.smss ? this.smss : 0);
+    this.emit({ seq, ack: this.rcvNxt, flags, payload }, now, payload.length > per ? per : 0);
     const next = seqAdd(endSeq, fin ? 1 : 0);
     const isNew = seqGt(next, this.sndMax);
     if (seqGt(next, this.sndNxt) && !seqLt(seq, this.sndNxt)) this.sndNxt = next;
@@ -450,6 +467,7 @@ export class TcpConnection {
     }
     if (this.rtoAt === undefined) this.rtoAt = now + this.rto.rtoMs; // RFC 6298 (5.1)
     this.persistAt = undefined;
+    return seqDiff(next, seq);
   }
 
   private finSent(): void {
@@ -983,7 +1001,7 @@ export class TcpConnection {
         this.dupAcks = 0;
       } else if (!this.neg.sackOk) {
         // NewReno partial acknowledgment: the next hole is lost too; retransmit it, deflate the window.
-        this.transmit(this.sndUna, Math.min(this.smss, seqDiff(this.dataEnd, this.sndUna)), now);
+        this.transmit(this.sndUna, Math.min(this.segPayload, seqDiff(this.dataEnd, this.sndUna)), now);
         this.cwnd = Math.max(this.smss, this.cwnd - acked + this.smss);
         this.rtoAt = now + this.rto.rtoMs;
       } else {
@@ -1025,9 +1043,9 @@ export class TcpConnection {
     this.host.count('tcp.lost_retransmit');
     const head = this.sacked.holes(this.sndUna)[0];
     const end = head !== undefined && head[0] === this.sndUna ? head[1] : (this.recover ?? this.sndMax);
-    const n = Math.min(this.smss, seqDiff(end, this.sndUna));
-    if (n <= 0) return;
-    this.transmit(this.sndUna, n, now);
+    const want = Math.min(this.segPayload, seqDiff(end, this.sndUna));
+    if (want <= 0) return;
+    const n = Math.max(1, this.transmit(this.sndUna, want, now));
     this.rexmitAt.set(this.sndUna, now);
     if (seqLt(this.highRxt, seqAdd(this.sndUna, n))) this.highRxt = seqAdd(this.sndUna, n);
   }
@@ -1060,7 +1078,7 @@ export class TcpConnection {
       this.highRxt = this.sndUna;
     } else {
       // RFC 6582 §3.2 (2)/(3): retransmit the first segment, cwnd = ssthresh + 3 SMSS.
-      this.transmit(this.sndUna, Math.min(this.smss, seqDiff(this.dataEnd, this.sndUna)), now);
+      this.transmit(this.sndUna, Math.min(this.segPayload, seqDiff(this.dataEnd, this.sndUna)), now);
       this.cwnd = this.ssthresh + DUP_THRESH * this.smss;
     }
     this.host.count('tcp.retransmit');
@@ -1100,8 +1118,8 @@ export class TcpConnection {
       const hole = this.lostHoles().find(([, e]) => seqGt(e, this.highRxt));
       if (hole === undefined) break;
       const start = seqGt(this.highRxt, hole[0]) ? this.highRxt : hole[0];
-      const n = Math.min(this.smss, seqDiff(hole[1], start));
-      this.transmit(start, n, now);
+      // At least the sequence number a FIN alone takes, when the hole is only that.
+      const n = Math.max(1, this.transmit(start, Math.min(this.segPayload, seqDiff(hole[1], start)), now));
       this.highRxt = seqAdd(start, n);
       this.rexmitAt.set(start, now);
       this.host.count('tcp.sack_retransmit');
@@ -1172,7 +1190,9 @@ export class TcpConnection {
     } else if (payload.length > 0) {
       // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment, else within the delay.
       // Counted in full segments' worth, so that a super-segment merged by the device (GRO) counts as many.
-      this.unackedSegments += Math.max(1, Math.floor(payload.length / this.host.config.mss));
+      // A full segment from the peer is our MSS less its timestamp option.
+      const full = this.host.config.mss - (this.neg.tsOk ? TS_OPTION_BYTES : 0);
+      this.unackedSegments += Math.max(1, Math.floor(payload.length / full));
       if (this.unackedSegments >= 2) this.ackNeeded = true;
       else this.delAckAt ??= now + this.host.config.delayedAckMs;
     }
@@ -1196,7 +1216,9 @@ export class TcpConnection {
     }
     // Held bytes count against the shared budget too: otherwise many connections' out-of-order data, each
     // within its window, could add up past every bound.
-    if (this.host.budget !== undefined && !this.host.budget.tryReserve(data.length)) {
+    // A quarter of the budget stays for in-order data, which is what lets a connection move on.
+    const budget = this.host.budget;
+    if (budget !== undefined && (budget.available - data.length < budget.limit / 4 || !budget.tryReserve(data.length))) {
       this.host.count('tcp.rx_ooo_no_memory');
       return;
     }

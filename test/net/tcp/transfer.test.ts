@@ -134,6 +134,36 @@ describe('data transfer between two stacks', () => {
     expect(net.b.counters.get('tcp.retransmit')).toBe(0);
   });
 
+  it('moves data both ways with a loss each way, no segment outgrowing the MTU for its SACK blocks', async () => {
+    // While each side holds out-of-order data its segments carry SACK blocks too: they must take room
+    // from the payload (a full segment plus blocks would be 1512 bytes of IP, dropped with DF set).
+    const { net, client, server } = await pair();
+    let fromA = 0;
+    let fromB = 0;
+    net.filter = (w) => {
+      const s = tcpOf(w);
+      if (s === undefined || s.payload.length === 0) return 'deliver';
+      if (w.from === 'a' && ++fromA === 30) return 'drop';
+      if (w.from === 'b' && ++fromB === 40) return 'drop';
+      return 'deliver';
+    };
+    const up = pattern(1_000_000, 11);
+    const down = pattern(1_000_000, 12);
+    const w1 = client.write(up).then(() => client.shutdownWrite());
+    const w2 = server.write(down).then(() => server.shutdownWrite());
+    const [gotUp, gotDown] = await Promise.all([readAll(net, server), readAll(net, client)]);
+    await Promise.all([w1, w2]);
+    expect(sha(gotUp)).toBe(sha(up));
+    expect(sha(gotDown)).toBe(sha(down));
+    for (const st of [net.a, net.b]) {
+      expect(st.counters.get('ip.tx_too_big')).toBe(0);
+      expect(st.counters.get('tcp.rto')).toBe(0);
+    }
+    expect(Math.max(...net.log.map((w) => w.frame.length))).toBeLessThanOrEqual(1514);
+    // SACK blocks did ride on data segments.
+    expect(net.log.some((w) => (tcpOf(w)?.payload.length ?? 0) > 0 && tcpOf(w)?.options.sack !== undefined)).toBe(true);
+  });
+
   it('charges out-of-order bytes to the shared budget, gives them back, and drops what the budget cannot hold', async () => {
     // Two connections into a, whose buffers may hold 60 000 bytes in all; each opened its window while the
     // budget was free, and each gets ~50 000 bytes out of order behind a held first segment.
