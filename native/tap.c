@@ -110,6 +110,7 @@ typedef struct {
   napi_threadsafe_function on_ready;
   napi_ref ring_ref;  // keeps the SharedArrayBuffer alive while the thread writes into it
   bool joined;
+  bool hook_added;    // the env cleanup hook that joins the thread before Node tears the callback down
 } reader_t;
 
 static inline int32_t *ctrl(reader_t *r) { return (int32_t *)r->base; }
@@ -177,9 +178,22 @@ static void stop_and_join(reader_t *r) {
   close(r->stop_fd);
 }
 
+// At environment teardown (process.exit, or a worker ending) without a stopReader: Node's own cleanup of the
+// threadsafe function runs after this hook (hooks run in reverse order of registration, and this one was added
+// after the function was made), so the thread is joined before anything it calls into is freed.
+static void cleanup_hook(void *arg) {
+  reader_t *r = arg;
+  r->hook_added = false;
+  stop_and_join(r);
+}
+
 static void reader_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   reader_t *r = data;
+  if (r->hook_added) {
+    napi_remove_env_cleanup_hook(env, cleanup_hook, r);
+    r->hook_added = false;
+  }
   stop_and_join(r);
   if (r->ring_ref != NULL) napi_delete_reference(env, r->ring_ref);
   free(r);
@@ -201,7 +215,8 @@ static napi_value start_reader(napi_env env, napi_callback_info info) {
     return NULL;
   }
   size_t size = length - CTRL_BYTES;
-  if (length <= CTRL_BYTES || (size & (size - 1)) != 0 || size > 0x40000000 || align8(4 + max_record) * 2 > size ||
+  if (length <= CTRL_BYTES || (size & (size - 1)) != 0 || size > 0x40000000 || max_record == 0 || max_record > 0x100000 ||
+      align8(4 + max_record) * 2 > size ||
       ((uintptr_t)data & 7) != 0) {
     napi_throw_range_error(env, NULL, "ring: 64 control bytes then a power-of-two data area, at least two records");
     return NULL;
@@ -235,6 +250,7 @@ static napi_value start_reader(napi_env env, napi_callback_info info) {
     free(r);
     return throw_errno(env, "pthread_create", err);
   }
+  if (napi_add_env_cleanup_hook(env, cleanup_hook, r) == napi_ok) r->hook_added = true;
   napi_value handle;
   napi_create_external(env, r, reader_finalize, NULL, &handle);
   return handle;
@@ -248,6 +264,10 @@ static napi_value stop_reader(napi_env env, napi_callback_info info) {
   if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&r) != napi_ok || r == NULL) {
     napi_throw_type_error(env, NULL, "stopReader(handle)");
     return NULL;
+  }
+  if (r->hook_added) {
+    napi_remove_env_cleanup_hook(env, cleanup_hook, r);
+    r->hook_added = false;
   }
   if (!r->joined) {
     stop_and_join(r);

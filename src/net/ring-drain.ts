@@ -19,13 +19,17 @@ export function drainRing(ctrl: Int32Array, take: (tail: number) => number, agai
   let handled = 0;
   for (;;) {
     const head = Atomics.load(ctrl, HEAD);
-    while (tail !== head && handled < MAX_BATCH) {
-      tail = take(tail);
-      handled++;
+    try {
+      while (tail !== head && handled < MAX_BATCH) {
+        tail = take(tail);
+        handled++;
+      }
+    } finally {
+      // The records are done with: the thread may write over them now (and may be waiting to). Published
+      // even when a receiver threw (the exception goes on up), so that what was taken is not held back.
+      Atomics.store(ctrl, TAIL, tail);
+      Atomics.notify(ctrl, TAIL);
     }
-    // The records are done with: the thread may write over them now (and may be waiting to).
-    Atomics.store(ctrl, TAIL, tail);
-    Atomics.notify(ctrl, TAIL);
     if (handled >= MAX_BATCH) {
       setImmediate(again);
       return handled;

@@ -92,7 +92,7 @@ interface TapBackend {
   readonly binding: 'native' | 'tuntap2';
   readonly offloads: DeviceOffloads | undefined;
   send(frame: Uint8Array): number;
-  start(receiver: (frame: Uint8Array, info?: RxInfo) => void, onError: (code: string) => void): void;
+  start(receiver: (frame: Uint8Array, info?: RxInfo) => void, onError: (code: string) => void, mtu: number): void;
   readonly rxStats: { frames: number; batches: number } | undefined;
   close(): Promise<void>;
 }
@@ -124,9 +124,9 @@ class NativeBackend implements TapBackend {
     return this.native.writeVnet(this.fd, frame, 0, VIRTIO_NET_HDR_GSO_NONE, 0, 0, 0, 0);
   }
 
-  start(receiver: (frame: Uint8Array, info?: RxInfo) => void, onError: (code: string) => void): void {
+  start(receiver: (frame: Uint8Array, info?: RxInfo) => void, onError: (code: string) => void, mtu: number): void {
     // With offloads, the kernel may hand over a whole super-segment (up to 64 KiB) in one read.
-    const maxRecord = this.hdrLen + (this.offloads !== undefined ? ETH_MAX : 2048);
+    const maxRecord = this.hdrLen + (this.offloads !== undefined ? ETH_MAX : Math.max(2048, 18 + mtu));
     const ringBytes = this.offloads !== undefined ? 4 << 20 : 1 << 20;
     this.ring = new TapRing(this.native, this.fd, { ringBytes, maxRecord, vnetHdrLen: this.hdrLen }, receiver, onError);
   }
@@ -162,7 +162,7 @@ class Tuntap2Backend implements TapBackend {
     return writeSync(this.tap._fd, frame);
   }
 
-  start(receiver: (frame: Uint8Array) => void, onError: (code: string) => void): void {
+  start(receiver: (frame: Uint8Array) => void, onError: (code: string) => void, _mtu: number): void {
     this.pump = new TapPump(this.tap._fd, receiver, onError);
   }
 
@@ -219,6 +219,7 @@ export class TapDevice implements NetDevice {
     readonly mac: MacAddr,
     mtu: number,
     private readonly counters: Counters | undefined,
+    private readonly log: ((line: string) => void) | undefined,
   ) {
     this.mtu = mtu;
   }
@@ -263,7 +264,7 @@ export class TapDevice implements NetDevice {
     }
     const off = backend.offloads;
     opts.log?.(`TAP: ${backend.name} in ${opts.bridge} (${backend.binding} binding${off !== undefined ? ', checksum and TSO offloads' : ''})`);
-    return new TapDevice(backend, opts.mac, mtu, counters);
+    return new TapDevice(backend, opts.mac, mtu, counters, opts.log);
   }
 
   send(frame: Uint8Array): void {
@@ -279,7 +280,14 @@ export class TapDevice implements NetDevice {
     if (this.started) throw new Error('TapDevice: one receiver only');
     this.started = true;
     // Frames are views over the reader's ring, valid during the call (the NetDevice contract).
-    this.backend.start(receiver, () => this.counters?.inc('dev.rx_error'));
+    let told = false;
+    const onError = (code: string): void => {
+      this.counters?.inc('dev.rx_error');
+      // The reader stops at an error it cannot read past (the device gone): say so once, loudly.
+      if (!told) this.log?.(`TAP: reading ${this.name} failed (${code}); no more frames come in`);
+      told = true;
+    };
+    this.backend.start(receiver, onError, this.mtu);
   }
 
   get pumpStats(): { frames: number; batches: number } | undefined {
