@@ -60,6 +60,9 @@ export interface TcpConfig {
   tsoMaxBytes: number;
 }
 
+/** The least MSS we send with, whatever the peer announces (as Linux's TCP_MIN_MSS). */
+export const MIN_SND_MSS = 88;
+
 export const defaultTcpConfig: TcpConfig = {
   mss: 1460,
   sendBufferSize: 256 * 1024,
@@ -739,7 +742,9 @@ export class TcpConnection {
     const o = seg.options;
     const c = this.host.config;
     this.peerOffered = o;
-    this.sndMss = Math.min(o.mss ?? 536, c.mss);
+    // A peer's MSS below 88 (Linux's TCP_MIN_MSS) is taken as 88: with options, a smaller one leaves little or
+    // no room for data, and a segment of none would never move the stream on.
+    this.sndMss = Math.max(MIN_SND_MSS, Math.min(o.mss ?? 536, c.mss));
     if (c.windowScaling && o.windowScale !== undefined) {
       this.sndShift = Math.min(MAX_WINDOW_SCALE, o.windowScale); // RFC 7323 §2.3: cap at 14
     } else {

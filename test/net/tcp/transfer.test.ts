@@ -134,6 +134,19 @@ describe('data transfer between two stacks', () => {
     expect(net.b.counters.get('tcp.retransmit')).toBe(0);
   });
 
+  it('sends to a peer that announces an MSS of 1 in segments of the 88-byte floor, and finishes', async () => {
+    const { net, client, server } = await pair({}, { tcp: { mss: 1 } });
+    const data = pattern(20_000, 13);
+    const w = server.write(data).then(() => server.shutdownWrite());
+    const got = await readAll(net, client);
+    await w;
+    expect(sha(got)).toBe(sha(data));
+    const sizes = net.log.filter((x) => x.from === 'a' && (tcpOf(x)?.payload.length ?? 0) > 0).map((x) => tcpOf(x)?.payload.length ?? 0);
+    // 88 less the timestamp option: never a segment larger, and data in every one.
+    expect(Math.max(...sizes)).toBe(76);
+    expect(Math.min(...sizes)).toBeGreaterThan(0);
+  });
+
   it('moves data both ways with a loss each way, no segment outgrowing the MTU for its SACK blocks', async () => {
     // While each side holds out-of-order data its segments carry SACK blocks too: they must take room
     // from the payload (a full segment plus blocks would be 1512 bytes of IP, dropped with DF set).
