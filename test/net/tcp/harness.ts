@@ -146,4 +146,16 @@ export async function readAll(net: Net, s: TcpSocket, stepMs = 10, maxSteps = 10
   return Buffer.concat(parts);
 }
 
+/**
+ * `up` from client to server and `down` back at once, each side half-closing after its write (a full close
+ * would discard what is still unread, as close(2) does); what each side read, when both are done.
+ */
+export async function bothWays(net: Net, client: TcpSocket, server: TcpSocket, up: Uint8Array, down: Uint8Array): Promise<[Uint8Array, Uint8Array]> {
+  const w1 = client.write(up).then(() => client.shutdownWrite());
+  const w2 = server.write(down).then(() => server.shutdownWrite());
+  const got = await Promise.all([readAll(net, server), readAll(net, client)]);
+  await Promise.all([w1, w2]);
+  return got;
+}
+
 export { OUR_IP, PEER_IP };

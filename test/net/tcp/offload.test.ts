@@ -9,7 +9,7 @@ import { OffloadFrame, type DeviceOffloads } from '../../../src/net/device.ts';
 import { PROTO_TCP } from '../../../src/net/ipv4-wire.ts';
 import { encodeTcp, encodeTcpPacket, parseTcp } from '../../../src/net/tcp/tcp-wire.ts';
 import { kernelSegment } from '../kernel-gso.ts';
-import { Net, OUR_IP, PEER_IP, readAll, socketPair as pair, type Wire } from './harness.ts';
+import { Net, OUR_IP, PEER_IP, bothWays, readAll, socketPair as pair, type Wire } from './harness.ts';
 
 const OFFLOADS: DeviceOffloads = { txChecksum: true, tsoMaxBytes: 65535 };
 const pattern = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7 + (i >> 9)) & 0xff);
@@ -100,10 +100,7 @@ describe('TCP over a device with checksum offload and TSO', () => {
     };
     const up = pattern(1_000_000, 21);
     const down = pattern(1_000_000, 22);
-    const w1 = client.write(up).then(() => client.shutdownWrite());
-    const w2 = server.write(down).then(() => server.shutdownWrite());
-    const [gotUp, gotDown] = await Promise.all([readAll(net, server), readAll(net, client)]);
-    await Promise.all([w1, w2]);
+    const [gotUp, gotDown] = await bothWays(net, client, server, up, down);
     expect(sha(gotUp)).toBe(sha(up));
     expect(sha(gotDown)).toBe(sha(down));
     // What the kernel cut from our super-segments fits the MTU, SACK blocks and all.

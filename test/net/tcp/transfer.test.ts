@@ -8,7 +8,7 @@ import { byteStreamToDuplex } from '../../../src/net/duplex.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { ACK, FIN, RST, SYN } from '../../../src/net/tcp/tcp-wire.ts';
 import { parseTcp } from '../../../src/net/tcp/tcp-wire.ts';
-import { Net, OUR_IP, readAll, socketPair as pair, type Wire } from './harness.ts';
+import { Net, OUR_IP, bothWays, readAll, socketPair as pair, type Wire } from './harness.ts';
 
 const pattern = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7 + (i >> 9)) & 0xff);
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -25,11 +25,7 @@ describe('data transfer between two stacks', () => {
     const { net, client, server } = await pair();
     const up = pattern(1_000_000, 1);
     const down = pattern(1_000_000, 2);
-    // Half-close each way (a full close would discard what is still unread, as close(2) does).
-    const w1 = client.write(up).then(() => client.shutdownWrite());
-    const w2 = server.write(down).then(() => server.shutdownWrite());
-    const [gotUp, gotDown] = await Promise.all([readAll(net, server), readAll(net, client)]);
-    await Promise.all([w1, w2]);
+    const [gotUp, gotDown] = await bothWays(net, client, server, up, down);
     expect(sha(gotUp)).toBe(sha(up));
     expect(sha(gotDown)).toBe(sha(down));
     net.advance(120_000);
@@ -162,10 +158,7 @@ describe('data transfer between two stacks', () => {
     };
     const up = pattern(1_000_000, 11);
     const down = pattern(1_000_000, 12);
-    const w1 = client.write(up).then(() => client.shutdownWrite());
-    const w2 = server.write(down).then(() => server.shutdownWrite());
-    const [gotUp, gotDown] = await Promise.all([readAll(net, server), readAll(net, client)]);
-    await Promise.all([w1, w2]);
+    const [gotUp, gotDown] = await bothWays(net, client, server, up, down);
     expect(sha(gotUp)).toBe(sha(up));
     expect(sha(gotDown)).toBe(sha(down));
     for (const st of [net.a, net.b]) {
