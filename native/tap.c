@@ -277,9 +277,13 @@ static napi_value stop_reader(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static bool frame_arg(napi_env env, napi_value v, void **data, size_t *len) {
+// The arguments every write takes first, (fd, frame: Uint8Array), and `want - 2` more into argv[2..].
+static bool write_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, int32_t *fd, void **data, size_t *len) {
+  size_t argc = want;
   napi_typedarray_type type;
-  return napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) == napi_ok && type == napi_uint8_array;
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= want &&
+         napi_get_value_int32(env, argv[0], fd) == napi_ok &&
+         napi_get_typedarray_info(env, argv[1], &type, len, data, NULL, NULL) == napi_ok && type == napi_uint8_array;
 }
 
 static napi_value result_of(napi_env env, ssize_t n) {
@@ -289,13 +293,11 @@ static napi_value result_of(napi_env env, ssize_t n) {
 }
 
 static napi_value write_frame(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd = -1;
   void *data = NULL;
   size_t len = 0;
-  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !frame_arg(env, argv[1], &data, &len)) {
+  if (!write_args(env, info, 2, argv, &fd, &data, &len)) {
     napi_throw_type_error(env, NULL, "write(fd, frame: Uint8Array)");
     return NULL;
   }
@@ -303,14 +305,12 @@ static napi_value write_frame(napi_env env, napi_callback_info info) {
 }
 
 static napi_value write_vnet(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
   napi_value argv[8];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd = -1;
   void *data = NULL;
   size_t len = 0;
   uint32_t f[6] = {0};
-  if (argc < 8 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !frame_arg(env, argv[1], &data, &len)) {
+  if (!write_args(env, info, 8, argv, &fd, &data, &len)) {
     napi_throw_type_error(env, NULL, "writeVnet(fd, frame, flags, gsoType, hdrLen, gsoSize, csumStart, csumOffset)");
     return NULL;
   }
