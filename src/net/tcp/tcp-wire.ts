@@ -138,10 +138,10 @@ export function encodeTcp(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr): Uint8Arr
 
 /**
  * The same, into a packet with `headroom` bytes free in front for the IPv4 and Ethernet headers. With
- * `offload`, the checksum is left partial for the device (the pseudo-header sum, as Linux leaves it for
- * CHECKSUM_PARTIAL) and a payload over `gsoSize` is a super-segment the device cuts (TSO).
+ * `gsoSize` (0 or more), the checksum is left partial for the device (the pseudo-header sum, as Linux leaves
+ * it for CHECKSUM_PARTIAL), and when it is above 0 the payload is a super-segment the device cuts (TSO).
  */
-export function encodeTcpPacket(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr, headroom = HEADROOM, offload?: { gsoSize: number }): OutPacket {
+export function encodeTcpPacket(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr, headroom = HEADROOM, gsoSize?: number): OutPacket {
   const optLen = optionsLength(s.options);
   const headerLen = TCP_MIN_HEADER + optLen;
   const packet = OutPacket.alloc(headerLen + s.payload.length, headroom);
@@ -186,9 +186,9 @@ export function encodeTcpPacket(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr, hea
     }
   }
   b.set(s.payload, headerLen);
-  if (offload !== undefined) {
+  if (gsoSize !== undefined) {
     w16(b, 16, ~finish(pseudoHeaderSum(src, dst, PROTO_TCP, b.length)) & 0xffff);
-    packet.offload = { l4Start: packet.start, l4HeaderLen: headerLen, csumOffset: 16, gsoSize: offload.gsoSize };
+    packet.offload = { l4Start: packet.start, l4HeaderLen: headerLen, csumOffset: 16, gsoSize };
     return packet;
   }
   const c = finish(sumBytes(b, 0, b.length, pseudoHeaderSum(src, dst, PROTO_TCP, b.length)));

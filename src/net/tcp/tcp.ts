@@ -302,8 +302,7 @@ export class Tcp implements TcpHost {
     this.counters.inc('tcp.tx');
     if (seg.flags & RST) this.counters.inc('tcp.tx_reset');
     if (gsoSize > 0) this.counters.inc('tcp.tx_tso');
-    const offload = this.config.checksumOffload ? { gsoSize } : undefined;
-    const packet = encodeTcpPacket(seg, conn.local.address, conn.remote.address, HEADROOM, offload);
+    const packet = encodeTcpPacket(seg, conn.local.address, conn.remote.address, HEADROOM, this.config.checksumOffload ? gsoSize : undefined);
     this.ipv4.send(conn.remote.address, PROTO_TCP, packet, now, { src: conn.local.address, dontFragment: true });
   }
 
