@@ -21,6 +21,9 @@ export const MAX_KEY_BYTES = 255;
 /** Default bound on the value bytes held in a store's cache (1 MiB). */
 export const DEFAULT_MAX_CACHE_BYTES = 1024 * 1024;
 
+/** Default bound on the values a store's cache holds, whatever their size (empty values cost no bytes). */
+export const DEFAULT_MAX_CACHE_ENTRIES = 4096;
+
 /**
  * Default "racy" window: a value is cached only when its file's ctime was at least this long before the read.
  * File timestamps are not exact: Linux stamps them with a clock that advances in ticks (up to 10 ms), and some
@@ -44,6 +47,8 @@ export const WATCH_RETRY_MS = 1000;
 export interface DirectoryKvOptions {
   /** Most value bytes the cache holds (default `DEFAULT_MAX_CACHE_BYTES`); 0 turns the cache off. */
   maxCacheBytes?: number;
+  /** Most values the cache holds (default `DEFAULT_MAX_CACHE_ENTRIES`). */
+  maxCacheEntries?: number;
   /** See `DEFAULT_RACY_WINDOW_MS`. */
   racyWindowMs?: number;
   /**
@@ -143,6 +148,7 @@ export class DirectoryKv implements KvRo {
   private bytes = 0;
   private readonly counters: DirectoryKvStats = { hits: 0, misses: 0, evictions: 0, watchHits: 0 };
   readonly maxCacheBytes: number;
+  readonly maxCacheEntries: number;
   readonly maxTrustMs: number;
   private readonly racyWindowNs: bigint;
   private readonly clock: () => number;
@@ -169,6 +175,9 @@ export class DirectoryKv implements KvRo {
     if (!Number.isSafeInteger(racyWindowMs) || racyWindowMs < 0) throw new RangeError(`racyWindowMs must be a non-negative integer, not ${racyWindowMs}`);
     if (!Number.isSafeInteger(maxTrustMs) || maxTrustMs < 0) throw new RangeError(`maxTrustMs must be a non-negative integer, not ${maxTrustMs}`);
     this.maxCacheBytes = maxCacheBytes;
+    const maxCacheEntries = opts.maxCacheEntries ?? DEFAULT_MAX_CACHE_ENTRIES;
+    if (!Number.isSafeInteger(maxCacheEntries) || maxCacheEntries < 1) throw new RangeError(`maxCacheEntries must be a positive integer, not ${maxCacheEntries}`);
+    this.maxCacheEntries = maxCacheEntries;
     this.maxTrustMs = maxTrustMs;
     this.racyWindowNs = BigInt(racyWindowMs) * 1_000_000n;
     this.clock = opts.clock ?? Date.now;
@@ -378,7 +387,7 @@ export class DirectoryKv implements KvRo {
     this.cache.set(key, entry);
     this.bytes += entry.value.length;
     for (const [oldKey, old] of this.cache) {
-      if (this.bytes <= this.maxCacheBytes) break;
+      if (this.bytes <= this.maxCacheBytes && this.cache.size <= this.maxCacheEntries) break;
       this.cache.delete(oldKey);
       this.bytes -= old.value.length;
       this.counters.evictions++;

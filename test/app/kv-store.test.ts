@@ -520,6 +520,16 @@ describe.each([{ watch: false }, { watch: true }])('DirectoryKv cache (watch: $w
     expect(store.cachedKeys()).toEqual([]);
   });
 
+  it('holds at most maxCacheEntries values, empty ones too (they cost no bytes)', async () => {
+    const dir = await freshDir();
+    for (const k of ['a', 'b', 'c', 'd', 'e']) await writeStamped(path.join(dir, k), '');
+    const store = await openStore(dir, 4096, { racyWindowMs: 0, maxCacheEntries: 3 });
+    for (const k of ['a', 'b', 'c', 'd', 'e']) expect(text(await store.get(k))).toBe('');
+    expect(store.cachedKeys()).toEqual(['c', 'd', 'e']);
+    expect(store.stats.evictions).toBe(2);
+    await expect(DirectoryKv.open(dir, 4096, { maxCacheEntries: 0 })).rejects.toThrow(RangeError);
+  });
+
   it('evicts the least recently used values to stay within maxCacheBytes', async () => {
     const dir = await freshDir();
     for (const k of ['a', 'b', 'c', 'd']) await writeStamped(path.join(dir, k), `${k}${k}${k}${k}`);
@@ -626,13 +636,15 @@ describe.each([{ watch: false }, { watch: true }])('DirectoryKv cache (watch: $w
     expect(store.stats.hits).toBe(0);
   });
 
-  it('caches a file once it is older than the racy window (real time)', async () => {
+  it('caches a file once it is older than the racy window (wall clock against real ctimes)', async () => {
     const dir = await freshDir();
     await fs.writeFile(path.join(dir, 'john'), 'pw');
-    const store = await openStore(dir, 4096, { racyWindowMs: 50 });
+    // Date.now, moved on by hand instead of waiting: the clock and the file system's ctimes must agree in units.
+    let ahead = 0;
+    const store = await openStore(dir, 4096, { racyWindowMs: 50, clock: () => Date.now() + ahead });
     expect(text(await store.get('john'))).toBe('pw');
     expect(store.cachedKeys()).toEqual([]);
-    await new Promise((r) => setTimeout(r, 120));
+    ahead = 120;
     expect(text(await store.get('john'))).toBe('pw');
     expect(store.cachedKeys()).toEqual(['john']);
     expect(text(await store.get('john'))).toBe('pw');
