@@ -5,13 +5,11 @@
 // with tshark (checksums verified). The host's own interfaces are never touched.
 // In CI (CI=true) nothing skips: without root, curl, tshark or dnsmasq the suite fails.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  checksumChecks, DHCP_BOUND, Lab, lastJsonLine, need, notAllGood, OurFrames, prerequisites, sigterm, tsharkTrue, waitForStack,
-  type KnownPid,
+  checksumChecks, DHCP_BOUND, Lab, lastJsonLine, need, notAllGood, OurFrames, prerequisites, sigterm, tsharkTrue, waitForStack, type KnownPid, tempWithJohn,
 } from './lab.ts';
 import { stopTree, type Started } from './service-process.ts';
 
@@ -195,10 +193,9 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
 
   beforeAll(async () => {
     PREREQUISITES.demand();
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'direct-tcp-e2e-'));
-    const data = path.join(tmp, 'data');
-    mkdirSync(data);
-    writeFileSync(path.join(data, 'john'), 'password\n');
+    const made = tempWithJohn('direct-tcp-e2e-');
+    tmp = made.tmp;
+    const data = made.data;
     writeFileSync(path.join(data, 'alice'), 'p@ss w&rd=1\n');
     pcap = path.join(tmp, 'tcp.pcap');
 

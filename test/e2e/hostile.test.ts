@@ -9,8 +9,7 @@
 // Everything stays inside the namespaces this file makes (only 192.168.77.0/24 addresses) and is removed afterwards.
 // In CI (CI=true) nothing skips: a missing prerequisite fails the suite.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipv4ToString, isMulticastMac, macToString, parseMac, readIpv4, readMac, type MacAddr } from '../../src/net/addr.ts';
@@ -19,7 +18,7 @@ import { parseIpv4, PROTO_ICMP, PROTO_TCP } from '../../src/net/ipv4-wire.ts';
 import { readPcap, type PcapFrame } from '../../src/net/pcap.ts';
 import type { Report } from './hostile-sender.ts';
 import {
-  Lab, lastJsonLine, mustRun, needing, netnsExec, prerequisites, sigterm, sleep, waitForStack, type KnownPid,
+  Lab, lastJsonLine, mustRun, needing, netnsExec, prerequisites, sigterm, sleep, waitForStack, type KnownPid, tempWithJohn,
 } from './lab.ts';
 import {
   findDescendant, memoryKiB, repoRoot, runCommand, spawnInteractive, stopTree, waitForOutput, type CommandResult, type Interactive, type Started,
@@ -283,10 +282,9 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
 
   beforeAll(async () => {
     PREREQUISITES.demand();
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'hostile-e2e-'));
-    const data = path.join(tmp, 'data');
-    mkdirSync(data);
-    writeFileSync(path.join(data, 'john'), 'password\n');
+    const made = tempWithJohn('hostile-e2e-');
+    tmp = made.tmp;
+    const data = made.data;
     pcap = path.join(tmp, 'hostile.pcap');
 
     await lab.up();

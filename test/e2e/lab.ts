@@ -6,7 +6,8 @@
 // service-process.ts (the benchmarks use those too); this file builds on them and imports vitest.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { readPcap } from '../../src/net/pcap.ts';
@@ -401,3 +402,12 @@ sock.on('data', (d) => { hash.update(d); res.received += d.length; });
 sock.on('end', () => done('end'));
 sock.on('error', (e) => { res.error = e.code || e.message; done('error'); });
 `;
+
+/** A fresh temporary directory (`tmp`, the caller removes it) holding `data/` with the user john, password "password". */
+export function tempWithJohn(prefix: string): { tmp: string; data: string } {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const data = path.join(tmp, 'data');
+  mkdirSync(data);
+  writeFileSync(path.join(data, 'john'), 'password\n');
+  return { tmp, data };
+}

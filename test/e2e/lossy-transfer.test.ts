@@ -8,12 +8,11 @@
 // In CI (CI=true) nothing skips: without root, ip, dnsmasq, nft or tshark the suite fails.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  DHCP_BOUND, ECHO_SCRIPT, exitWithin, Lab, lastJsonLine, needing, prerequisites, waitForStack, type KnownPid,
+  DHCP_BOUND, ECHO_SCRIPT, exitWithin, Lab, lastJsonLine, needing, prerequisites, waitForStack, type KnownPid, tempWithJohn,
 } from './lab.ts';
 import { runCommand, sha256File, stopTree, waitForOutput, type Started } from './service-process.ts';
 
@@ -173,10 +172,9 @@ describe.skipIf(PREREQUISITES.skip)('10 MB over a lossy link, our stack as serve
 
   beforeAll(async () => {
     PREREQUISITES.demand();
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'lossy-e2e-'));
-    data = path.join(tmp, 'data');
-    mkdirSync(data);
-    writeFileSync(path.join(data, 'john'), 'password\n');
+    const made = tempWithJohn('lossy-e2e-');
+    tmp = made.tmp;
+    data = made.data;
     const content = randomBytes(SIZE);
     file = path.join(tmp, 'file');
     writeFileSync(file, content);

@@ -11,14 +11,12 @@
 // Each run ends with SIGTERM (exit 0). The host's own interfaces are never touched.
 // In CI (CI=true) nothing skips: without root, ip, dnsmasq, curl, tshark or the built addon the suite fails.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition, sampleValue, type Exposition } from '../prometheus-text.ts';
 import {
-  checksumChecks, DHCP_BOUND, ECHO_SCRIPT, Lab, lastJsonLine, mustRun, needing, notAllGood, OurFrames, prerequisites, sigterm, waitForStack,
-  type KnownPid,
+  checksumChecks, DHCP_BOUND, ECHO_SCRIPT, Lab, lastJsonLine, mustRun, needing, notAllGood, OurFrames, prerequisites, sigterm, waitForStack, type KnownPid, tempWithJohn,
 } from './lab.ts';
 import { repoRoot, stopTree, type Started } from './service-process.ts';
 
@@ -97,10 +95,9 @@ describe.skipIf(PREREQUISITES.skip)('the TAP bindings and their offloads in a la
 
   beforeAll(async () => {
     PREREQUISITES.demand();
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'tap-binding-e2e-'));
-    data = path.join(tmp, 'data');
-    mkdirSync(data);
-    writeFileSync(path.join(data, 'john'), 'password\n');
+    const made = tempWithJohn('tap-binding-e2e-');
+    tmp = made.tmp;
+    data = made.data;
     await lab.up();
   }, 90_000);
 
