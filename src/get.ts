@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { systemTimers } from './clock.ts';
 import { parseCli, type Config } from './cli.ts';
-import { startDirectStack, type DirectStack } from './direct-stack.ts';
+import { startDirectStack, type DirectStack } from './stack/direct-stack.ts';
 import type { Logger } from './log.ts';
 import { parseIpv4, type Ipv4Addr } from './net/addr.ts';
 import { DeviceSetupError } from './net/tap-device.ts';
@@ -237,14 +237,7 @@ function delay(ms: number): Promise<void> {
 
 async function waitForAddress(direct: DirectStack): Promise<void> {
   if (direct.stack.ipv4.config !== undefined) return;
-  const previous = direct.stack.onAddress;
-  const got = new Promise<void>((resolve) => {
-    direct.stack.onAddress = (cfg) => {
-      previous(cfg);
-      if (cfg !== undefined) resolve();
-    };
-  });
-  const result = await Promise.race([got.then(() => 'ok' as const), delay(ADDRESS_WAIT_MS).then(() => 'timeout' as const)]);
+  const result = await Promise.race([direct.addressed().then(() => 'ok' as const), delay(ADDRESS_WAIT_MS).then(() => 'timeout' as const)]);
   if (result === 'timeout') {
     throw new Error(`no IPv4 address within ${ADDRESS_WAIT_MS / 1000} s: is a DHCP server on the bridge? (or give --ipv4 ADDR/PREFIX)`);
   }
@@ -275,7 +268,7 @@ interface Outcome {
 async function fetchOnce(o: Options, direct: DirectStack, setSocket: (s: TcpSocket) => void): Promise<Outcome> {
   await waitForAddress(direct);
   const t0 = performance.now();
-  const sock = new TcpSocket(direct.stack.tcp.connect(o.host, o.port), direct.stack.tcp);
+  const sock = new TcpSocket(direct.stack.tcp.connect(o.host, o.port));
   setSocket(sock);
   const established = sock.established().then(
     () => 'ok' as const,

@@ -3,7 +3,7 @@
 
 import { systemTimers } from './clock.ts';
 import { parseCli, USAGE, type Config } from './cli.ts';
-import { startDirectStack } from './direct-stack.ts';
+import { startDirectStack } from './stack/direct-stack.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger, type AppLogger } from './log.ts';
 import type { MetricsSources } from './metrics.ts';

@@ -7,10 +7,10 @@
 // knows about metrics. Counters copied this way stay monotonic because their sources only ever grow.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DeviceTraffic } from './direct-stack.ts';
+import type { DeviceTraffic } from './stack/direct-stack.ts';
 import type { RequestHandler } from './http/server.ts';
 import type { Logger } from './log.ts';
-import type { Stack } from './net/stack.ts';
+import type { Stack } from './stack/stack.ts';
 import type { TcpState } from './net/tcp/tcp-connection.ts';
 import { TCP_STATES } from './status.ts';
 

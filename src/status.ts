@@ -12,10 +12,10 @@
 //     frames in 120 (15.1 KiB), out 118 (21.0 KiB); tcp.retransmit 0, tcp.rx_reset 0, arp.conflict 0
 //     drops: eth.rx_unknown_type 3, arp.rx_malformed 1
 
-import type { DeviceTraffic } from './direct-stack.ts';
-import { ipv4ToString, macToString } from './net/addr.ts';
-import type { Stack } from './net/stack.ts';
-import type { TcpConnection, TcpState } from './net/tcp/tcp-connection.ts';
+import type { DeviceTraffic } from './stack/direct-stack.ts';
+import { ipToString, ipv4ToString, isIpv4, macToString, type IpAddr } from './net/addr.ts';
+import type { Stack } from './stack/stack.ts';
+import type { Endpoint, TcpConnection, TcpState } from './net/tcp/tcp-connection.ts';
 
 /** Every TCP state, in the order of a connection's life; a state added to TcpState must be added here. */
 const STATE_ORDER: Readonly<Record<TcpState, number>> = {
@@ -104,14 +104,18 @@ function httpLine(h: HttpInfo): string {
   return `  HTTP: ${h.connections} open, answered ${answered.length === 0 ? 'nothing yet' : answered.join(', ')}`;
 }
 
-function endpoint(e: { address: number; port: number }): string {
-  return `${ipv4ToString(e.address)}:${e.port}`;
+function endpoint(e: Endpoint): string {
+  return isIpv4(e.address) ? `${ipv4ToString(e.address)}:${e.port}` : `[${ipToString(e.address)}]:${e.port}`;
+}
+
+function compareAddr(a: IpAddr, b: IpAddr): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** ESTABLISHED first, then the others in the order of a connection's life (TIME_WAIT last). */
 function rowOrder(a: TcpConnection, b: TcpConnection): number {
   const rank = (c: TcpConnection): number => (c.state === 'ESTABLISHED' ? -1 : tcpStateOrder(c.state));
-  return rank(a) - rank(b) || a.local.port - b.local.port || a.remote.address - b.remote.address || a.remote.port - b.remote.port;
+  return rank(a) - rank(b) || a.local.port - b.local.port || compareAddr(a.remote.address, b.remote.address) || a.remote.port - b.remote.port;
 }
 
 /** The direct stack's status, one string per line. */

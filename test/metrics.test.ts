@@ -2,20 +2,21 @@
 // service and the metrics server on one of them (through CountingDevice, as --metrics-port runs it), scraped over
 // our own TCP from the other. The text must parse as Prometheus 0.0.4 and its counters only grow.
 
+import type { NetDevice } from '../src/net/device.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualTimers } from '../src/clock.ts';
-import { CountingDevice } from '../src/direct-stack.ts';
+import { CountingDevice } from '../src/stack/direct-stack.ts';
 import { DhcpMessageType, encodeDhcp, parseDhcp } from '../src/dhcp/dhcp-wire.ts';
 import { HttpServer } from '../src/http/server.ts';
 import { MemoryLogger } from '../src/log.ts';
 import { createMetricsRegistry, metricsHandler } from '../src/metrics.ts';
 import { MAC_BROADCAST } from '../src/net/addr.ts';
 import { createMemoryLink } from '../src/net/memory-link.ts';
-import { Stack } from '../src/net/stack.ts';
-import { StackDriver } from '../src/net/stack-driver.ts';
+import { Stack } from '../src/stack/stack.ts';
+import { StackDriver } from '../src/stack/driver.ts';
 import { TcpSocket } from '../src/net/tcp/tcp-socket.ts';
 import { seededRandom } from '../src/random.ts';
 import { createAuthService } from '../src/service.ts';
@@ -50,13 +51,13 @@ afterEach(() => {
 async function lab(): Promise<Lab> {
   const timers = new ManualTimers();
   const [la, lb] = createMemoryLink(timers, OUR_MAC, PEER_MAC, { latencyMs: 1 });
-  const mk = (mac: number, address: number, seed: number): Stack =>
-    new Stack({ mac, mtu: 1500, random: seededRandom(seed), log: () => {}, ipv4: { address, prefix: 24, gateway: GW_IP }, arp: { announceCount: 0 } });
-  const server = mk(OUR_MAC, OUR_IP, 5);
-  const client = mk(PEER_MAC, PEER_IP, 6);
+  const mk = (mac: number, address: number, seed: number, device: NetDevice): StackDriver =>
+    new StackDriver(device, timers, { mac, mtu: 1500, random: seededRandom(seed), log: () => {}, ipv4: { address, prefix: 24, gateway: GW_IP }, arp: { announceCount: 0 } });
   const traffic = new CountingDevice(la);
-  const ds = new StackDriver(server, traffic, timers);
-  const dc = new StackDriver(client, lb, timers);
+  const ds = mk(OUR_MAC, OUR_IP, 5, traffic);
+  const dc = mk(PEER_MAC, PEER_IP, 6, lb);
+  const server = ds.stack;
+  const client = dc.stack;
   ds.start();
   dc.start();
   const log = new MemoryLogger();
@@ -65,11 +66,11 @@ async function lab(): Promise<Lab> {
     metricsHandler(createMetricsRegistry({ direct: { stack: server, traffic, now: () => timers.now() }, responses: service.responses }), log),
     timers,
   );
-  server.tcp.listen(AUTH_PORT, (c) => void service.http.serve(new TcpSocket(c, server.tcp)));
-  server.tcp.listen(METRICS_PORT, (c) => void metrics.serve(new TcpSocket(c, server.tcp)));
+  server.tcp.listen(AUTH_PORT, (c) => void service.http.serve(new TcpSocket(c)));
+  server.tcp.listen(METRICS_PORT, (c) => void metrics.serve(new TcpSocket(c)));
 
   const get = async (port: number, target: string, method = 'GET'): Promise<string> => {
-    const sock = new TcpSocket(client.tcp.connect(OUR_IP, port), client.tcp);
+    const sock = new TcpSocket(client.tcp.connect(OUR_IP, port));
     const chunks: Uint8Array[] = [];
     let done = false;
     void (async () => {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { DhcpMessageType, encodeDhcp, parseDhcp } from '../src/dhcp/dhcp-wire.ts';
 import { MAC_BROADCAST, macToString } from '../src/net/addr.ts';
-import { Stack } from '../src/net/stack.ts';
+import { Stack } from '../src/stack/stack.ts';
 import { TcpSocket } from '../src/net/tcp/tcp-socket.ts';
 import { seededRandom } from '../src/random.ts';
 import { formatBytes, formatDuration, renderDirectStatus, renderSocketStatus, DEFAULT_TCP_ROWS, DEFAULT_ARP_ROWS } from '../src/status.ts';
@@ -18,7 +18,7 @@ describe('status rendering', () => {
   it('shows the address, the ARP cache, the TCP table with queues and timers, and the counters', async () => {
     const net = new Net();
     net.a.tcp.listen(8088, () => {});
-    const sock = new TcpSocket(net.b.tcp.connect(OUR_IP, 8088), net.b.tcp);
+    const sock = new TcpSocket(net.b.tcp.connect(OUR_IP, 8088));
     net.run();
     net.advance(50);
     await sock.write(new TextEncoder().encode('GET / HTTP/1.1\r\n\r\n'));

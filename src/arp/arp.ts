@@ -5,12 +5,12 @@
 
 import { IPV4_ANY, MAC_BROADCAST, copyBytes, ipv4ToString, isMulticastMac, isUnicastSource, macToString, type Ipv4Addr, type MacAddr } from '../net/addr.ts';
 import type { Counters } from '../net/counters.ts';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../net/ethernet.ts';
-import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp } from './arp-wire.ts';
+import { earliest } from '../net/deadline.ts';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, type LinkRxContext, type LinkSend } from '../net/ethernet.ts';
+import type { NextHopResolver } from '../net/next-hop.ts';
 import { OutPacket } from '../net/packet.ts';
-
-/** Sends a payload in an Ethernet frame to `dst`; an OutPacket gets its header written in its headroom. */
-export type LinkSend = (dst: MacAddr, ethertype: number, payload: Uint8Array | OutPacket) => void;
+import { TokenBucket } from '../net/token-bucket.ts';
+import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp } from './arp-wire.ts';
 
 /** An ARP packet from another host that conflicts with our address or with the one being probed (RFC 5227). */
 export interface ArpConflict {
@@ -78,15 +78,14 @@ interface Pending {
   nextRequestAt: number;
 }
 
-export class Arp {
+export class Arp implements NextHopResolver<Ipv4Addr> {
   readonly options: ArpOptions;
   private address: Ipv4Addr | undefined;
   private readonly cache = new Map<Ipv4Addr, Entry>();
   private readonly pending = new Map<Ipv4Addr, Pending>();
   private announcementsLeft = 0;
   private nextAnnounceAt = 0;
-  private requestTokens: number;
-  private tokensAt = 0;
+  private readonly requestTokens: TokenBucket;
   /** The address being probed (RFC 5227 §2.1): never answered for nor used, but packets about it are reported. */
   private tentative: Ipv4Addr | undefined;
   /** Told about every conflicting packet; the default only logs it. */
@@ -102,7 +101,7 @@ export class Arp {
     options: Partial<ArpOptions> = {},
   ) {
     this.options = { ...defaultArpOptions, ...options };
-    this.requestTokens = this.options.maxRequestsPerSecond;
+    this.requestTokens = new TokenBucket(this.options.maxRequestsPerSecond, this.options.maxRequestsPerSecond);
   }
 
   /** Our protocol address, or `undefined` while we have none (then we answer no requests). */
@@ -157,7 +156,8 @@ export class Arp {
     return this.pending.size;
   }
 
-  receive(payload: Uint8Array, now: number): void {
+  receive(payload: Uint8Array, ctx: LinkRxContext): void {
+    const now = ctx.now;
     const p = parseArp(payload);
     if (p === undefined) {
       this.counters.inc('arp.rx_malformed');
@@ -195,7 +195,7 @@ export class Arp {
   }
 
   /** Sends an IPv4 packet to a next hop on the link, resolving its hardware address first if needed. */
-  sendIpv4(nextHop: Ipv4Addr, packet: Uint8Array | OutPacket, now: number): void {
+  sendVia(nextHop: Ipv4Addr, packet: Uint8Array | OutPacket, now: number): void {
     const e = this.cache.get(nextHop);
     if (e !== undefined && now < e.expiresAt) {
       e.used = true;
@@ -262,13 +262,9 @@ export class Arp {
   }
 
   nextDeadline(): number | undefined {
-    let d: number | undefined;
-    const at = (t: number): void => {
-      if (d === undefined || t < d) d = t;
-    };
-    for (const p of this.pending.values()) at(p.nextRequestAt);
-    for (const e of this.cache.values()) at(e.refreshAt ?? e.expiresAt);
-    if (this.announcementsLeft > 0) at(this.nextAnnounceAt);
+    let d = this.announcementsLeft > 0 ? this.nextAnnounceAt : undefined;
+    for (const p of this.pending.values()) d = earliest(d, p.nextRequestAt);
+    for (const e of this.cache.values()) d = earliest(d, e.refreshAt ?? e.expiresAt);
     return d;
   }
 
@@ -318,20 +314,11 @@ export class Arp {
 
   private request(target: Ipv4Addr, dstMac: MacAddr, now: number): void {
     if (this.address === undefined) return;
-    if (dstMac === MAC_BROADCAST && !this.takeToken(now)) {
+    if (dstMac === MAC_BROADCAST && !this.requestTokens.take(now)) {
       this.counters.inc('arp.tx_request_limited');
       return;
     }
     this.counters.inc('arp.tx_request');
     this.send(dstMac, ETHERTYPE_ARP, encodeArp({ op: ARP_REQUEST, sha: this.mac, spa: this.address, tha: 0, tpa: target }));
-  }
-
-  private takeToken(now: number): boolean {
-    const rate = this.options.maxRequestsPerSecond;
-    this.requestTokens = Math.min(rate, this.requestTokens + ((now - this.tokensAt) * rate) / 1000);
-    this.tokensAt = now;
-    if (this.requestTokens < 1) return false;
-    this.requestTokens -= 1;
-    return true;
   }
 }

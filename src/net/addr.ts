@@ -1,8 +1,54 @@
-// Link and network addresses as plain numbers: an IPv4 address is a uint32, a MAC a 48-bit integer.
-// Numbers compare with ===, serve as Map keys and cost nothing to pass around.
+// Link and network addresses as plain values: an IPv4 address is a uint32 number, an IPv6 address a 128-bit
+// bigint, a MAC a 48-bit integer. All compare with ===, serve as Map keys and cost nothing to pass around; an
+// `IpAddr` holds either family, told apart by `typeof` (the transport layers never need to know which).
 
 export type Ipv4Addr = number;
+export type Ipv6Addr = bigint;
+/** An address of either network layer. */
+export type IpAddr = Ipv4Addr | Ipv6Addr;
 export type MacAddr = number;
+
+export function isIpv4(a: IpAddr): a is Ipv4Addr {
+  return typeof a === 'number';
+}
+
+/** The address as text: dotted quad, or RFC 5952 IPv6 text. */
+export function ipToString(a: IpAddr): string {
+  return isIpv4(a) ? ipv4ToString(a) : ipv6ToString(a);
+}
+
+/** RFC 5952 §4: lower case, leading zeros dropped, the longest run of two or more zero groups as `::`. */
+export function ipv6ToString(a: Ipv6Addr): string {
+  const groups = Array.from({ length: 8 }, (_, i) => Number((a >> BigInt(112 - 16 * i)) & 0xffffn));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+/** The address in network byte order (4 or 16 bytes), written into `b` at `off`; returns the bytes written. */
+export function writeIpAddr(b: Uint8Array, off: number, a: IpAddr): number {
+  if (isIpv4(a)) {
+    writeIpv4(b, off, a);
+    return 4;
+  }
+  for (let i = 0; i < 16; i++) b[off + i] = Number((a >> BigInt(120 - 8 * i)) & 0xffn);
+  return 16;
+}
 
 export const IPV4_ANY: Ipv4Addr = 0;
 export const IPV4_BROADCAST: Ipv4Addr = 0xffffffff;

@@ -31,3 +31,8 @@ export function checksum(b: Uint8Array, off = 0, len = b.length - off): number {
 export function pseudoHeaderSum(src: number, dst: number, protocol: number, length: number): number {
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
 }
+
+/** The IPv4 pseudo-header sum of addresses and protocol, without the length (what the transport codecs take). */
+export function ipv4Pseudo(src: number, dst: number, protocol: number): number {
+  return pseudoHeaderSum(src, dst, protocol, 0);
+}

@@ -1,10 +1,23 @@
 // Ethernet II framing (IEEE 802.3 with an EtherType): 6-byte destination, 6-byte source, 2-byte type.
 
 import { readMac, writeMac, type MacAddr } from './addr.ts';
+import type { OutPacket } from './packet.ts';
 
 export const ETH_HEADER_LEN = 14;
 export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_ARP = 0x0806;
+
+/** Sends a payload in an Ethernet frame to `dst`; an OutPacket gets its header written in its headroom. */
+export type LinkSend = (dst: MacAddr, ethertype: number, payload: Uint8Array | OutPacket) => void;
+
+/** What the link layer knows of a packet it hands up to ARP or a network layer. */
+export interface LinkRxContext {
+  now: number;
+  /** The frame came to the link's broadcast address. */
+  linkBroadcast: boolean;
+  /** The device vouches for the TCP/UDP checksum (see RxInfo). */
+  checksumTrusted: boolean;
+}
 
 export interface EthernetHeader {
   dst: MacAddr;

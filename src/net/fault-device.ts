@@ -107,7 +107,7 @@ export class FaultyDevice implements NetDevice {
   }
 
   // On purpose, the device's RxInfo does not pass: a frame this injector may corrupt must have its checksum
-  // checked, never vouched for. (src/direct-stack.ts opens the TAP without offloads under --fault.)
+  // checked, never vouched for. (src/stack/direct-stack.ts opens the TAP without offloads under --fault.)
   onFrame(receiver: (frame: Uint8Array) => void): void {
     this.inner.onFrame((frame) => this.rx.pass(frame, receiver));
   }

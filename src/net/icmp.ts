@@ -1,13 +1,13 @@
 // ICMP (RFC 792, RFC 1122 §3.2.2): echo replies, destination-unreachable errors (rate-limited), and
 // the rules for when never to send an error. Redirects are ignored: we keep our one route.
 
-import { IPV4_ANY, IPV4_BROADCAST } from './addr.ts';
+import { IPV4_ANY, IPV4_BROADCAST, isIpv4 } from './addr.ts';
 import type { Counters } from './counters.ts';
-import type { Ipv4, RxContext } from './ipv4.ts';
-import { PROTO_ICMP, type Ipv4Header } from './ipv4-wire.ts';
+import { PROTO_ICMP, type IcmpReporter, type NetworkLayer, type RxContext } from './ip.ts';
 import {
-  ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_REDIRECT, encodeIcmp, isIcmpError, parseIcmp,
+  ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_REDIRECT, UNREACH_PORT, encodeIcmp, isIcmpError, parseIcmp,
 } from './icmp-wire.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 export interface IcmpOptions {
   /** Errors that may be sent back to back (token bucket size). */
@@ -20,25 +20,20 @@ export interface IcmpOptions {
 
 export const defaultIcmpOptions: IcmpOptions = { errorBurst: 10, errorsPerSecond: 10, answerBroadcastEcho: false };
 
-/** Raised for ICMP errors about datagrams we sent, so TCP can act on them later. */
-export type IcmpErrorListener = (type: number, code: number, quoted: Uint8Array, now: number) => void;
-
-export class Icmp {
+export class Icmp implements IcmpReporter {
   readonly options: IcmpOptions;
-  private tokens: number;
-  private refilledAt: number | undefined;
-  onError: IcmpErrorListener = () => {};
+  private readonly errors: TokenBucket;
 
   constructor(
-    private readonly ipv4: Ipv4,
+    private readonly net: NetworkLayer,
     private readonly counters: Counters,
     options: Partial<IcmpOptions> = {},
   ) {
     this.options = { ...defaultIcmpOptions, ...options };
-    this.tokens = this.options.errorBurst;
+    this.errors = new TokenBucket(this.options.errorBurst, this.options.errorsPerSecond);
   }
 
-  receive(h: Ipv4Header, payload: Uint8Array, ctx: RxContext): void {
+  receive(payload: Uint8Array, ctx: RxContext): void {
     const m = parseIcmp(payload);
     if (m === undefined) {
       this.counters.inc('icmp.rx_malformed');
@@ -52,38 +47,34 @@ export class Icmp {
       }
       // RFC 792: the reply carries the request's identifier, sequence number and data.
       this.counters.inc('icmp.tx_echo_reply');
-      this.ipv4.send(h.src, PROTO_ICMP, encodeIcmp({ type: ICMP_ECHO_REPLY, code: 0, rest: m.rest, data: m.data }), ctx.now);
+      this.net.send(ctx.src, PROTO_ICMP, encodeIcmp({ type: ICMP_ECHO_REPLY, code: 0, rest: m.rest, data: m.data }), ctx.now);
       return;
     }
     if (m.type === ICMP_REDIRECT) {
       this.counters.inc('icmp.rx_redirect_ignored');
       return;
     }
-    if (isIcmpError(m.type)) this.onError(m.type, m.code, m.data, ctx.now);
+    // Errors about what we sent are counted; acting on them (PMTU, TCP) is not done yet.
+    if (isIcmpError(m.type)) this.counters.inc('icmp.rx_error');
+  }
+
+  portUnreachable(ctx: RxContext): void {
+    this.unreachable(UNREACH_PORT, ctx);
   }
 
   /** Sends destination unreachable about a datagram we received, if the rules and the rate limit allow. */
-  unreachable(code: number, h: Ipv4Header, ctx: RxContext): void {
+  unreachable(code: number, ctx: RxContext): void {
     // RFC 1122 §3.2.2: never about a broadcast, a non-unicast source, or an ICMP error.
     if (ctx.linkBroadcast || ctx.ipBroadcast) return;
-    if (h.src === IPV4_ANY || h.src === IPV4_BROADCAST || h.src >>> 28 >= 0xe) return;
-    if (h.protocol === PROTO_ICMP && isIcmpError(ctx.quote[h.headerLength] ?? 0)) return;
-    if (!this.takeToken(ctx.now)) {
+    const src = ctx.src;
+    if (!isIpv4(src) || src === IPV4_ANY || src === IPV4_BROADCAST || src >>> 28 >= 0xe) return;
+    const headerLength = ((ctx.quote[0] ?? 0) & 0x0f) * 4;
+    if (ctx.protocol === PROTO_ICMP && isIcmpError(ctx.quote[headerLength] ?? 0)) return;
+    if (!this.errors.take(ctx.now)) {
       this.counters.inc('icmp.tx_rate_limited');
       return;
     }
     this.counters.inc('icmp.tx_unreachable');
-    this.ipv4.send(h.src, PROTO_ICMP, encodeIcmp({ type: ICMP_DEST_UNREACHABLE, code, rest: 0, data: ctx.quote }), ctx.now);
-  }
-
-  private takeToken(now: number): boolean {
-    const o = this.options;
-    if (this.refilledAt !== undefined) {
-      this.tokens = Math.min(o.errorBurst, this.tokens + ((now - this.refilledAt) * o.errorsPerSecond) / 1000);
-    }
-    this.refilledAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
+    this.net.send(src, PROTO_ICMP, encodeIcmp({ type: ICMP_DEST_UNREACHABLE, code, rest: 0, data: ctx.quote }), ctx.now);
   }
 }

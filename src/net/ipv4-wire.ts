@@ -4,9 +4,7 @@ import { readIpv4, writeIpv4, type Ipv4Addr } from './addr.ts';
 import { checksum } from './checksum.ts';
 
 export const IPV4_MIN_HEADER = 20;
-export const PROTO_ICMP = 1;
-export const PROTO_TCP = 6;
-export const PROTO_UDP = 17;
+export { PROTO_ICMP, PROTO_TCP, PROTO_UDP } from './ip.ts';
 
 export interface Ipv4Header {
   headerLength: number;

@@ -1,29 +1,20 @@
-// IPv4 for one interface (RFC 791, RFC 1122 §3.3): what we accept, reassembly, dispatch to the
-// protocols above, and the way out: on-link, through the gateway, or to the link broadcast.
+// IPv4 for one interface (RFC 791, RFC 1122 §3.3): what we accept, reassembly, delivery to the protocols
+// above, and the way out: on-link or through the gateway (via the next-hop resolver, ARP), or to the link
+// broadcast. It is the network layer TCP and UDP send through (`NetworkLayer`).
 
-import { IPV4_ANY, IPV4_BROADCAST, MAC_BROADCAST, isUnicastSource, sameSubnet, subnetBroadcast, type Ipv4Addr, type Ipv4Config } from './addr.ts';
-import type { Arp } from '../arp/arp.ts';
-import type { LinkSend } from '../arp/arp.ts';
+import {
+  IPV4_ANY, IPV4_BROADCAST, MAC_BROADCAST, isIpv4, isUnicastSource, sameSubnet, subnetBroadcast, type IpAddr, type Ipv4Addr,
+  type Ipv4Config,
+} from './addr.ts';
+import { pseudoHeaderSum } from './checksum.ts';
 import type { Counters } from './counters.ts';
-import { ETHERTYPE_IPV4 } from './ethernet.ts';
+import { ETHERTYPE_IPV4, type LinkRxContext, type LinkSend } from './ethernet.ts';
+import type { NetSendOptions, NetworkLayer, RxContext } from './ip.ts';
 import { Reassembler, type ReassemblyOptions } from './ipv4-reassembly.ts';
-import { IPV4_MIN_HEADER, parseIpv4, writeIpv4Header, type Ipv4Header } from './ipv4-wire.ts';
+import { IPV4_MIN_HEADER, parseIpv4, writeIpv4Header } from './ipv4-wire.ts';
+import type { NextHopResolver } from './next-hop.ts';
 import { OutPacket } from './packet.ts';
 import { randomU32, type Random } from '../random.ts';
-
-export interface RxContext {
-  now: number;
-  /** The frame came to the Ethernet broadcast address. */
-  linkBroadcast: boolean;
-  /** The datagram was sent to a broadcast IP address (limited or subnet). */
-  ipBroadcast: boolean;
-  /** The original header and the first 8 bytes of data, as ICMP errors quote them (RFC 792). */
-  quote: Uint8Array;
-  /** The device vouches for the TCP/UDP checksum (see RxInfo): it is not checked again. */
-  checksumTrusted: boolean;
-}
-
-export type ProtocolReceiver = (h: Ipv4Header, payload: Uint8Array, ctx: RxContext) => void;
 
 export interface Ipv4Options {
   /** TTL of datagrams we send (RFC 1700 default, as Linux). */
@@ -33,26 +24,23 @@ export interface Ipv4Options {
 
 export const defaultIpv4Options: Ipv4Options = { ttl: 64, reassembly: {} };
 
-export interface SendOptions {
-  /** Source address; defaults to ours. DHCP sends from 0.0.0.0 before it has one. */
-  src?: Ipv4Addr;
-  dontFragment?: boolean;
-  tos?: number;
+/** What IPv4 needs around it: the link, the next-hop resolver, and where accepted datagrams go. */
+export interface Ipv4Io {
+  link: LinkSend;
+  nextHop: NextHopResolver<Ipv4Addr>;
+  /** A whole datagram for us (reassembled if it came in fragments), dispatched by `ctx.protocol`. */
+  deliver(payload: Uint8Array, ctx: RxContext): void;
 }
 
-export class Ipv4 {
+export class Ipv4 implements NetworkLayer {
   readonly options: Ipv4Options;
   private cfg: Ipv4Config | undefined;
-  private readonly receivers = new Map<number, ProtocolReceiver>();
   private readonly reassembler: Reassembler;
   private nextId: number;
-  /** Called for a protocol nobody registered (ICMP answers protocol unreachable). */
-  onUnknownProtocol: ProtocolReceiver = () => {};
 
   constructor(
     private readonly mtu: number,
-    private readonly arp: Arp,
-    private readonly link: LinkSend,
+    private readonly io: Ipv4Io,
     private readonly counters: Counters,
     random: Random,
     options: Partial<Ipv4Options> = {},
@@ -70,11 +58,7 @@ export class Ipv4 {
     this.cfg = cfg;
   }
 
-  register(protocol: number, receiver: ProtocolReceiver): void {
-    this.receivers.set(protocol, receiver);
-  }
-
-  receive(packet: Uint8Array, now: number, linkBroadcast: boolean, checksumTrusted = false): void {
+  receive(packet: Uint8Array, link: LinkRxContext): void {
     const parsed = parseIpv4(packet);
     if (!parsed.ok) {
       this.counters.inc(`ip.rx_bad_${parsed.reason}`);
@@ -96,7 +80,7 @@ export class Ipv4 {
     }
     let quote = packet.subarray(0, Math.min(h.headerLength + 8, h.totalLength));
     if (h.moreFragments || h.fragmentOffset > 0) {
-      const whole = this.reassembler.add(h, payload, now);
+      const whole = this.reassembler.add(h, payload, link.now);
       if (whole === undefined) return;
       payload = whole;
       const q = new Uint8Array(IPV4_MIN_HEADER + Math.min(8, whole.length));
@@ -105,23 +89,36 @@ export class Ipv4 {
       quote = q;
     }
     this.counters.inc('ip.rx');
-    const ctx: RxContext = { now, linkBroadcast, ipBroadcast, quote, checksumTrusted };
-    const receiver = this.receivers.get(h.protocol);
-    if (receiver === undefined) {
-      this.counters.inc('ip.rx_unknown_protocol');
-      this.onUnknownProtocol(h, payload, ctx);
-      return;
-    }
-    receiver(h, payload, ctx);
+    this.io.deliver(payload, {
+      now: link.now, src: h.src, dst: h.dst, protocol: h.protocol, linkBroadcast: link.linkBroadcast, ipBroadcast, quote,
+      checksumTrusted: link.checksumTrusted, pseudo: this.pseudoSum(h.src, h.dst, h.protocol),
+    });
+  }
+
+  /** RFC 9293 §3.1, RFC 768: source, destination, zero and protocol (the length is the transport's to add). */
+  pseudoSum(src: IpAddr, dst: IpAddr, protocol: number): number {
+    return isIpv4(src) && isIpv4(dst) ? pseudoHeaderSum(src, dst, protocol, 0) : 0;
+  }
+
+  maxPayload(_dst: IpAddr): number {
+    return this.mtu - IPV4_MIN_HEADER;
+  }
+
+  sourceFor(_dst: IpAddr): Ipv4Addr | undefined {
+    return this.cfg?.address;
   }
 
   /**
    * Sends a datagram, fragmenting it when it is larger than the MTU; false when it was dropped here.
    * An OutPacket payload gets the IPv4 header written into its headroom (no copy).
    */
-  send(dst: Ipv4Addr, protocol: number, data: Uint8Array | OutPacket, now: number, opts: SendOptions = {}): boolean {
+  send(dst: IpAddr, protocol: number, data: Uint8Array | OutPacket, now: number, opts: NetSendOptions = {}): boolean {
     const cfg = this.cfg;
     const src = opts.src ?? cfg?.address;
+    if (!isIpv4(dst) || (src !== undefined && !isIpv4(src))) {
+      this.counters.inc('ip.tx_wrong_family');
+      return false;
+    }
     if (src === undefined) {
       this.counters.inc('ip.tx_no_address');
       return false;
@@ -186,7 +183,7 @@ export class Ipv4 {
 
   private output(packet: Uint8Array | OutPacket, nextHop: Ipv4Addr, broadcast: boolean, now: number): void {
     this.counters.inc('ip.tx');
-    if (broadcast) this.link(MAC_BROADCAST, ETHERTYPE_IPV4, packet);
-    else this.arp.sendIpv4(nextHop, packet, now);
+    if (broadcast) this.io.link(MAC_BROADCAST, ETHERTYPE_IPV4, packet);
+    else this.io.nextHop.sendVia(nextHop, packet, now);
   }
 }

@@ -226,7 +226,7 @@ export class RecordingDevice implements NetDevice {
   }
 
   // No offloads pass through a recorder, and what the device knows of a frame (RxInfo) stays behind: a capture
-  // is of wire frames with complete checksums, so src/direct-stack.ts opens the TAP without offloads under --pcap.
+  // is of wire frames with complete checksums, so src/stack/direct-stack.ts opens the TAP without offloads under --pcap.
   onFrame(receiver: (frame: Uint8Array) => void): void {
     this.inner.onFrame((frame) => {
       this.record(frame); // now, while the frame is valid, and before the receiver may reuse it

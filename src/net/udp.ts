@@ -1,18 +1,15 @@
-// UDP (RFC 768): a port table of receivers and a send call; a datagram to a closed port is answered
-// with ICMP port unreachable (RFC 1122 §4.1.3.1).
+// UDP (RFC 768): a port table of receivers and a send call over either network layer; a datagram to a closed
+// port is answered with ICMP port unreachable (RFC 1122 §4.1.3.1).
 
-import type { Ipv4Addr } from './addr.ts';
+import type { IpAddr } from './addr.ts';
 import type { Counters } from './counters.ts';
-import type { Icmp } from './icmp.ts';
-import type { Ipv4, RxContext } from './ipv4.ts';
-import { PROTO_UDP, type Ipv4Header } from './ipv4-wire.ts';
-import { UNREACH_PORT } from './icmp-wire.ts';
+import { PROTO_UDP, type IcmpReporter, type NetworkLayer, type RxContext } from './ip.ts';
 import { encodeUdp, parseUdp } from './udp-wire.ts';
 
 export interface UdpReceived {
-  src: Ipv4Addr;
+  src: IpAddr;
   srcPort: number;
-  dst: Ipv4Addr;
+  dst: IpAddr;
   dstPort: number;
   /** Valid only during the call: copy what you keep. */
   payload: Uint8Array;
@@ -23,19 +20,19 @@ export type UdpReceiver = (d: UdpReceived) => void;
 
 export interface UdpSend {
   srcPort: number;
-  dst: Ipv4Addr;
+  dst: IpAddr;
   dstPort: number;
   payload: Uint8Array;
-  /** Source address; defaults to ours (DHCP uses 0.0.0.0 before it has one). */
-  src?: Ipv4Addr;
+  /** Source address; defaults to the network layer's choice (DHCP uses 0.0.0.0 before it has one). */
+  src?: IpAddr;
 }
 
 export class Udp {
   private readonly ports = new Map<number, UdpReceiver>();
 
   constructor(
-    private readonly ipv4: Ipv4,
-    private readonly icmp: Icmp,
+    private readonly net: NetworkLayer,
+    private readonly icmp: IcmpReporter,
     private readonly counters: Counters,
   ) {}
 
@@ -49,17 +46,17 @@ export class Udp {
   }
 
   send(d: UdpSend, now: number): boolean {
-    const src = d.src ?? this.ipv4.config?.address;
+    const src = d.src ?? this.net.sourceFor(d.dst);
     if (src === undefined) {
       this.counters.inc('udp.tx_no_address');
       return false;
     }
     this.counters.inc('udp.tx');
-    return this.ipv4.send(d.dst, PROTO_UDP, encodeUdp(d, src, d.dst), now, { src });
+    return this.net.send(d.dst, PROTO_UDP, encodeUdp(d, this.net.pseudoSum(src, d.dst, PROTO_UDP)), now, { src });
   }
 
-  receive(h: Ipv4Header, payload: Uint8Array, ctx: RxContext): void {
-    const parsed = parseUdp(payload, h.src, h.dst, ctx.checksumTrusted);
+  receive(payload: Uint8Array, ctx: RxContext): void {
+    const parsed = parseUdp(payload, ctx.pseudo, ctx.checksumTrusted);
     if (!parsed.ok) {
       this.counters.inc(`udp.rx_bad_${parsed.reason}`);
       return;
@@ -68,10 +65,10 @@ export class Udp {
     const receiver = this.ports.get(datagram.dstPort);
     if (receiver === undefined) {
       this.counters.inc('udp.rx_closed_port');
-      this.icmp.unreachable(UNREACH_PORT, h, ctx);
+      this.icmp.portUnreachable(ctx);
       return;
     }
     this.counters.inc('udp.rx');
-    receiver({ src: h.src, srcPort: datagram.srcPort, dst: h.dst, dstPort: datagram.dstPort, payload: datagram.payload, now: ctx.now });
+    receiver({ src: ctx.src, srcPort: datagram.srcPort, dst: ctx.dst, dstPort: datagram.dstPort, payload: datagram.payload, now: ctx.now });
   }
 }

@@ -7,7 +7,7 @@ import { Arp, type ArpConflict } from '../../src/arp/arp.ts';
 import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp, type ArpPacket } from '../../src/arp/arp-wire.ts';
 import { parseMac } from '../../src/net/addr.ts';
 import { Counters } from '../../src/net/counters.ts';
-import { ETHERTYPE_ARP } from '../../src/net/ethernet.ts';
+import { ETHERTYPE_ARP, type LinkRxContext } from '../../src/net/ethernet.ts';
 import { seededRandom } from '../../src/random.ts';
 import { ip } from '../net/frames.ts';
 
@@ -254,6 +254,8 @@ describe('ARP layer: reporting conflicts, not acting on them', () => {
   const OUR = ip('192.168.77.10');
   const PEER_IP = ip('192.168.77.1');
 
+  const at = (now: number): LinkRxContext => ({ now, linkBroadcast: false, checksumTrusted: false });
+
   function arp() {
     const sent: { dst: number; p: ArpPacket }[] = [];
     const conflicts: ArpConflict[] = [];
@@ -282,9 +284,9 @@ describe('ARP layer: reporting conflicts, not acting on them', () => {
   it('while watching a tentative address: reports sender = it (request or reply) and probes for it, answers none', () => {
     const { a, sent, conflicts, counters } = arp();
     a.watch(A);
-    a.receive(pkt({ op: ARP_REPLY, spa: A, tha: OUR_MAC, tpa: 0 }), 1); // a reply to our probe
-    a.receive(pkt({ op: ARP_REQUEST, spa: A, tpa: PEER_IP }), 2); // a request from a host using A
-    a.receive(pkt({ op: ARP_REQUEST, spa: 0, tpa: A }), 3); // another host probing for A
+    a.receive(pkt({ op: ARP_REPLY, spa: A, tha: OUR_MAC, tpa: 0 }), at(1)); // a reply to our probe
+    a.receive(pkt({ op: ARP_REQUEST, spa: A, tpa: PEER_IP }), at(2)); // a request from a host using A
+    a.receive(pkt({ op: ARP_REQUEST, spa: 0, tpa: A }), at(3)); // another host probing for A
     expect(conflicts).toEqual([
       { address: A, mac: OTHER, kind: 'sender', op: ARP_REPLY, tentative: true },
       { address: A, mac: OTHER, kind: 'sender', op: ARP_REQUEST, tentative: true },
@@ -298,13 +300,13 @@ describe('ARP layer: reporting conflicts, not acting on them', () => {
   it('does not report: our own probe looped back, a who-has for the tentative address from a configured host, other probes', () => {
     const { a, conflicts } = arp();
     a.watch(A);
-    a.receive(pkt({ sha: OUR_MAC, spa: 0, tpa: A }), 1);
-    a.receive(pkt({ spa: PEER_IP, tpa: A }), 2); // someone merely asks who has A
-    a.receive(pkt({ spa: 0, tpa: B }), 3);
-    a.receive(pkt({ op: ARP_REPLY, spa: 0, tpa: A }), 4); // not a probe: a reply
+    a.receive(pkt({ sha: OUR_MAC, spa: 0, tpa: A }), at(1));
+    a.receive(pkt({ spa: PEER_IP, tpa: A }), at(2)); // someone merely asks who has A
+    a.receive(pkt({ spa: 0, tpa: B }), at(3));
+    a.receive(pkt({ op: ARP_REPLY, spa: 0, tpa: A }), at(4)); // not a probe: a reply
     expect(conflicts).toEqual([]);
     a.watch(undefined);
-    a.receive(pkt({ op: ARP_REPLY, spa: A }), 5);
+    a.receive(pkt({ op: ARP_REPLY, spa: A }), at(5));
     expect(conflicts).toEqual([]);
   });
 
@@ -312,9 +314,9 @@ describe('ARP layer: reporting conflicts, not acting on them', () => {
     const { a, sent, conflicts } = arp();
     a.setAddress(OUR, 0);
     sent.length = 0;
-    a.receive(pkt({ spa: OUR, tpa: OUR }), 1); // another host announcing our address
+    a.receive(pkt({ spa: OUR, tpa: OUR }), at(1)); // another host announcing our address
     expect(conflicts).toEqual([{ address: OUR, mac: OTHER, kind: 'sender', op: ARP_REQUEST, tentative: false }]);
-    a.receive(pkt({ spa: 0, tpa: OUR }), 2); // a probe for our address: we answer, the prober sees the conflict
+    a.receive(pkt({ spa: 0, tpa: OUR }), at(2)); // a probe for our address: we answer, the prober sees the conflict
     expect(conflicts).toHaveLength(1);
     expect(sent).toEqual([{ dst: OTHER, p: { op: ARP_REPLY, sha: OUR_MAC, spa: OUR, tha: OTHER, tpa: 0 } }]);
   });
@@ -323,7 +325,7 @@ describe('ARP layer: reporting conflicts, not acting on them', () => {
     const logs: string[] = [];
     const a = new Arp(OUR_MAC, () => {}, new Counters(), (l) => logs.push(l));
     a.setAddress(OUR, 0);
-    a.receive(pkt({ spa: OUR }), 1);
+    a.receive(pkt({ spa: OUR }), at(1));
     expect(logs.at(-1)).toBe('ARP: conflict: 192.168.77.10 is also claimed by 02:00:00:00:00:99');
   });
 });

@@ -1,11 +1,12 @@
 // Building and reading frames in tests, with the stack's own codecs (each has its own byte fixture test).
 
+import { ipv4Pseudo } from '../../src/net/checksum.ts';
 import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp, type ArpPacket } from '../../src/arp/arp-wire.ts';
 import { MAC_BROADCAST, parseIpv4 as parseAddr, parseMac, type Ipv4Addr, type MacAddr } from '../../src/net/addr.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, buildEthernet, parseEthernet } from '../../src/net/ethernet.ts';
 import { ICMP_ECHO_REQUEST, encodeIcmp, parseIcmp, type IcmpMessage } from '../../src/net/icmp-wire.ts';
 import { PROTO_ICMP, PROTO_UDP, buildIpv4, parseIpv4, type Ipv4Header, type Ipv4Out } from '../../src/net/ipv4-wire.ts';
-import { Stack, type StackOptions } from '../../src/net/stack.ts';
+import { Stack, type StackOptions } from '../../src/stack/stack.ts';
 import { encodeUdp, parseUdp, type UdpDatagram } from '../../src/net/udp-wire.ts';
 import { seededRandom } from '../../src/random.ts';
 
@@ -69,7 +70,7 @@ export function echoRequest(data: Uint8Array, rest = 0x12340001, h: Partial<Ipv4
 export function udpFrame(d: UdpDatagram, h: Partial<Ipv4Out> = {}, dstMac?: MacAddr): Uint8Array {
   const src = h.src ?? PEER_IP;
   const dst = h.dst ?? OUR_IP;
-  return ipFrame({ protocol: PROTO_UDP, ...h }, encodeUdp(d, src, dst), dstMac);
+  return ipFrame({ protocol: PROTO_UDP, ...h }, encodeUdp(d, ipv4Pseudo(src, dst, PROTO_UDP)), dstMac);
 }
 
 export interface Decoded {
@@ -101,7 +102,7 @@ export function decode(frame: Uint8Array): Decoded {
     out.icmp = icmp;
   }
   if (p.header.protocol === PROTO_UDP && p.header.fragmentOffset === 0 && !p.header.moreFragments) {
-    const u = parseUdp(p.payload, p.header.src, p.header.dst);
+    const u = parseUdp(p.payload, ipv4Pseudo(p.header.src, p.header.dst, PROTO_UDP));
     if (!u.ok) throw new Error(`malformed UDP: ${u.reason}`);
     out.udp = u.datagram;
   }

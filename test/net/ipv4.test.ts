@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAC_BROADCAST, type Ipv4Addr } from '../../src/net/addr.ts';
+import { MAC_BROADCAST, type IpAddr, type Ipv4Addr } from '../../src/net/addr.ts';
 import { Counters } from '../../src/net/counters.ts';
 import { buildEthernet, ETHERTYPE_IPV4 } from '../../src/net/ethernet.ts';
 import { ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_REDIRECT, UNREACH_PORT, UNREACH_PROTOCOL, encodeIcmp } from '../../src/net/icmp-wire.ts';
@@ -107,7 +107,7 @@ describe('ICMP errors (RFC 1122 §3.2.2)', () => {
 describe('UDP (RFC 768)', () => {
   it('delivers to a bound port and sends with a checksum', () => {
     const { stack } = ready();
-    const got: Array<[Ipv4Addr, number, number[]]> = [];
+    const got: Array<[IpAddr, number, number[]]> = [];
     stack.udp.bind(7, (d) => {
       got.push([d.src, d.srcPort, Array.from(d.payload)]);
       stack.udp.send({ srcPort: 7, dst: d.src, dstPort: d.srcPort, payload: d.payload }, d.now);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeIcmp, ICMP_ECHO_REQUEST } from '../../src/net/icmp-wire.ts';
 import { PROTO_ICMP } from '../../src/net/ipv4-wire.ts';
 import { readPcap } from '../../src/net/pcap.ts';
-import { Stack } from '../../src/net/stack.ts';
+import { Stack } from '../../src/stack/stack.ts';
 import { seededRandom } from '../../src/random.ts';
 import { decode, echoRequest, ipFrame, OUR_IP, OUR_MAC, staticStack, udpFrame, whoHas } from './frames.ts';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDhcp } from '../../src/dhcp/dhcp-wire.ts';
 import { ipv4ToString, macToString } from '../../src/net/addr.ts';
 import { readPcap } from '../../src/net/pcap.ts';
-import { Stack } from '../../src/net/stack.ts';
+import { Stack } from '../../src/stack/stack.ts';
 import { decode, OUR_MAC } from './frames.ts';
 
 const records = readPcap(new Uint8Array(readFileSync(new URL('../fixtures/dnsmasq-kernel-session.pcap', import.meta.url))));

@@ -6,7 +6,7 @@ import { ARP_REPLY, ARP_REQUEST } from '../../src/arp/arp-wire.ts';
 import type { DhcpSavedLease } from '../../src/dhcp/dhcp-client.ts';
 import { DhcpMessageType as T, encodeDhcp, parseDhcp, type DhcpMessage } from '../../src/dhcp/dhcp-wire.ts';
 import { MAC_BROADCAST, type Ipv4Addr } from '../../src/net/addr.ts';
-import { Stack, type StackOptions } from '../../src/net/stack.ts';
+import { Stack, type StackOptions } from '../../src/stack/stack.ts';
 import { seededRandom } from '../../src/random.ts';
 import { GW_IP, OUR_MAC, PEER_IP, PEER_MAC, arpFrame, decode, ip, mac, udpFrame, whoHas, type Decoded } from './frames.ts';
 
@@ -29,9 +29,9 @@ function lab(extra: Partial<StackOptions> = {}, saved?: DhcpSavedLease) {
   const stack = new Stack({
     mac: OUR_MAC, mtu: 1500, random: seededRandom(5), log: (l) => logs.push(l),
     dhcpState: { saved, save: (s) => saves.push(s) },
+    onAddress: (c) => addresses.push(c?.address),
     ...extra,
   });
-  stack.onAddress = (c) => addresses.push(c?.address);
   const out: Out[] = [];
   let now = 0;
   const collect = (): void => {

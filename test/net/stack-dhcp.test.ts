@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { DhcpMessageType, encodeDhcp, parseDhcp } from '../../src/dhcp/dhcp-wire.ts';
 import { MAC_BROADCAST } from '../../src/net/addr.ts';
-import { Stack } from '../../src/net/stack.ts';
+import { Stack } from '../../src/stack/stack.ts';
 import { seededRandom } from '../../src/random.ts';
 import { GW_IP, GW_MAC, OUR_MAC, decode, ip, isAt, udpFrame } from './frames.ts';
 

@@ -1,10 +1,11 @@
 // Byte fixtures both ways for every header the stack reads and writes.
 
+import { PROTO_UDP } from '../../src/net/ip.ts';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp } from '../../src/arp/arp-wire.ts';
 import { ipv4ToString, macToString, maskToPrefix, parseIpv4 as parseAddr, parseMac, prefixToMask, readMac, writeMac } from '../../src/net/addr.ts';
-import { checksum } from '../../src/net/checksum.ts';
+import { checksum, ipv4Pseudo } from '../../src/net/checksum.ts';
 import { buildEthernet, parseEthernet } from '../../src/net/ethernet.ts';
 import { encodeIcmp, parseIcmp } from '../../src/net/icmp-wire.ts';
 import { buildIpv4, parseIpv4 } from '../../src/net/ipv4-wire.ts';
@@ -150,27 +151,27 @@ describe('UDP', () => {
     if (offer === undefined) return;
     const ipp = parseIpv4(offer.subarray(14));
     if (!ipp.ok) throw new Error('bad ip');
-    const u = parseUdp(ipp.payload, ipp.header.src, ipp.header.dst);
+    const u = parseUdp(ipp.payload, ipv4Pseudo(ipp.header.src, ipp.header.dst, PROTO_UDP));
     expect(u.ok).toBe(true);
     if (!u.ok) return;
     expect(u.datagram).toMatchObject({ srcPort: 67, dstPort: 68 });
-    expect(encodeUdp(u.datagram, ipp.header.src, ipp.header.dst)).toEqual(ipp.payload);
+    expect(encodeUdp(u.datagram, ipv4Pseudo(ipp.header.src, ipp.header.dst, PROTO_UDP))).toEqual(ipp.payload);
   });
   it('a hand fixture; zero checksum means none; bad checksum and lengths refused', () => {
-    const d = encodeUdp({ srcPort: 68, dstPort: 67, payload: hex('01020304') }, src, dst);
+    const d = encodeUdp({ srcPort: 68, dstPort: 67, payload: hex('01020304') }, ipv4Pseudo(src, dst, PROTO_UDP));
     expect(Array.from(d.subarray(0, 6))).toEqual([0, 68, 0, 67, 0, 12]);
-    expect(parseUdp(d, src, dst)).toEqual({ ok: true, datagram: { srcPort: 68, dstPort: 67, payload: hex('01020304') } });
+    expect(parseUdp(d, ipv4Pseudo(src, dst, PROTO_UDP))).toEqual({ ok: true, datagram: { srcPort: 68, dstPort: 67, payload: hex('01020304') } });
     const none = d.slice();
     none[6] = 0;
     none[7] = 0;
-    expect(parseUdp(none, src, dst).ok).toBe(true);
+    expect(parseUdp(none, ipv4Pseudo(src, dst, PROTO_UDP)).ok).toBe(true);
     const bad = d.slice();
     flip(bad, 9, 0xff);
-    expect(parseUdp(bad, src, dst)).toEqual({ ok: false, reason: 'checksum' });
-    expect(parseUdp(d, src, ip('1.2.3.4'))).toEqual({ ok: false, reason: 'checksum' });
+    expect(parseUdp(bad, ipv4Pseudo(src, dst, PROTO_UDP))).toEqual({ ok: false, reason: 'checksum' });
+    expect(parseUdp(d, ipv4Pseudo(src, ip('1.2.3.4'), PROTO_UDP))).toEqual({ ok: false, reason: 'checksum' });
     const long = d.slice();
     long[5] = 13;
-    expect(parseUdp(long, src, dst)).toEqual({ ok: false, reason: 'length' });
-    expect(parseUdp(d.subarray(0, 7), src, dst)).toEqual({ ok: false, reason: 'short' });
+    expect(parseUdp(long, ipv4Pseudo(src, dst, PROTO_UDP))).toEqual({ ok: false, reason: 'length' });
+    expect(parseUdp(d.subarray(0, 7), ipv4Pseudo(src, dst, PROTO_UDP))).toEqual({ ok: false, reason: 'short' });
   });
 });

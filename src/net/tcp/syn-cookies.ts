@@ -4,7 +4,7 @@
 // 4-tuple, the peer's ISN, the clock and those options. Timestamps are not kept in cookie mode.
 
 import { createHmac } from 'node:crypto';
-import type { Ipv4Addr } from '../addr.ts';
+import { writeIpAddr, type IpAddr } from '../addr.ts';
 import type { TcpOptions } from './tcp-wire.ts';
 
 const MSS_TABLE = [536, 1220, 1440, 1460] as const;
@@ -24,7 +24,7 @@ export class SynCookies {
   constructor(private readonly secret: Buffer) {}
 
   /** The ISN to send and the options our SYN-ACK answers with. */
-  make(local: Ipv4Addr, localPort: number, remote: Ipv4Addr, remotePort: number, peerIsn: number, offer: CookieOffer, now: number, ourShift: number, ourMss = 1460): { iss: number; options: TcpOptions } {
+  make(local: IpAddr, localPort: number, remote: IpAddr, remotePort: number, peerIsn: number, offer: CookieOffer, now: number, ourShift: number, ourMss = 1460): { iss: number; options: TcpOptions } {
     let mssIndex = 0;
     MSS_TABLE.forEach((m, i) => {
       if (m <= offer.mss) mssIndex = i;
@@ -40,7 +40,7 @@ export class SynCookies {
   }
 
   /** The peer's options if `cookie` (our ISN) is one we made lately for this handshake, else undefined. */
-  check(local: Ipv4Addr, localPort: number, remote: Ipv4Addr, remotePort: number, peerIsn: number, cookie: number, now: number): TcpOptions | undefined {
+  check(local: IpAddr, localPort: number, remote: IpAddr, remotePort: number, peerIsn: number, cookie: number, now: number): TcpOptions | undefined {
     const t = cookie >>> 27;
     const enc = (cookie >>> 20) & 0x7f;
     const age = (this.period(now) - t + 32) % 32;
@@ -57,15 +57,16 @@ export class SynCookies {
     return Math.floor(now / SynCookies.periodMs) & 0x1f;
   }
 
-  private mac(local: Ipv4Addr, localPort: number, remote: Ipv4Addr, remotePort: number, peerIsn: number, t: number, enc: number): number {
-    const b = Buffer.alloc(18);
-    b.writeUInt32BE(local, 0);
-    b.writeUInt16BE(localPort, 4);
-    b.writeUInt32BE(remote, 6);
-    b.writeUInt16BE(remotePort, 10);
-    b.writeUInt32BE(peerIsn >>> 0, 12);
-    b.writeUInt8(t, 16);
-    b.writeUInt8(enc, 17);
-    return createHmac('sha256', this.secret).update(b).digest().readUInt32BE(0) & 0xfffff;
+  private mac(local: IpAddr, localPort: number, remote: IpAddr, remotePort: number, peerIsn: number, t: number, enc: number): number {
+    const b = Buffer.alloc(42);
+    let off = writeIpAddr(b, 0, local);
+    b.writeUInt16BE(localPort, off);
+    off += 2;
+    off += writeIpAddr(b, off, remote);
+    b.writeUInt16BE(remotePort, off);
+    b.writeUInt32BE(peerIsn >>> 0, off + 2);
+    b.writeUInt8(t, off + 6);
+    b.writeUInt8(enc, off + 7);
+    return createHmac('sha256', this.secret).update(b.subarray(0, off + 8)).digest().readUInt32BE(0) & 0xfffff;
   }
 }

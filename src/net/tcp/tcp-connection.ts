@@ -6,13 +6,15 @@
 // delayed ACK), RFC 6582 (NewReno), RFC 2018 and RFC 6675 (SACK and SACK-based recovery), RFC 7323
 // (window scale, timestamps, RTTM, PAWS), RFC 5961 (RST/SYN/ACK checks, challenge ACKs).
 
-import { copyBytes, type Ipv4Addr } from '../addr.ts';
+import { copyBytes, type IpAddr } from '../addr.ts';
+import { earliest } from '../deadline.ts';
 import { ByteRing } from './byte-ring.ts';
 import type { MemoryBudget } from './memory-budget.ts';
 import { RtoEstimator } from './rto.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.ts';
 import { SeqRanges, type SeqRange } from './seq-ranges.ts';
 import { ACK, FIN, PSH, RST, SYN, segmentLength, type TcpOptions, type TcpSegment } from './tcp-wire.ts';
+import { MAX_WINDOW_SCALE, windowShiftFor } from './window.ts';
 
 export type TcpState =
   | 'SYN_SENT' | 'SYN_RECEIVED' | 'ESTABLISHED' | 'FIN_WAIT_1' | 'FIN_WAIT_2'
@@ -89,7 +91,7 @@ export const defaultTcpConfig: TcpConfig = {
 };
 
 export interface Endpoint {
-  address: Ipv4Addr;
+  address: IpAddr;
   port: number;
 }
 
@@ -103,8 +105,12 @@ export interface TcpHost {
    * a TSO super-segment for the device to cut into segments of that many bytes.
    */
   send(conn: TcpConnection, seg: TcpSegment, now: number, gsoSize?: number): void;
+  /** The application changed something (data queued, window opened, close): let output run soon. */
+  dirty(conn: TcpConnection): void;
   /** The connection left CLOSED for good: forget it. */
   closed(conn: TcpConnection): void;
+  /** Sends a RST from this connection (seq `seq`, no ACK) at the next output; the connection itself is gone by then. */
+  resetLater(conn: TcpConnection, seq: number): void;
   /** A passive connection completed its handshake. */
   established(conn: TcpConnection): void;
   /** RFC 5961 §7: challenge ACKs are rate-limited across all connections. */
@@ -120,7 +126,6 @@ interface OutOfOrder {
   fin: boolean;
 }
 
-const MAX_WINDOW_SCALE = 14;
 const DUP_THRESH = 3; // RFC 5681 §3.2
 const TS_OPTION_BYTES = 12; // NOP NOP kind len TSval TSecr
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000; // RFC 7323 §5.5: 24 days
@@ -138,13 +143,14 @@ export class TcpConnection {
   error: CloseReason;
   /** Called after anything the application may care about changed (data, space, state). */
   notify: () => void = () => {};
-  /** Nagle off for this connection (RFC 9293 §3.7.4). */
-  noDelay: boolean;
+  private nagleOff: boolean;
   /** Keep-alive idle time for this connection (0: off). */
   keepAliveIdleMs: number;
 
   // RFC 9293 §3.3.1 send sequence variables; sndMax is the highest sequence number sent so far.
-  readonly iss: number;
+  /** Our initial sequence number; an active open takes it when its SYN first goes out (`open`). */
+  private iss: number;
+  private issTaken = false;
   sndUna: number;
   sndNxt: number;
   sndMax: number;
@@ -225,23 +231,34 @@ export class TcpConnection {
     /** True for a connection we opened (SYN_SENT), false for one from a listener. */
     readonly active: boolean,
     tsOffset = 0,
+    /** Our MSS on this connection's route (the network layer's largest payload less the TCP header). */
+    readonly mss = host.config.mss,
   ) {
     const c = host.config;
     this.iss = iss;
     this.sndUna = iss;
     this.sndNxt = iss;
     this.sndMax = iss;
-    this.sndMss = Math.min(536, c.mss);
+    this.sndMss = Math.min(536, this.mss);
     this.tsOffset = tsOffset >>> 0;
-    this.noDelay = c.noDelay;
+    this.nagleOff = c.noDelay;
     this.keepAliveIdleMs = c.keepAliveIdleMs;
     this.sendBuf = new ByteRing(c.sendBufferSize, host.budget);
     this.recvBuf = new ByteRing(c.receiveBufferSize, host.budget);
     this.rto = new RtoEstimator(c);
     this.state = active ? 'SYN_SENT' : 'SYN_RECEIVED';
-    if (c.windowScaling) {
-      while (this.rcvShift < MAX_WINDOW_SCALE && 65535 * 2 ** this.rcvShift < c.receiveBufferSize) this.rcvShift++;
-    }
+    if (c.windowScaling) this.rcvShift = windowShiftFor(c.receiveBufferSize);
+  }
+
+  /** True until an active open has taken its ISN (`open`). */
+  get awaitingIss(): boolean {
+    return this.active && !this.issTaken && this.state === 'SYN_SENT';
+  }
+
+  /** An active open takes its ISN (RFC 6528) when its first SYN is due: the layer computes it with the time. */
+  open(iss: number): void {
+    this.iss = this.sndUna = this.sndNxt = this.sndMax = iss;
+    this.issTaken = true;
   }
 
   // ——— The application's side ———
@@ -294,16 +311,31 @@ export class TcpConnection {
     return this.ooo.length;
   }
 
+  /** Nagle off for this connection (RFC 9293 §3.7.4). */
+  get noDelay(): boolean {
+    return this.nagleOff;
+  }
+
+  set noDelay(off: boolean) {
+    this.nagleOff = off;
+    this.host.dirty(this); // a segment Nagle held back may go now
+  }
+
   /** Queues bytes to send; returns how many were taken (RFC 9293 §3.10.2 SEND). */
   write(data: Uint8Array): number {
     if (!this.canSend) return 0;
-    return this.sendBuf.push(data);
+    const n = this.sendBuf.push(data);
+    if (n > 0) this.host.dirty(this);
+    return n;
   }
 
   /** Takes up to `max` received bytes; the window opens as the application reads (§3.10.3 RECEIVE). */
   read(max = Infinity): Uint8Array {
     const out = this.recvBuf.take(Math.min(max, this.recvBuf.length));
-    if (out.length > 0 && this.windowUpdateDue()) this.ackNeeded = true;
+    if (out.length > 0 && this.windowUpdateDue()) {
+      this.ackNeeded = true;
+      this.host.dirty(this);
+    }
     return out;
   }
 
@@ -316,6 +348,7 @@ export class TcpConnection {
       return;
     }
     this.finQueued = true;
+    this.host.dirty(this);
   }
 
   /** Closes only our sending direction (half-close): reads continue until the peer's FIN. */
@@ -325,12 +358,16 @@ export class TcpConnection {
       return;
     }
     this.finQueued = true;
+    this.host.dirty(this);
   }
 
-  /** Abort: a RST to the peer if it knows us, and everything released (§3.10.5 ABORT). */
-  abort(now: number): void {
+  /**
+   * Abort (§3.10.5 ABORT): everything released now; the RST to the peer (if it knows us) goes out with the
+   * next output, which has the time.
+   */
+  abort(): void {
     if (this.state === 'CLOSED') return;
-    if (this.state !== 'SYN_SENT' && this.state !== 'TIME_WAIT') this.sendRst(this.sndNxt, now);
+    if (this.state !== 'SYN_SENT' && this.state !== 'TIME_WAIT') this.host.resetLater(this, this.sndNxt);
     this.destroy('aborted');
   }
 
@@ -422,7 +459,7 @@ export class TcpConnection {
       // the largest window the peer offered; otherwise the next ACK will bring a better moment.
       if (n < per && offset > 0) {
         const allQueued = n === unsent;
-        if (!(allQueued && this.noDelay) && !(this.maxSndWnd > 0 && n >= this.maxSndWnd / 2)) break;
+        if (!(allQueued && this.nagleOff) && !(this.maxSndWnd > 0 && n >= this.maxSndWnd / 2)) break;
       }
       this.transmit(this.sndNxt, n, now);
       sent = true;
@@ -481,7 +518,7 @@ export class TcpConnection {
   private sendSyn(now: number): void {
     const c = this.host.config;
     const o = this.peerOffered;
-    const opts: TcpOptions = { mss: c.mss };
+    const opts: TcpOptions = { mss: this.mss };
     // In our SYN we offer what we do; in a SYN-ACK we answer only what the peer offered (RFC 7323 §2.2, §3.2; RFC 2018 §2).
     const offer = (ours: boolean, theirs: boolean): boolean => ours && (this.state === 'SYN_SENT' || theirs);
     if (offer(c.windowScaling, o.windowScale !== undefined)) opts.windowScale = this.rcvShift;
@@ -559,7 +596,7 @@ export class TcpConnection {
   private advertise(): number {
     const free = this.recvWindow();
     const edge = seqAdd(this.rcvNxt, free);
-    const step = Math.min(this.host.config.receiveBufferSize / 2, this.host.config.mss);
+    const step = Math.min(this.host.config.receiveBufferSize / 2, this.mss);
     if (seqGe(this.rcvAdv, this.rcvNxt) && seqDiff(edge, this.rcvAdv) < step) return Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
     // A new edge sits on a multiple of 2^shift from RCV.NXT, so the shifted field says it exactly.
     const unit = 2 ** this.rcvShift;
@@ -569,7 +606,7 @@ export class TcpConnection {
 
   private windowUpdateDue(): boolean {
     const edge = seqAdd(this.rcvNxt, this.recvWindow());
-    const step = Math.min(this.host.config.receiveBufferSize / 2, this.host.config.mss);
+    const step = Math.min(this.host.config.receiveBufferSize / 2, this.mss);
     return seqDiff(edge, this.rcvAdv) >= step;
   }
 
@@ -588,11 +625,7 @@ export class TcpConnection {
 
   /** The next time `onTimer` has something to do. */
   deadline(): number | undefined {
-    let d: number | undefined;
-    for (const t of [this.rtoAt, this.persistAt, this.timeWaitAt, this.finWait2At, this.delAckAt, this.keepAliveAt]) {
-      if (t !== undefined && (d === undefined || t < d)) d = t;
-    }
-    return d;
+    return earliest(this.rtoAt, this.persistAt, this.timeWaitAt, this.finWait2At, this.delAckAt, this.keepAliveAt);
   }
 
   onTimer(now: number): void {
@@ -744,7 +777,7 @@ export class TcpConnection {
     this.peerOffered = o;
     // A peer's MSS below 88 (Linux's TCP_MIN_MSS) is taken as 88: with options, a smaller one leaves little or
     // no room for data, and a segment of none would never move the stream on.
-    this.sndMss = Math.max(MIN_SND_MSS, Math.min(o.mss ?? 536, c.mss));
+    this.sndMss = Math.max(MIN_SND_MSS, Math.min(o.mss ?? 536, this.mss));
     if (c.windowScaling && o.windowScale !== undefined) {
       this.sndShift = Math.min(MAX_WINDOW_SCALE, o.windowScale); // RFC 7323 §2.3: cap at 14
     } else {
@@ -1196,7 +1229,7 @@ export class TcpConnection {
       // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment, else within the delay.
       // Counted in full segments' worth, so that a super-segment merged by the device (GRO) counts as many.
       // A full segment from the peer is our MSS less its timestamp option.
-      const full = this.host.config.mss - (this.neg.tsOk ? TS_OPTION_BYTES : 0);
+      const full = this.mss - (this.neg.tsOk ? TS_OPTION_BYTES : 0);
       this.unackedSegments += Math.max(1, Math.floor(payload.length / full));
       if (this.unackedSegments >= 2) this.ackNeeded = true;
       else this.delAckAt ??= now + this.host.config.delayedAckMs;

@@ -1,9 +1,9 @@
 // A TCP connection of our stack as the ByteStream that src/http serves (Mirage's FLOW over TCP).
-// Reads take from the receive buffer (opening the window), writes wait for send-buffer space.
+// Reads take from the receive buffer (opening the window), writes wait for send-buffer space. The socket
+// holds only its connection: the connection tells its layer itself when it has work to send.
 
-import { ipv4ToString } from '../addr.ts';
+import { ipToString } from '../addr.ts';
 import type { ByteStream, RemoteEndpoint } from '../byte-stream.ts';
-import type { Tcp } from './tcp.ts';
 import type { TcpConnection } from './tcp-connection.ts';
 
 /** Most bytes one read returns. */
@@ -13,11 +13,8 @@ export class TcpSocket implements ByteStream {
   readonly remote: RemoteEndpoint;
   private waiters: Array<() => void> = [];
 
-  constructor(
-    readonly conn: TcpConnection,
-    private readonly tcp: Tcp,
-  ) {
-    this.remote = { address: ipv4ToString(conn.remote.address), port: conn.remote.port };
+  constructor(readonly conn: TcpConnection) {
+    this.remote = { address: ipToString(conn.remote.address), port: conn.remote.port };
     conn.notify = () => {
       const w = this.waiters;
       this.waiters = [];
@@ -39,11 +36,7 @@ export class TcpSocket implements ByteStream {
 
   async read(): Promise<Uint8Array | null> {
     for (;;) {
-      if (this.conn.readable > 0) {
-        const data = this.conn.read(READ_CHUNK);
-        this.tcp.touch(this.conn); // the window may have opened enough to announce
-        return data;
-      }
+      if (this.conn.readable > 0) return this.conn.read(READ_CHUNK);
       if (this.conn.atEof) return null;
       await this.changed();
     }
@@ -53,9 +46,7 @@ export class TcpSocket implements ByteStream {
     let off = 0;
     while (off < data.length) {
       if (!this.conn.canSend) throw new Error(`connection ${this.conn.error ?? this.conn.state.toLowerCase()}`);
-      const n = this.conn.write(off === 0 ? data : data.subarray(off));
-      off += n;
-      if (n > 0) this.tcp.touch(this.conn);
+      off += this.conn.write(off === 0 ? data : data.subarray(off));
       if (off < data.length) await this.changed();
     }
   }
@@ -67,17 +58,15 @@ export class TcpSocket implements ByteStream {
 
   close(): Promise<void> {
     this.conn.close();
-    this.tcp.touch(this.conn);
     return Promise.resolve();
   }
 
   /** Half-close: FIN after the data; reading goes on. */
   shutdownWrite(): void {
     this.conn.shutdownWrite();
-    this.tcp.touch(this.conn);
   }
 
   abort(): void {
-    this.tcp.abort(this.conn);
+    this.conn.abort();
   }
 }

@@ -1,9 +1,9 @@
 // TCP segments (RFC 9293 §3.1): header, options (§3.2: EOL, NOP, MSS; RFC 7323 window scale and
-// timestamps; RFC 2018 SACK), checksum over the IPv4 pseudo-header. Parsing validates every length.
+// timestamps; RFC 2018 SACK), checksum over the pseudo-header. Parsing validates every length. The
+// pseudo-header's sum of addresses and protocol comes from the network layer (`NetworkLayer.pseudoSum`),
+// whichever family it is; the length is added here.
 
-import type { Ipv4Addr } from '../addr.ts';
-import { finish, pseudoHeaderSum, sumBytes } from '../checksum.ts';
-import { PROTO_TCP } from '../ipv4-wire.ts';
+import { finish, sumBytes } from '../checksum.ts';
 import { HEADROOM, OutPacket } from '../packet.ts';
 
 export const TCP_MIN_HEADER = 20;
@@ -86,11 +86,11 @@ function parseOptions(b: Uint8Array, start: number, end: number): TcpOptions | u
  * Parses and verifies a segment. The checksum is checked (RFC 9293 §3.10.7) unless the device vouches
  * for it (`checksumTrusted`: the kernel verified it, or the packet never left this machine).
  */
-export function parseTcp(b: Uint8Array, src: Ipv4Addr, dst: Ipv4Addr, checksumTrusted = false): TcpParse {
+export function parseTcp(b: Uint8Array, pseudo: number, checksumTrusted = false): TcpParse {
   if (b.length < TCP_MIN_HEADER) return { ok: false, reason: 'short' };
   const offset = ((b[12] ?? 0) >>> 4) * 4;
   if (offset < TCP_MIN_HEADER || offset > b.length) return { ok: false, reason: 'offset' };
-  if (!checksumTrusted && finish(sumBytes(b, 0, b.length, pseudoHeaderSum(src, dst, PROTO_TCP, b.length))) !== 0) return { ok: false, reason: 'checksum' };
+  if (!checksumTrusted && finish(sumBytes(b, 0, b.length, pseudo + b.length)) !== 0) return { ok: false, reason: 'checksum' };
   const options = parseOptions(b, TCP_MIN_HEADER, offset);
   if (options === undefined) return { ok: false, reason: 'options' };
   return {
@@ -132,8 +132,8 @@ function w32(b: Uint8Array, o: number, v: number): void {
 }
 
 /** Encodes a segment with its checksum; options are laid out 4-byte aligned with NOPs, as Linux does. */
-export function encodeTcp(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr): Uint8Array {
-  return encodeTcpPacket(s, src, dst, 0).view();
+export function encodeTcp(s: TcpSegment, pseudo: number): Uint8Array {
+  return encodeTcpPacket(s, pseudo, 0).view();
 }
 
 /**
@@ -141,7 +141,7 @@ export function encodeTcp(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr): Uint8Arr
  * `gsoSize` (0 or more), the checksum is left partial for the device (the pseudo-header sum, as Linux leaves
  * it for CHECKSUM_PARTIAL), and when it is above 0 the payload is a super-segment the device cuts (TSO).
  */
-export function encodeTcpPacket(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr, headroom = HEADROOM, gsoSize?: number): OutPacket {
+export function encodeTcpPacket(s: TcpSegment, pseudo: number, headroom = HEADROOM, gsoSize?: number): OutPacket {
   const optLen = optionsLength(s.options);
   const headerLen = TCP_MIN_HEADER + optLen;
   const packet = OutPacket.alloc(headerLen + s.payload.length, headroom);
@@ -187,11 +187,11 @@ export function encodeTcpPacket(s: TcpSegment, src: Ipv4Addr, dst: Ipv4Addr, hea
   }
   b.set(s.payload, headerLen);
   if (gsoSize !== undefined) {
-    w16(b, 16, ~finish(pseudoHeaderSum(src, dst, PROTO_TCP, b.length)) & 0xffff);
+    w16(b, 16, ~finish(pseudo + b.length) & 0xffff);
     packet.offload = { l4Start: packet.start, l4HeaderLen: headerLen, csumOffset: 16, gsoSize };
     return packet;
   }
-  const c = finish(sumBytes(b, 0, b.length, pseudoHeaderSum(src, dst, PROTO_TCP, b.length)));
+  const c = finish(sumBytes(b, 0, b.length, pseudo + b.length));
   w16(b, 16, c);
   return packet;
 }

@@ -3,17 +3,18 @@
 // connection's timer in one deadline queue.
 
 import { createHmac } from 'node:crypto';
-import type { Ipv4Addr } from '../addr.ts';
+import { isIpv4, writeIpAddr, type IpAddr } from '../addr.ts';
 import type { Counters } from '../counters.ts';
 import { DeadlineQueue } from '../deadline-queue.ts';
-import type { Ipv4, RxContext } from '../ipv4.ts';
-import { PROTO_TCP, type Ipv4Header } from '../ipv4-wire.ts';
+import { PROTO_TCP, type NetworkLayer, type RxContext } from '../ip.ts';
+import { TokenBucket } from '../token-bucket.ts';
 import { randomU32, type Random } from '../../random.ts';
 import { HEADROOM } from '../packet.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { seqAdd } from './seq.ts';
 import { SynCookies } from './syn-cookies.ts';
-import { defaultTcpConfig, TcpConnection, type TcpConfig, type TcpHost } from './tcp-connection.ts';
+import { defaultTcpConfig, TcpConnection, type Endpoint, type TcpConfig, type TcpHost } from './tcp-connection.ts';
+import { windowShiftFor } from './window.ts';
 import { ACK, RST, SYN, encodeTcp, encodeTcpPacket, parseTcp, segmentLength, type TcpSegment } from './tcp-wire.ts';
 
 export interface TcpLayerOptions extends TcpConfig {
@@ -66,27 +67,28 @@ export class Tcp implements TcpHost {
   private readonly embryos = new Map<TcpConnection, ListenerState>();
   private readonly timeWait = new Set<TcpConnection>();
   private readonly timers = new DeadlineQueue<TcpConnection>();
-  private readonly dirty = new Set<TcpConnection>();
+  /** Connections the application changed: output runs for them at the next poll. */
+  private readonly pending = new Set<TcpConnection>();
   private readonly secret: Buffer;
   private readonly cookies: SynCookies;
   readonly budget: MemoryBudget;
-  private challengeTokens: number;
-  private challengeAt = 0;
-  private now = 0;
-  /** Called when a connection has work outside a receive or poll (the driver then polls soon). */
-  wake: () => void = () => {};
+  private readonly challenges: TokenBucket;
+  /** RSTs of connections aborted by the application, sent at the next poll. */
+  private resets: Array<{ local: Endpoint; remote: Endpoint; seq: number }> = [];
 
   constructor(
-    private readonly ipv4: Ipv4,
+    private readonly net: NetworkLayer,
     private readonly counters: Counters,
     private readonly random: Random,
     options: Partial<TcpLayerOptions> = {},
+    /** Called when a connection has work outside a receive or poll (the driver then polls soon). */
+    private readonly wake: () => void = () => {},
   ) {
     this.config = { ...defaultTcpLayerOptions, ...options };
     this.secret = Buffer.from(Array.from({ length: 16 }, () => Math.floor(random() * 256)));
     this.cookies = new SynCookies(Buffer.from(Array.from({ length: 16 }, () => Math.floor(random() * 256))));
     this.budget = new MemoryBudget(this.config.maxBufferBytes);
-    this.challengeTokens = this.config.maxChallengeAcksPerSecond;
+    this.challenges = new TokenBucket(this.config.maxChallengeAcksPerSecond, this.config.maxChallengeAcksPerSecond);
   }
 
   get connectionCount(): number {
@@ -110,9 +112,9 @@ export class Tcp implements TcpHost {
   }
 
   /** Opens a connection (active OPEN, §3.10.1); the SYN goes out on the next poll. */
-  connect(dst: Ipv4Addr, dstPort: number): TcpConnection {
-    const local = this.ipv4.config?.address;
-    if (local === undefined) throw new Error('no IPv4 address yet');
+  connect(dst: IpAddr, dstPort: number): TcpConnection {
+    const local = this.net.sourceFor(dst);
+    if (local === undefined) throw new Error(`no ${isIpv4(dst) ? 'IPv4' : 'IPv6'} address yet`);
     if (this.conns.size >= this.config.maxConnections) throw new Error('too many connections');
     const [lo, hi] = this.config.ephemeralPorts;
     const span = hi - lo + 1;
@@ -121,30 +123,23 @@ export class Tcp implements TcpHost {
       const port = lo + ((start + i) % span);
       const key = keyOf(dst, dstPort, port);
       if (this.conns.has(key) || this.listeners.has(port)) continue;
-      const conn = new TcpConnection(this, { address: local, port }, { address: dst, port: dstPort }, this.isn(local, port, dst, dstPort), true, randomU32(this.random));
+      // The ISN is taken with the time when the SYN first goes out (`poll`).
+      const conn = new TcpConnection(this, { address: local, port }, { address: dst, port: dstPort }, 0, true, randomU32(this.random), this.mssFor(dst));
       this.conns.set(key, conn);
       this.counters.inc('tcp.active_open');
-      this.touch(conn);
+      this.dirty(conn);
       return conn;
     }
     throw new Error('no free local port');
   }
 
-  /** The application changed something on this connection: let output run soon. */
-  touch(conn: TcpConnection): void {
-    this.dirty.add(conn);
-    this.wake();
+  /** Our MSS towards `remote`: the route's largest payload less the TCP header, capped by the configured MSS. */
+  private mssFor(remote: IpAddr): number {
+    return Math.min(this.config.mss, this.net.maxPayload(remote) - 20);
   }
 
-  /** Aborts a connection now (RST). */
-  abort(conn: TcpConnection): void {
-    conn.abort(this.now);
-    this.wake();
-  }
-
-  receive(h: Ipv4Header, payload: Uint8Array, ctx: RxContext): void {
-    this.now = ctx.now;
-    const parsed = parseTcp(payload, h.src, h.dst, ctx.checksumTrusted);
+  receive(payload: Uint8Array, ctx: RxContext): void {
+    const parsed = parseTcp(payload, ctx.pseudo, ctx.checksumTrusted);
     if (!parsed.ok) {
       this.counters.inc(`tcp.rx_bad_${parsed.reason}`);
       return;
@@ -156,23 +151,23 @@ export class Tcp implements TcpHost {
       return;
     }
     this.counters.inc('tcp.rx');
-    const conn = this.conns.get(keyOf(h.src, seg.srcPort, seg.dstPort));
+    const conn = this.conns.get(keyOf(ctx.src, seg.srcPort, seg.dstPort));
     if (conn !== undefined) {
       conn.segmentArrives(seg, ctx.now);
-      this.settle(conn);
+      this.settle(conn, ctx.now);
       return;
     }
     const l = this.listeners.get(seg.dstPort);
     if (l !== undefined) {
-      this.listenState(l, h, seg, ctx.now);
+      this.listenState(l, ctx, seg, ctx.now);
       return;
     }
     this.counters.inc('tcp.rx_closed_port');
-    this.resetFor(h.dst, h.src, seg, ctx.now);
+    this.resetFor(ctx.dst, ctx.src, seg, ctx.now);
   }
 
   /** §3.10.7.2: a segment for a listening port. */
-  private listenState(l: ListenerState, h: Ipv4Header, seg: TcpSegment, now: number): void {
+  private listenState(l: ListenerState, h: RxContext, seg: TcpSegment, now: number): void {
     if (seg.flags & RST) return;
     if (seg.flags & ACK) {
       if (!(seg.flags & SYN) && this.fromCookie(l, h, seg, now)) return;
@@ -192,28 +187,29 @@ export class Tcp implements TcpHost {
       this.counters.inc('tcp.drop_backlog_full');
       return;
     }
-    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, this.isn(h.dst, seg.dstPort, h.src, seg.srcPort), false, randomU32(this.random));
+    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, this.isn(h.dst, seg.dstPort, h.src, seg.srcPort, now), false, randomU32(this.random), this.mssFor(h.src));
     this.conns.set(keyOf(h.src, seg.srcPort, seg.dstPort), conn);
     this.embryos.set(conn, l);
     l.synReceived++;
     this.counters.inc('tcp.passive_open');
     conn.acceptSyn(seg, now);
-    this.settle(conn);
+    this.settle(conn, now);
   }
 
   /** RFC 4987 §3.6: the backlog is full, so the handshake's state goes into our ISN instead of memory. */
-  private sendCookie(l: ListenerState, h: Ipv4Header, seg: TcpSegment, now: number): void {
+  private sendCookie(l: ListenerState, h: RxContext, seg: TcpSegment, now: number): void {
     const c = this.config;
-    const offer = { mss: Math.min(seg.options.mss ?? 536, c.mss), windowScale: c.windowScaling ? seg.options.windowScale : undefined, sackPermitted: c.sack && seg.options.sackPermitted === true };
-    const { iss, options } = this.cookies.make(h.dst, seg.dstPort, h.src, seg.srcPort, seg.seq, offer, now, ourWindowShift(c.receiveBufferSize), c.mss);
+    const mss = this.mssFor(h.src);
+    const offer = { mss: Math.min(seg.options.mss ?? 536, mss), windowScale: c.windowScaling ? seg.options.windowScale : undefined, sackPermitted: c.sack && seg.options.sackPermitted === true };
+    const { iss, options } = this.cookies.make(h.dst, seg.dstPort, h.src, seg.srcPort, seg.seq, offer, now, windowShiftFor(c.receiveBufferSize), mss);
     l.cookieSentAt = now;
     this.counters.inc('tcp.syn_cookie_sent');
     const synAck: TcpSegment = { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: iss, ack: seqAdd(seg.seq, 1), flags: SYN | ACK, window: Math.min(65535, c.receiveBufferSize), urgent: 0, options, payload: EMPTY };
-    this.ipv4.send(h.src, PROTO_TCP, encodeTcp(synAck, h.dst, h.src), now, { src: h.dst, dontFragment: true });
+    this.net.send(h.src, PROTO_TCP, encodeTcp(synAck, this.net.pseudoSum(h.dst, h.src, PROTO_TCP)), now, { src: h.dst, dontFragment: true });
   }
 
   /** An ACK for a listener: if it returns one of our cookies, the connection is made from it. */
-  private fromCookie(l: ListenerState, h: Ipv4Header, seg: TcpSegment, now: number): boolean {
+  private fromCookie(l: ListenerState, h: RxContext, seg: TcpSegment, now: number): boolean {
     if (!this.config.synCookies || l.cookieSentAt === undefined || now - l.cookieSentAt > SynCookies.lifetimeMs) return false;
     const synSeq = seqAdd(seg.seq, -1);
     const opts = this.cookies.check(h.dst, seg.dstPort, h.src, seg.srcPort, synSeq, seqAdd(seg.ack, -1), now);
@@ -225,14 +221,15 @@ export class Tcp implements TcpHost {
       this.counters.inc('tcp.drop_too_many_connections');
       return true;
     }
-    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, seqAdd(seg.ack, -1), false, randomU32(this.random));
+    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, seqAdd(seg.ack, -1), false, randomU32(this.random), this.mssFor(h.src));
     this.conns.set(keyOf(h.src, seg.srcPort, seg.dstPort), conn);
     this.counters.inc('tcp.syn_cookie_accepted');
     conn.acceptCookie(synSeq, opts, seg, now);
     conn.segmentArrives(seg, now);
-    this.settle(conn);
+    this.settle(conn, now);
     if (conn.state !== 'ESTABLISHED' && conn.state !== 'CLOSE_WAIT') {
-      conn.abort(now);
+      conn.abort();
+      this.sendResets(now);
       return true;
     }
     this.counters.inc('tcp.established');
@@ -241,35 +238,49 @@ export class Tcp implements TcpHost {
   }
 
   /** §3.10.7.1: the reset for a segment that belongs to no connection. */
-  private resetFor(local: Ipv4Addr, remote: Ipv4Addr, seg: TcpSegment, now: number): void {
+  private resetFor(local: IpAddr, remote: IpAddr, seg: TcpSegment, now: number): void {
     if (seg.flags & RST) return;
     const rst: TcpSegment = seg.flags & ACK
       ? { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: seg.ack, ack: 0, flags: RST, window: 0, urgent: 0, options: {}, payload: EMPTY }
       : { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: 0, ack: seqAdd(seg.seq, segmentLength(seg)), flags: RST | ACK, window: 0, urgent: 0, options: {}, payload: EMPTY };
     this.counters.inc('tcp.tx_reset');
-    this.ipv4.send(remote, PROTO_TCP, encodeTcp(rst, local, remote), now, { src: local, dontFragment: true });
+    this.net.send(remote, PROTO_TCP, encodeTcp(rst, this.net.pseudoSum(local, remote, PROTO_TCP)), now, { src: local, dontFragment: true });
   }
 
   poll(now: number): void {
-    this.now = now;
+    this.sendResets(now);
     for (let c = this.timers.popDue(now); c !== undefined; c = this.timers.popDue(now)) {
       c.onTimer(now);
-      this.settle(c);
+      this.settle(c, now);
     }
-    for (const c of this.dirty) {
-      this.dirty.delete(c);
+    for (const c of this.pending) {
+      this.pending.delete(c);
+      if (c.awaitingIss) c.open(this.isn(c.local.address, c.local.port, c.remote.address, c.remote.port, now));
       c.output(now);
-      this.settle(c);
+      this.settle(c, now);
     }
   }
 
+  /** Due at once (0: any time is past it) while connections or resets wait for output; else the earliest connection timer. */
   nextDeadline(): number | undefined {
-    if (this.dirty.size > 0) return this.now;
+    if (this.pending.size > 0 || this.resets.length > 0) return 0;
     return this.timers.peek();
   }
 
+  private sendResets(now: number): void {
+    if (this.resets.length === 0) return;
+    const resets = this.resets;
+    this.resets = [];
+    for (const r of resets) {
+      const rst: TcpSegment = { srcPort: r.local.port, dstPort: r.remote.port, seq: r.seq, ack: 0, flags: RST, window: 0, urgent: 0, options: {}, payload: EMPTY };
+      this.counters.inc('tcp.tx');
+      this.counters.inc('tcp.tx_reset');
+      this.net.send(r.remote.address, PROTO_TCP, encodeTcp(rst, this.net.pseudoSum(r.local.address, r.remote.address, PROTO_TCP)), now, { src: r.local.address, dontFragment: true });
+    }
+  }
+
   /** After a connection did something: its timer, and the TIME_WAIT bound. */
-  private settle(conn: TcpConnection): void {
+  private settle(conn: TcpConnection, _now: number): void {
     if (conn.state === 'CLOSED') return;
     const d = conn.deadline();
     if (d !== undefined) this.timers.wakeBy(conn, d);
@@ -286,14 +297,14 @@ export class Tcp implements TcpHost {
   }
 
   /** RFC 6528: ISN = M + F(local, remote, secret), M a 4 µs clock, F a keyed hash. */
-  private isn(localAddr: Ipv4Addr, localPort: number, remoteAddr: Ipv4Addr, remotePort: number): number {
-    const tuple = Buffer.alloc(12);
-    tuple.writeUInt32BE(localAddr, 0);
-    tuple.writeUInt16BE(localPort, 4);
-    tuple.writeUInt32BE(remoteAddr, 6);
-    tuple.writeUInt16BE(remotePort, 10);
-    const f = createHmac('sha256', this.secret).update(tuple).digest().readUInt32BE(0);
-    return (Math.floor(this.now * 250) + f) >>> 0;
+  private isn(localAddr: IpAddr, localPort: number, remoteAddr: IpAddr, remotePort: number, now: number): number {
+    const tuple = Buffer.alloc(36);
+    let off = writeIpAddr(tuple, 0, localAddr);
+    tuple.writeUInt16BE(localPort, off);
+    off += 2 + writeIpAddr(tuple, off + 2, remoteAddr);
+    tuple.writeUInt16BE(remotePort, off);
+    const f = createHmac('sha256', this.secret).update(tuple.subarray(0, off + 2)).digest().readUInt32BE(0);
+    return (Math.floor(now * 250) + f) >>> 0;
   }
 
   // ——— TcpHost ———
@@ -302,23 +313,29 @@ export class Tcp implements TcpHost {
     this.counters.inc('tcp.tx');
     if (seg.flags & RST) this.counters.inc('tcp.tx_reset');
     if (gsoSize > 0) this.counters.inc('tcp.tx_tso');
-    const packet = encodeTcpPacket(seg, conn.local.address, conn.remote.address, HEADROOM, this.config.checksumOffload ? gsoSize : undefined);
-    this.ipv4.send(conn.remote.address, PROTO_TCP, packet, now, { src: conn.local.address, dontFragment: true });
+    const packet = encodeTcpPacket(seg, this.net.pseudoSum(conn.local.address, conn.remote.address, PROTO_TCP), HEADROOM, this.config.checksumOffload ? gsoSize : undefined);
+    this.net.send(conn.remote.address, PROTO_TCP, packet, now, { src: conn.local.address, dontFragment: true });
   }
 
   challengeAllowed(now: number): boolean {
-    const rate = this.config.maxChallengeAcksPerSecond;
-    this.challengeTokens = Math.min(rate, this.challengeTokens + ((now - this.challengeAt) * rate) / 1000);
-    this.challengeAt = now;
-    if (this.challengeTokens < 1) return false;
-    this.challengeTokens -= 1;
-    return true;
+    return this.challenges.take(now);
+  }
+
+  dirty(conn: TcpConnection): void {
+    if (conn.state === 'CLOSED') return;
+    this.pending.add(conn);
+    this.wake();
+  }
+
+  resetLater(conn: TcpConnection, seq: number): void {
+    this.resets.push({ local: conn.local, remote: conn.remote, seq });
+    this.wake();
   }
 
   closed(conn: TcpConnection): void {
     this.conns.delete(keyOf(conn.remote.address, conn.remote.port, conn.local.port));
     this.timers.delete(conn);
-    this.dirty.delete(conn);
+    this.pending.delete(conn);
     this.timeWait.delete(conn);
     const l = this.embryos.get(conn);
     if (l !== undefined) {
@@ -334,7 +351,7 @@ export class Tcp implements TcpHost {
     l.synReceived--;
     this.counters.inc('tcp.established');
     if (this.listeners.get(l.port) !== l) {
-      conn.abort(this.now);
+      conn.abort();
       return;
     }
     l.accept(conn);
@@ -345,13 +362,6 @@ export class Tcp implements TcpHost {
   }
 }
 
-function keyOf(remote: Ipv4Addr, remotePort: number, localPort: number): string {
-  return `${remote}:${remotePort}:${localPort}`;
-}
-
-/** The window shift our connections use for a receive buffer of this size (RFC 7323 §2.3). */
-export function ourWindowShift(receiveBufferSize: number): number {
-  let shift = 0;
-  while (shift < 14 && 65535 * 2 ** shift < receiveBufferSize) shift++;
-  return shift;
+function keyOf(remote: IpAddr, remotePort: number, localPort: number): string {
+  return isIpv4(remote) ? `${remote}:${remotePort}:${localPort}` : `[${remote}]:${remotePort}:${localPort}`;
 }

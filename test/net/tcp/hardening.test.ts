@@ -98,7 +98,6 @@ describe('timestamps (RFC 7323 §3–5)', () => {
     expect(conn?.timestampsEnabled).toBe(true);
     expect(conn?.srttMs).toBe(30);
     conn?.write(bytes(10));
-    if (conn) p.stack.tcp.touch(conn);
     p.poll();
     expect(p.one().options.timestamp).toEqual({ value: ourTs + 30, echo: 560 });
   });
@@ -164,7 +163,6 @@ describe('receiving: SACK blocks, delayed ACK', () => {
     const { p, conn, ack } = sackConn();
     p.send({ flags: ACK, seq: 1001, ack, payload: bytes(100) });
     conn.write(bytes(20));
-    p.stack.tcp.touch(conn);
     p.poll();
     const s = p.one();
     expect(s.payload.length).toBe(20);
@@ -183,11 +181,9 @@ describe('sending: Nagle, keep-alive, zero window, challenge ACKs, memory', () =
       if (conn === undefined) throw new Error('no conn');
       conn.noDelay = noDelay;
       conn.write(bytes(10));
-      p.stack.tcp.touch(conn);
       p.poll();
       expect(p.out()).toHaveLength(1);
       conn.write(bytes(10));
-      p.stack.tcp.touch(conn);
       p.poll();
       expect(p.out()).toHaveLength(noDelay ? 1 : 0);
       p.send({ flags: ACK, seq: s.peerNxt, ack: seqAdd(s.ourNxt, noDelay ? 20 : 10) });
@@ -223,7 +219,6 @@ describe('sending: Nagle, keep-alive, zero window, challenge ACKs, memory', () =
     const conn = accepted[0];
     if (conn === undefined) throw new Error('no conn');
     conn.write(bytes(100));
-    p.stack.tcp.touch(conn);
     p.poll();
     expect(p.out()).toEqual([]);
     let probes = 0;
@@ -268,7 +263,7 @@ describe('sending: Nagle, keep-alive, zero window, challenge ACKs, memory', () =
     // free and regrow them on every read); closing gives everything back.
     for (const c of accepted) c.read();
     expect(p.stack.tcp.budget.inUse).toBeLessThanOrEqual(64 * 1024);
-    for (const c of accepted) p.stack.tcp.abort(c);
+    for (const c of accepted) c.abort();
     expect(p.stack.tcp.budget.inUse).toBe(0);
   });
 

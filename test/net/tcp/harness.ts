@@ -2,7 +2,7 @@
 // only with `advance`, and a test may drop, hold back or rewrite any frame in flight.
 
 import { OffloadFrame, type RxInfo } from '../../../src/net/device.ts';
-import { Stack, type StackOptions } from '../../../src/net/stack.ts';
+import { Stack, type StackOptions } from '../../../src/stack/stack.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { seededRandom } from '../../../src/random.ts';
 import { GW_IP, OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, decode, type Decoded } from '../frames.ts';
@@ -121,8 +121,8 @@ export async function socketPair(aOpts: Partial<StackOptions> = {}, bOpts: Parti
   const net = new Net(aOpts, bOpts);
   setup?.(net);
   const servers: TcpSocket[] = [];
-  net.a.tcp.listen(80, (c) => servers.push(new TcpSocket(c, net.a.tcp)));
-  const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80), net.b.tcp);
+  net.a.tcp.listen(80, (c) => servers.push(new TcpSocket(c)));
+  const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80));
   net.run();
   await client.established();
   const server = servers[0];

@@ -3,13 +3,15 @@
 // and after a timeout the SACK information that arrives is used (RFC 6675 §5.1): data the peer holds is
 // not sent again.
 
+import { PROTO_TCP } from '../../../src/net/ip.ts';
+import { ipv4Pseudo } from '../../../src/net/checksum.ts';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ManualTimers } from '../../../src/clock.ts';
 import type { NetDevice, RxInfo } from '../../../src/net/device.ts';
 import { createMemoryLink } from '../../../src/net/memory-link.ts';
-import { Stack } from '../../../src/net/stack.ts';
-import { StackDriver } from '../../../src/net/stack-driver.ts';
+import { Stack } from '../../../src/stack/stack.ts';
+import { StackDriver } from '../../../src/stack/driver.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { parseTcp } from '../../../src/net/tcp/tcp-wire.ts';
 import { seededRandom } from '../../../src/random.ts';
@@ -44,7 +46,7 @@ class DroppingDevice implements NetDevice {
 function dataSeg(frame: Uint8Array): { seq: number; len: number } | undefined {
   const d = decode(frame);
   if (d.ip?.protocol !== 6) return undefined;
-  const p = parseTcp(d.payload, d.ip.src, d.ip.dst);
+  const p = parseTcp(d.payload, ipv4Pseudo(d.ip.src, d.ip.dst, PROTO_TCP));
   if (!p.ok || p.segment.payload.length === 0) return undefined;
   return { seq: p.segment.seq, len: p.segment.payload.length };
 }
@@ -53,18 +55,19 @@ function dataSeg(frame: Uint8Array): { seq: number; len: number } | undefined {
 async function serve(size: number, dropA: (frame: Uint8Array) => boolean, dropB: (frame: Uint8Array) => boolean = () => false) {
   const timers = new ManualTimers();
   const [la, lb] = createMemoryLink(timers, OUR_MAC, PEER_MAC, { latencyMs: 1 });
-  const mk = (mac: number, address: number, s: number): Stack =>
-    new Stack({ mac, mtu: 1500, random: seededRandom(s), log: () => {}, ipv4: { address, prefix: 24, gateway: GW_IP }, arp: { announceCount: 0 } });
-  const a = mk(OUR_MAC, OUR_IP, 3);
-  const b = mk(PEER_MAC, PEER_IP, 4);
-  new StackDriver(a, new DroppingDevice(la, dropA), timers).start();
-  new StackDriver(b, new DroppingDevice(lb, dropB), timers).start();
+  const mk = (mac: number, address: number, s: number, device: NetDevice): Stack => {
+    const d = new StackDriver(device, timers, { mac, mtu: 1500, random: seededRandom(s), log: () => {}, ipv4: { address, prefix: 24, gateway: GW_IP }, arp: { announceCount: 0 } });
+    d.start();
+    return d.stack;
+  };
+  const a = mk(OUR_MAC, OUR_IP, 3, new DroppingDevice(la, dropA));
+  const b = mk(PEER_MAC, PEER_IP, 4, new DroppingDevice(lb, dropB));
   const data = Uint8Array.from({ length: size }, (_, i) => (i * 31 + (i >> 10)) & 0xff);
   a.tcp.listen(80, (conn) => {
-    const s = new TcpSocket(conn, a.tcp);
+    const s = new TcpSocket(conn);
     void s.write(data).then(() => s.close());
   });
-  const client = new TcpSocket(b.tcp.connect(OUR_IP, 80), b.tcp);
+  const client = new TcpSocket(b.tcp.connect(OUR_IP, 80));
   const parts: Uint8Array[] = [];
   let done = false;
   void (async () => {
@@ -126,7 +129,7 @@ describe('loss recovery with SACK', () => {
         if (timedOut) return false;
         const d = decode(frame);
         if (d.ip?.protocol !== 6) return false;
-        const p = parseTcp(d.payload, d.ip.src, d.ip.dst);
+        const p = parseTcp(d.payload, ipv4Pseudo(d.ip.src, d.ip.dst, PROTO_TCP));
         return p.ok && p.segment.options.sack !== undefined;
       },
     );

@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checksum } from '../../../src/net/checksum.ts';
+import { checksum, ipv4Pseudo } from '../../../src/net/checksum.ts';
 import { OffloadFrame, type DeviceOffloads } from '../../../src/net/device.ts';
 import { PROTO_TCP } from '../../../src/net/ipv4-wire.ts';
 import { encodeTcp, encodeTcpPacket, parseTcp } from '../../../src/net/tcp/tcp-wire.ts';
@@ -111,11 +111,11 @@ describe('TCP over a device with checksum offload and TSO', () => {
   it('does not trust a partial checksum the device did not vouch for', () => {
     const net = new Net();
     const seg = { srcPort: 4000, dstPort: 80, seq: 1, ack: 0, flags: 0x02, window: 1000, urgent: 0, options: {}, payload: new Uint8Array(0) };
-    const partial = encodeTcpPacket(seg, PEER_IP, OUR_IP, 0, 0).view();
-    expect(parseTcp(partial, PEER_IP, OUR_IP).ok).toBe(false);
-    expect(parseTcp(partial, PEER_IP, OUR_IP, true).ok).toBe(true);
+    const partial = encodeTcpPacket(seg, ipv4Pseudo(PEER_IP, OUR_IP, PROTO_TCP), 0, 0).view();
+    expect(parseTcp(partial, ipv4Pseudo(PEER_IP, OUR_IP, PROTO_TCP)).ok).toBe(false);
+    expect(parseTcp(partial, ipv4Pseudo(PEER_IP, OUR_IP, PROTO_TCP), true).ok).toBe(true);
     // The same segment finished as the kernel would is good everywhere, and equal to our own full checksum.
-    const full = encodeTcp(seg, PEER_IP, OUR_IP);
+    const full = encodeTcp(seg, ipv4Pseudo(PEER_IP, OUR_IP, PROTO_TCP));
     const frame = new Uint8Array(14 + 20 + partial.length);
     frame.set(partial, 34);
     const finished = kernelSegment(new OffloadFrame(frame.buffer, 0, frame.length, { csumStart: 34, csumOffset: 16, hdrLen: 54, gsoSize: 0 }))[0];

@@ -1,8 +1,9 @@
 // A hand-driven TCP peer: the test writes each segment it sends to our stack and reads each one back.
 
+import { ipv4Pseudo } from '../../../src/net/checksum.ts';
 import { ETHERTYPE_IPV4, buildEthernet } from '../../../src/net/ethernet.ts';
 import { PROTO_TCP, buildIpv4 } from '../../../src/net/ipv4-wire.ts';
-import type { Stack } from '../../../src/net/stack.ts';
+import type { Stack } from '../../../src/stack/stack.ts';
 import { seqAdd } from '../../../src/net/tcp/seq.ts';
 import { ACK, SYN, encodeTcp, parseTcp, type TcpSegment } from '../../../src/net/tcp/tcp-wire.ts';
 import { OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, decode, staticStack, whoHas } from '../frames.ts';
@@ -21,7 +22,7 @@ export class RawPeer {
 
   send(s: Partial<TcpSegment> & { flags: number }, srcPort = 40000, dstPort = 80, srcIp = PEER_IP): void {
     const seg: TcpSegment = { srcPort, dstPort, seq: 0, ack: 0, window: 65535, urgent: 0, options: {}, payload: new Uint8Array(0), ...s };
-    const packet = buildIpv4({ id: 1, ttl: 64, protocol: PROTO_TCP, src: srcIp, dst: OUR_IP }, encodeTcp(seg, srcIp, OUR_IP));
+    const packet = buildIpv4({ id: 1, ttl: 64, protocol: PROTO_TCP, src: srcIp, dst: OUR_IP }, encodeTcp(seg, ipv4Pseudo(srcIp, OUR_IP, PROTO_TCP)));
     this.stack.receive(buildEthernet({ dst: OUR_MAC, src: PEER_MAC, ethertype: ETHERTYPE_IPV4 }, packet), this.now);
     this.collect();
   }
@@ -68,7 +69,7 @@ export class RawPeer {
     for (const f of this.stack.takeFrames()) {
       const d = decode(f);
       if (d.ip?.protocol !== PROTO_TCP) continue;
-      const p = parseTcp(d.payload, d.ip.src, d.ip.dst);
+      const p = parseTcp(d.payload, ipv4Pseudo(d.ip.src, d.ip.dst, PROTO_TCP));
       if (!p.ok) throw new Error(`our stack sent a bad TCP segment: ${p.reason}`);
       this.pending.push(p.segment);
     }

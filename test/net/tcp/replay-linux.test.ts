@@ -17,11 +17,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ManualTimers } from '../../../src/clock.ts';
 import { MemoryLogger } from '../../../src/log.ts';
 import { ipv4ToString } from '../../../src/net/addr.ts';
-import { finish, pseudoHeaderSum, sumBytes } from '../../../src/net/checksum.ts';
+import { finish, ipv4Pseudo, pseudoHeaderSum, sumBytes } from '../../../src/net/checksum.ts';
 import { ETH_HEADER_LEN } from '../../../src/net/ethernet.ts';
 import { PROTO_TCP } from '../../../src/net/ipv4-wire.ts';
 import { readPcap } from '../../../src/net/pcap.ts';
-import { Stack } from '../../../src/net/stack.ts';
+import { Stack } from '../../../src/stack/stack.ts';
 import { seqAdd, seqDiff, seqLe } from '../../../src/net/tcp/seq.ts';
 import type { TcpConnection, TcpState } from '../../../src/net/tcp/tcp-connection.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
@@ -45,7 +45,7 @@ interface Tcp {
 function tcpOf(frame: Uint8Array): Tcp | undefined {
   const d = decode(frame);
   if (d.ip === undefined || d.ip.protocol !== PROTO_TCP) return undefined;
-  const p = parseTcp(d.payload, d.ip.src, d.ip.dst);
+  const p = parseTcp(d.payload, ipv4Pseudo(d.ip.src, d.ip.dst, PROTO_TCP));
   if (!p.ok) throw new Error(`malformed TCP: ${p.reason}`);
   return { d, seg: p.segment };
 }
@@ -288,15 +288,27 @@ describe('replay of a recorded Linux/curl HTTP conversation', () => {
     expect(service.users).toBe(1);
 
     const logs: string[] = [];
+    // As StackDriver does: when the application gives a socket work (a read that opens the window, a write),
+    // the stack is polled as soon as the current turn of the event loop ends.
+    let wakeQueued = false;
+    const wake = (): void => {
+      if (wakeQueued) return;
+      wakeQueued = true;
+      setImmediate(() => {
+        wakeQueued = false;
+        stack.poll(now);
+        take();
+      });
+    };
     const stack = new Stack({
       mac: OUR_MAC, mtu: 1500, random: seededRandom(1), log: (l) => logs.push(l),
-      ipv4: { address: OUR_IP, prefix: 24, gateway: GW_IP },
+      ipv4: { address: OUR_IP, prefix: 24, gateway: GW_IP }, wake,
     });
     const accepted: TcpConnection[] = [];
     const served: Promise<void>[] = [];
     stack.tcp.listen(PORT, (conn) => {
       accepted.push(conn);
-      served.push(service.http.serve(new TcpSocket(conn, stack.tcp)));
+      served.push(service.http.serve(new TcpSocket(conn)));
     });
 
     /** Every frame the stack sent, with the time it went out. */
@@ -331,18 +343,6 @@ describe('replay of a recorded Linux/curl HTTP conversation', () => {
     const connection = (): TcpConnection | undefined => stack.tcp.connections().next().value;
     const stateNow = (): StateNow => connection()?.state ?? accepted[0]?.state ?? 'none';
 
-    // As StackDriver does: when the application gives a socket work (a read that opens the window, a write),
-    // the stack is polled as soon as the current turn of the event loop ends.
-    let wakeQueued = false;
-    stack.onWake = () => {
-      if (wakeQueued) return;
-      wakeQueued = true;
-      setImmediate(() => {
-        wakeQueued = false;
-        stack.poll(now);
-        take();
-      });
-    };
     stack.start(0);
     take();
     let seqDelta: number | undefined;

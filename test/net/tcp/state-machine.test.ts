@@ -1,6 +1,7 @@
 // Packet-level tests of the TCP state machine (RFC 9293 §3.10) against a hand-driven peer, with time
 // moved by hand: handshakes, FIN and RST in every state, TIME_WAIT, the backlog, closed ports.
 
+import { ipv4Pseudo } from '../../../src/net/checksum.ts';
 import { describe, expect, it } from 'vitest';
 import { MAC_BROADCAST } from '../../../src/net/addr.ts';
 import { ETHERTYPE_IPV4, buildEthernet } from '../../../src/net/ethernet.ts';
@@ -162,7 +163,7 @@ describe('closed ports and listeners (§3.10.7.1–2)', () => {
 
   it('ignores segments sent to a broadcast address', () => {
     const { p } = listening();
-    const seg = encodeTcp({ srcPort: 1, dstPort: 80, seq: 1, ack: 0, flags: SYN, window: 1000, urgent: 0, options: {}, payload: new Uint8Array(0) }, PEER_IP, ip('192.168.77.255'));
+    const seg = encodeTcp({ srcPort: 1, dstPort: 80, seq: 1, ack: 0, flags: SYN, window: 1000, urgent: 0, options: {}, payload: new Uint8Array(0) }, ipv4Pseudo(PEER_IP, ip('192.168.77.255'), PROTO_TCP));
     p.stack.receive(buildEthernet({ dst: MAC_BROADCAST, src: PEER_MAC, ethertype: ETHERTYPE_IPV4 }, buildIpv4({ id: 1, ttl: 64, protocol: PROTO_TCP, src: PEER_IP, dst: ip('192.168.77.255') }, seg)), 0);
     expect(p.stack.takeFrames()).toEqual([]);
     expect(p.stack.counters.get('tcp.rx_broadcast')).toBe(1);
@@ -170,7 +171,7 @@ describe('closed ports and listeners (§3.10.7.1–2)', () => {
 
   it('drops a segment with a bad checksum', () => {
     const { p } = listening();
-    const seg = encodeTcp({ srcPort: 1, dstPort: 80, seq: 1, ack: 0, flags: SYN, window: 1000, urgent: 0, options: {}, payload: new Uint8Array(0) }, PEER_IP, OUR_IP);
+    const seg = encodeTcp({ srcPort: 1, dstPort: 80, seq: 1, ack: 0, flags: SYN, window: 1000, urgent: 0, options: {}, payload: new Uint8Array(0) }, ipv4Pseudo(PEER_IP, OUR_IP, PROTO_TCP));
     seg[4] = (seg[4] ?? 0) ^ 1;
     p.stack.receive(buildEthernet({ dst: p.stack.mac, src: PEER_MAC, ethertype: ETHERTYPE_IPV4 }, buildIpv4({ id: 1, ttl: 64, protocol: PROTO_TCP, src: PEER_IP, dst: OUR_IP }, seg)), 0);
     expect(p.stack.takeFrames()).toEqual([]);
@@ -212,7 +213,6 @@ describe('data, FIN and RST in every synchronized state', () => {
     expect(p.one()).toMatchObject({ flags: ACK, ack: seqAdd(peerNxt, 5) });
     expect(new TextDecoder().decode(conn.read())).toBe('hello');
     conn.write(text('world'));
-    p.stack.tcp.touch(conn);
     p.poll();
     const d = p.one();
     expect(d).toMatchObject({ flags: ACK | PSH, seq: ourNxt });
@@ -226,7 +226,6 @@ describe('data, FIN and RST in every synchronized state', () => {
     expect(conn.state).toBe('CLOSE_WAIT');
     expect(conn.atEof).toBe(true);
     conn.close();
-    p.stack.tcp.touch(conn);
     p.poll();
     expect(p.one()).toMatchObject({ flags: ACK | FIN, seq: ourNxt });
     expect(conn.state).toBe('LAST_ACK');
@@ -239,7 +238,6 @@ describe('data, FIN and RST in every synchronized state', () => {
   it('close → FIN_WAIT_1; ACK → FIN_WAIT_2; FIN → TIME_WAIT; 2×MSL later gone', () => {
     const { p, conn, peerNxt, ourNxt } = established();
     conn.close();
-    p.stack.tcp.touch(conn);
     p.poll();
     expect(p.one()).toMatchObject({ flags: ACK | FIN, seq: ourNxt });
     expect(conn.state).toBe('FIN_WAIT_1');
@@ -263,7 +261,6 @@ describe('data, FIN and RST in every synchronized state', () => {
   it('FIN_WAIT_1 + FIN+ACK together → TIME_WAIT', () => {
     const { p, conn, peerNxt, ourNxt } = established();
     conn.close();
-    p.stack.tcp.touch(conn);
     p.poll();
     p.one();
     p.send({ flags: ACK | FIN, seq: peerNxt, ack: seqAdd(ourNxt, 1) });
@@ -273,7 +270,6 @@ describe('data, FIN and RST in every synchronized state', () => {
   it('simultaneous close: FIN_WAIT_1 + FIN → CLOSING; ACK of our FIN → TIME_WAIT', () => {
     const { p, conn, peerNxt, ourNxt } = established();
     conn.close();
-    p.stack.tcp.touch(conn);
     p.poll();
     p.one();
     p.send({ flags: ACK | FIN, seq: peerNxt, ack: ourNxt });
@@ -286,7 +282,6 @@ describe('data, FIN and RST in every synchronized state', () => {
   it('FIN_WAIT_2 with the application gone times out', () => {
     const { p, conn, peerNxt, ourNxt } = established();
     conn.close();
-    p.stack.tcp.touch(conn);
     p.poll();
     p.one();
     p.send({ flags: ACK, seq: peerNxt, ack: seqAdd(ourNxt, 1) });
@@ -299,7 +294,6 @@ describe('data, FIN and RST in every synchronized state', () => {
   it('half-close: after our FIN the peer may still send, and we still read', () => {
     const { p, conn, peerNxt, ourNxt } = established();
     conn.shutdownWrite();
-    p.stack.tcp.touch(conn);
     p.poll();
     p.one();
     p.send({ flags: ACK | PSH, seq: peerNxt, ack: seqAdd(ourNxt, 1), payload: text('late') });
@@ -309,12 +303,12 @@ describe('data, FIN and RST in every synchronized state', () => {
 
   const resetCases: Array<[string, (x: ReturnType<typeof established>) => void]> = [
     ['ESTABLISHED', () => {}],
-    ['FIN_WAIT_1', ({ p, conn }) => { conn.close(); p.stack.tcp.touch(conn); p.poll(); p.out(); }],
-    ['FIN_WAIT_2', ({ p, conn, peerNxt, ourNxt }) => { conn.close(); p.stack.tcp.touch(conn); p.poll(); p.out(); p.send({ flags: ACK, seq: peerNxt, ack: seqAdd(ourNxt, 1) }); }],
+    ['FIN_WAIT_1', ({ p, conn }) => { conn.close(); p.poll(); p.out(); }],
+    ['FIN_WAIT_2', ({ p, conn, peerNxt, ourNxt }) => { conn.close(); p.poll(); p.out(); p.send({ flags: ACK, seq: peerNxt, ack: seqAdd(ourNxt, 1) }); }],
     ['CLOSE_WAIT', ({ p, peerNxt, ourNxt }) => { p.send({ flags: ACK | FIN, seq: peerNxt, ack: ourNxt }); p.out(); }],
-    ['LAST_ACK', ({ p, conn, peerNxt, ourNxt }) => { p.send({ flags: ACK | FIN, seq: peerNxt, ack: ourNxt }); conn.close(); p.stack.tcp.touch(conn); p.poll(); p.out(); }],
-    ['CLOSING', ({ p, conn, peerNxt, ourNxt }) => { conn.close(); p.stack.tcp.touch(conn); p.poll(); p.send({ flags: ACK | FIN, seq: peerNxt, ack: ourNxt }); p.out(); }],
-    ['TIME_WAIT', ({ p, conn, peerNxt, ourNxt }) => { conn.close(); p.stack.tcp.touch(conn); p.poll(); p.send({ flags: ACK | FIN, seq: peerNxt, ack: seqAdd(ourNxt, 1) }); p.out(); }],
+    ['LAST_ACK', ({ p, conn, peerNxt, ourNxt }) => { p.send({ flags: ACK | FIN, seq: peerNxt, ack: ourNxt }); conn.close(); p.poll(); p.out(); }],
+    ['CLOSING', ({ p, conn, peerNxt, ourNxt }) => { conn.close(); p.poll(); p.send({ flags: ACK | FIN, seq: peerNxt, ack: ourNxt }); p.out(); }],
+    ['TIME_WAIT', ({ p, conn, peerNxt, ourNxt }) => { conn.close(); p.poll(); p.send({ flags: ACK | FIN, seq: peerNxt, ack: seqAdd(ourNxt, 1) }); p.out(); }],
   ];
 
   it.each(resetCases)('%s: RST at RCV.NXT closes; RST elsewhere in the window gets a challenge ACK (RFC 5961 §3.2)', (state, reach) => {
@@ -376,7 +370,7 @@ describe('data, FIN and RST in every synchronized state', () => {
 
   it('abort sends RST and releases the connection', () => {
     const { p, conn, ourNxt } = established();
-    p.stack.tcp.abort(conn);
+    conn.abort();
     p.poll();
     expect(p.one()).toMatchObject({ flags: RST, seq: ourNxt });
     expect(conn.state).toBe('CLOSED');
@@ -392,7 +386,6 @@ describe('data, FIN and RST in every synchronized state', () => {
       const c = conns[conns.length - 1];
       if (c === undefined) throw new Error('no conn');
       c.close();
-      p.stack.tcp.touch(c);
       p.poll();
       p.send({ flags: ACK | FIN, seq: s.peerNxt, ack: seqAdd(s.ourNxt, 1) }, port, 81);
       p.out();

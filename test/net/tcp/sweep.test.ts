@@ -2,13 +2,15 @@
 // clock: transfers across a sweep of loss, reordering, duplication and corruption, every one byte-exact.
 // The test prints retransmissions and completion time per setting, and bounds both.
 
+import { Counters } from '../../../src/net/counters.ts';
+import type { NetDevice } from '../../../src/net/device.ts';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ManualTimers } from '../../../src/clock.ts';
 import { FaultyDevice, type FaultSpec } from '../../../src/net/fault-device.ts';
 import { createMemoryLink } from '../../../src/net/memory-link.ts';
-import { Stack } from '../../../src/net/stack.ts';
-import { StackDriver } from '../../../src/net/stack-driver.ts';
+import { Stack } from '../../../src/stack/stack.ts';
+import { StackDriver } from '../../../src/stack/driver.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { seededRandom } from '../../../src/random.ts';
 import { GW_IP, OUR_IP, OUR_MAC, PEER_IP, PEER_MAC } from '../frames.ts';
@@ -29,18 +31,21 @@ async function transfer(setting: string, fault: Omit<FaultSpec, 'seed' | 'delayM
   const timers = new ManualTimers();
   const [la, lb] = createMemoryLink(timers, OUR_MAC, PEER_MAC, { latencyMs: 1 });
   const spec = (s: number): FaultSpec => ({ ...fault, delayMs: 0, seed: s });
-  const mk = (mac: number, address: number, s: number): Stack =>
-    new Stack({ mac, mtu: 1500, random: seededRandom(s), log: () => {}, ipv4: { address, prefix: 24, gateway: GW_IP }, arp: { announceCount: 0 } });
-  const a = mk(OUR_MAC, OUR_IP, seed);
-  const b = mk(PEER_MAC, PEER_IP, seed + 1);
-  const da = new StackDriver(a, new FaultyDevice(la, spec(seed * 2), timers, a.counters), timers);
-  const db = new StackDriver(b, new FaultyDevice(lb, spec(seed * 2 + 1), timers, b.counters), timers);
+  const mk = (mac: number, address: number, s: number, link: NetDevice, faultSeed: number): StackDriver => {
+    const counters = new Counters();
+    const device = new FaultyDevice(link, spec(faultSeed), timers, counters);
+    return new StackDriver(device, timers, { mac, mtu: 1500, random: seededRandom(s), log: () => {}, ipv4: { address, prefix: 24, gateway: GW_IP }, arp: { announceCount: 0 }, counters });
+  };
+  const da = mk(OUR_MAC, OUR_IP, seed, la, seed * 2);
+  const db = mk(PEER_MAC, PEER_IP, seed + 1, lb, seed * 2 + 1);
+  const a = da.stack;
+  const b = db.stack;
   da.start();
   db.start();
   const received: Uint8Array[] = [];
   let done = false;
   a.tcp.listen(80, (conn) => {
-    const s = new TcpSocket(conn, a.tcp);
+    const s = new TcpSocket(conn);
     void (async () => {
       for (let c = await s.read(); c !== null; c = await s.read()) received.push(c);
       await s.close();
@@ -48,7 +53,7 @@ async function transfer(setting: string, fault: Omit<FaultSpec, 'seed' | 'delayM
     })();
   });
   const data = Uint8Array.from({ length: size }, (_, i) => (i * 7919 + (i >> 11)) & 0xff);
-  const client = new TcpSocket(b.tcp.connect(OUR_IP, 80), b.tcp);
+  const client = new TcpSocket(b.tcp.connect(OUR_IP, 80));
   void client
     .established()
     .then(() => client.write(data))

@@ -1,6 +1,8 @@
 // Two of our stacks on a simulated wire, time moved by hand: data both ways, loss and retransmission,
 // reordering, the zero window, and node:http running over our TCP through the Duplex adapter.
 
+import { PROTO_TCP } from '../../../src/net/ip.ts';
+import { ipv4Pseudo } from '../../../src/net/checksum.ts';
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -16,7 +18,7 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 function tcpOf(w: Wire) {
   const ip = w.d.ip;
   if (ip?.protocol !== 6) return undefined;
-  const p = parseTcp(w.d.payload, ip.src, ip.dst);
+  const p = parseTcp(w.d.payload, ipv4Pseudo(ip.src, ip.dst, PROTO_TCP));
   return p.ok ? p.segment : undefined;
 }
 
@@ -175,8 +177,8 @@ describe('data transfer between two stacks', () => {
     // budget was free, and each gets ~50 000 bytes out of order behind a held first segment.
     const { net, client, server } = await pair({ tcp: { maxBufferBytes: 60_000, receiveBufferSize: 65_535 } });
     const servers2: TcpSocket[] = [];
-    net.a.tcp.listen(81, (c) => servers2.push(new TcpSocket(c, net.a.tcp)));
-    const client2 = new TcpSocket(net.b.tcp.connect(OUR_IP, 81), net.b.tcp);
+    net.a.tcp.listen(81, (c) => servers2.push(new TcpSocket(c)));
+    const client2 = new TcpSocket(net.b.tcp.connect(OUR_IP, 81));
     net.run();
     await client2.established();
     const server2 = servers2[0];
@@ -272,8 +274,8 @@ describe('data transfer between two stacks', () => {
       res.setHeader('content-type', 'text/plain');
       res.end(`node:http says hi to ${req.url ?? ''}\n`);
     });
-    net.a.tcp.listen(80, (c) => server.emit('connection', byteStreamToDuplex(new TcpSocket(c, net.a.tcp))));
-    const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80), net.b.tcp);
+    net.a.tcp.listen(80, (c) => server.emit('connection', byteStreamToDuplex(new TcpSocket(c))));
+    const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80));
     net.run();
     await client.established();
     await client.write(new TextEncoder().encode('GET /over/our/tcp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));

@@ -3,7 +3,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { finish, pseudoHeaderSum, sumBytes } from '../../../src/net/checksum.ts';
+import { finish, ipv4Pseudo, pseudoHeaderSum, sumBytes } from '../../../src/net/checksum.ts';
 import { PROTO_TCP } from '../../../src/net/ipv4-wire.ts';
 import { encodeTcp, parseTcp, type TcpSegment } from '../../../src/net/tcp/tcp-wire.ts';
 import { ip } from '../frames.ts';
@@ -35,7 +35,7 @@ describe('TCP wire properties', () => {
   it('encode then parse gives the same segment, checksum verified', () => {
     fc.assert(
       fc.property(segment, (s) => {
-        const p = parseTcp(encodeTcp(s, SRC, DST), SRC, DST);
+        const p = parseTcp(encodeTcp(s, ipv4Pseudo(SRC, DST, PROTO_TCP)), ipv4Pseudo(SRC, DST, PROTO_TCP));
         expect(p.ok).toBe(true);
         if (p.ok) expect(p.segment).toEqual(s);
       }),
@@ -46,20 +46,20 @@ describe('TCP wire properties', () => {
   it('random and mutated bytes never throw, and any flipped bit is caught', () => {
     fc.assert(
       fc.property(segment, fc.nat(), fc.integer({ min: 0, max: 7 }), fc.uint8Array({ maxLength: 80 }), (s, pos, bit, junk) => {
-        const b = encodeTcp(s, SRC, DST);
+        const b = encodeTcp(s, ipv4Pseudo(SRC, DST, PROTO_TCP));
         const i = pos % b.length;
         b[i] = (b[i] ?? 0) ^ (1 << bit);
-        const p = parseTcp(b, SRC, DST);
+        const p = parseTcp(b, ipv4Pseudo(SRC, DST, PROTO_TCP));
         expect(p.ok).toBe(false); // a single flipped bit always breaks the Internet checksum
-        expect(() => parseTcp(junk, SRC, DST)).not.toThrow();
-        expect(() => parseTcp(b.subarray(0, pos % (b.length + 1)), SRC, DST)).not.toThrow();
+        expect(() => parseTcp(junk, ipv4Pseudo(SRC, DST, PROTO_TCP))).not.toThrow();
+        expect(() => parseTcp(b.subarray(0, pos % (b.length + 1)), ipv4Pseudo(SRC, DST, PROTO_TCP))).not.toThrow();
       }),
       { numRuns: 2000 },
     );
   });
 
   it('refuses option lengths of 0 or 1 and options running past the header', () => {
-    const base = encodeTcp({ srcPort: 1, dstPort: 2, seq: 3, ack: 4, flags: 0x02, window: 5, urgent: 0, options: { mss: 1460 }, payload: new Uint8Array(0) }, SRC, DST);
+    const base = encodeTcp({ srcPort: 1, dstPort: 2, seq: 3, ack: 4, flags: 0x02, window: 5, urgent: 0, options: { mss: 1460 }, payload: new Uint8Array(0) }, ipv4Pseudo(SRC, DST, PROTO_TCP));
     for (const [kind, len] of [[2, 0], [2, 1], [8, 12], [99, 5]]) {
       const b = base.slice();
       b[20] = kind ?? 0;
@@ -67,7 +67,7 @@ describe('TCP wire properties', () => {
       b[16] = 0;
       b[17] = 0;
       const fixed = encodeChecksum(b);
-      expect(parseTcp(fixed, SRC, DST)).toEqual({ ok: false, reason: 'options' });
+      expect(parseTcp(fixed, ipv4Pseudo(SRC, DST, PROTO_TCP))).toEqual({ ok: false, reason: 'options' });
     }
   });
 });

@@ -28,6 +28,8 @@ describe('a connection across the wrap', () => {
         closed = true;
       },
       established: () => {},
+      dirty: () => {},
+      resetLater: () => {},
       count: () => {},
     };
     const iss = 0xffffff00;

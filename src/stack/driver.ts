@@ -2,34 +2,46 @@
 // device, and one timer (of the injected Timers) wakes the stack at its next deadline.
 
 import type { TimerHandle, Timers } from '../clock.ts';
-import type { NetDevice } from './device.ts';
-import type { Stack } from './stack.ts';
+import type { NetDevice } from '../net/device.ts';
+import { Stack, type StackOptions } from './stack.ts';
+
+/**
+ * The longest one timer is set for. Node's setTimeout takes at most 2^31−1 ms (about 24.8 days) and fires a
+ * longer delay after 1 ms instead (with a TimeoutOverflowWarning); a deadline further away (a DHCP lease of
+ * months, or dnsmasq's `infinite`) is waited for in steps of this size, re-armed each time.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class StackDriver {
+  /** The stack this driver made and runs; its wake-ups come here. */
+  readonly stack: Stack;
   private timer: TimerHandle | undefined;
   private timerAt: number | undefined;
   private running = false;
+  private wakeScheduled = false;
 
   constructor(
-    readonly stack: Stack,
     readonly device: NetDevice,
     readonly timers: Timers,
-  ) {}
+    options: Omit<StackOptions, 'wake'>,
+  ) {
+    this.stack = new Stack({ ...options, wake: this.wake });
+  }
+
+  /** Sockets queued output from application code: poll once this turn of the event loop is done. */
+  readonly wake = (): void => {
+    if (this.wakeScheduled || !this.running) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      if (!this.running) return;
+      this.stack.poll(this.timers.now());
+      this.flush();
+    });
+  };
 
   start(): void {
     this.running = true;
-    // Sockets queued output from application code: poll once this turn of the event loop is done.
-    let scheduled = false;
-    this.stack.onWake = () => {
-      if (scheduled || !this.running) return;
-      scheduled = true;
-      setImmediate(() => {
-        scheduled = false;
-        if (!this.running) return;
-        this.stack.poll(this.timers.now());
-        this.flush();
-      });
-    };
     // A device may hand over many frames in one turn of the event loop: take them all, then flush once.
     let flushQueued = false;
     this.device.onFrame((frame, info) => {
@@ -56,8 +68,19 @@ export class StackDriver {
     this.timer = undefined;
     this.timerAt = at;
     if (at === undefined) return;
-    this.timer = this.timers.setTimer(Math.max(0, at - this.timers.now()), () => {
+    this.arm(at);
+  }
+
+  /** Sets the one timer for `at`, or for MAX_TIMER_MS when `at` is further: then it only re-arms. */
+  private arm(at: number): void {
+    const wait = Math.max(0, at - this.timers.now());
+    const step = Math.min(wait, MAX_TIMER_MS);
+    this.timer = this.timers.setTimer(step, () => {
       this.timer = undefined;
+      if (step < wait) {
+        this.arm(at);
+        return;
+      }
       this.timerAt = undefined;
       this.stack.poll(this.timers.now());
       this.flush();

@@ -1,23 +1,23 @@
 // `--stack direct`: our own stack on a TAP in a bridge. Builds the device (recorded to pcap when asked),
 // the stack and its driver, reports the boot in the original's words, and puts services on TCP ports.
 
-import { acdOptionsFor } from './arp/acd.ts';
-import type { Timers } from './clock.ts';
-import type { Config } from './cli.ts';
-import type { Logger } from './log.ts';
-import { defaultLeaseFilePath, readLeaseFile, writeLeaseFile, type LeaseClocks } from './dhcp/lease-file.ts';
-import { ipv4ToString, macToString, randomLocalMac, type MacAddr } from './net/addr.ts';
-import type { ByteStream } from './net/byte-stream.ts';
-import type { DeviceOffloads, NetDevice, RxInfo } from './net/device.ts';
-import { Counters } from './net/counters.ts';
-import { FaultyDevice } from './net/fault-device.ts';
-import { RecordingDevice } from './net/pcap.ts';
-import { Stack, describeConfig, type DhcpStateStore } from './net/stack.ts';
-import { StackDriver } from './net/stack-driver.ts';
-import { TapDevice } from './net/tap-device.ts';
-import type { TcpListener } from './net/tcp/tcp.ts';
-import { TcpSocket } from './net/tcp/tcp-socket.ts';
-import type { Random } from './random.ts';
+import { acdOptionsFor } from '../arp/acd.ts';
+import type { Timers } from '../clock.ts';
+import type { Config } from '../cli.ts';
+import type { Logger } from '../log.ts';
+import { defaultLeaseFilePath, readLeaseFile, writeLeaseFile, type LeaseClocks } from '../dhcp/lease-file.ts';
+import { ipv4ToString, macToString, randomLocalMac, type MacAddr } from '../net/addr.ts';
+import type { ByteStream } from '../net/byte-stream.ts';
+import type { DeviceOffloads, NetDevice, RxInfo } from '../net/device.ts';
+import { Counters } from '../net/counters.ts';
+import { FaultyDevice } from '../net/fault-device.ts';
+import { RecordingDevice } from '../net/pcap.ts';
+import { TapDevice } from '../net/tap-device.ts';
+import type { TcpListener } from '../net/tcp/tcp.ts';
+import { TcpSocket } from '../net/tcp/tcp-socket.ts';
+import type { Random } from '../random.ts';
+import { StackDriver } from './driver.ts';
+import { describeConfig, type DhcpStateStore, type Stack, type StackOptions } from './stack.ts';
 
 /** How long shutdown waits for the DHCP release and the last FINs to get out. */
 const RELEASE_GRACE_MS = 1000;
@@ -30,6 +30,8 @@ export interface DirectStack {
   traffic: DeviceTraffic;
   /** Serves each connection accepted on `port` with `serve`; `noDelay` turns Nagle off for them. */
   listen(port: number, serve: (stream: ByteStream) => Promise<void>, opts?: { noDelay?: boolean }): TcpListener;
+  /** Resolves once the interface has an address (at once if it has one). */
+  addressed(): Promise<void>;
   /** The TCP ports listened on through `listen`, ascending. */
   listening(): number[];
   stop(): Promise<void>;
@@ -95,15 +97,26 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
   const offloads = config.noOffloads !== true && config.pcap === undefined && config.fault === undefined;
   const tap = TapDevice.open({ bridge: config.bridge, mac, binding: config.tapBinding, offloads, log: (l) => log.info(l) }, counters);
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
-  const stack = new Stack({
+  let addressWaiters: Array<() => void> = [];
+  const options: Omit<StackOptions, 'wake'> = {
     mac, mtu: tap.mtu, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd, counters, offloads: tap.offloads,
-  });
+    onAddress: (cfg) => {
+      if (cfg === undefined) {
+        log.info('IPv4: no address');
+        return;
+      }
+      log.info(`IPv4: ready on ${describeConfig(cfg)}`);
+      const waiters = addressWaiters;
+      addressWaiters = [];
+      for (const w of waiters) w();
+    },
+  };
   // Counted at the TAP itself: what really crossed it, before any fault injection.
   const traffic = new CountingDevice(tap);
   let device: NetDevice = traffic;
   if (config.fault !== undefined) {
     const f = config.fault;
-    device = new FaultyDevice(device, f, timers, stack.counters);
+    device = new FaultyDevice(device, f, timers, counters);
     log.info(`fault: drop=${f.drop} dup=${f.dup} reorder=${f.reorder} corrupt=${f.corrupt} delay=${f.delayMs}ms seed=${f.seed}`);
   }
   // Recorded on the stack's side of the fault injector: frames as the stack sent and saw them.
@@ -111,11 +124,8 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
     device = new RecordingDevice(device, config.pcap);
     log.info(`pcap: recording every frame to ${config.pcap}`);
   }
-  stack.onAddress = (cfg) => {
-    if (cfg !== undefined) log.info(`IPv4: ready on ${describeConfig(cfg)}`);
-    else log.info('IPv4: no address');
-  };
-  const driver = new StackDriver(stack, device, timers);
+  const driver = new StackDriver(device, timers, options);
+  const stack = driver.stack;
   driver.start();
   const ports = new Set<number>();
   return {
@@ -126,7 +136,7 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
     listen: (port, serve, opts = {}) => {
       const l = stack.tcp.listen(port, (conn) => {
         if (opts.noDelay !== undefined) conn.noDelay = opts.noDelay;
-        void serve(new TcpSocket(conn, stack.tcp));
+        void serve(new TcpSocket(conn));
       });
       ports.add(port);
       return {
@@ -137,6 +147,7 @@ export function startDirectStack(config: Config, timers: Timers, random: Random,
         },
       };
     },
+    addressed: () => (stack.ipv4.config !== undefined ? Promise.resolve() : new Promise<void>((resolve) => addressWaiters.push(resolve))),
     listening: () => [...ports].sort((a, b) => a - b),
     stop: () => driver.stop(RELEASE_GRACE_MS),
   };

@@ -1,24 +1,33 @@
 // The composition root of the direct stack, sans I/O: frames and the time go in, frames to send and the
-// next deadline come out. A frame travels device → Ethernet → ARP or IPv4 → ICMP/UDP(/TCP) → socket → app,
-// and back down the same layers; every layer is built and wired here, and nowhere else.
+// next deadline come out. A frame travels device → Ethernet → ARP or IPv4 → ICMP/UDP/TCP → socket → app, and
+// back down the same layers; every layer is built and wired here, and nowhere else.
+//
+// The layer contract, which every layer below keeps:
+// - I/O is injected at construction: what a layer sends through and whom it tells (an `…Io` object, or the
+//   interface of the layer below, such as `NetworkLayer` or `NextHopResolver`). No callback slot is assigned
+//   after construction.
+// - `receive(data, ctx)` takes one unit from the layer below; `ctx` carries the time and what that layer knew.
+// - `poll(now)` does what has fallen due; `nextDeadline()` says when that is next (undefined: nothing planned).
+// - Time is passed in, never read from a clock, and never kept to be used later as "now".
+// - What a layer sees and drops is counted in `Counters` under the layer's prefix, never thrown.
+// - Imports point down: this root → tcp/udp → ip → link; src/arp and src/dhcp import src/net, never the reverse.
 
 import { Acd, type AcdOptions } from '../arp/acd.ts';
 import { Arp, type ArpOptions } from '../arp/arp.ts';
 import { DhcpClient, type DhcpClientOptions, type DhcpSavedLease, type Lease } from '../dhcp/dhcp-client.ts';
 import type { Random } from '../random.ts';
-import {
-  IPV4_ANY, MAC_BROADCAST, ipv4ToString, isMulticastMac, prefixToMask, type Ipv4Config, type MacAddr,
-} from './addr.ts';
-import { Counters } from './counters.ts';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, buildEthernet, parseEthernet, writeEthernetHeader } from './ethernet.ts';
-import { OffloadFrame, type DeviceOffloads, type RxInfo } from './device.ts';
-import { OutPacket } from './packet.ts';
-import { Icmp, type IcmpOptions } from './icmp.ts';
-import { UNREACH_PROTOCOL } from './icmp-wire.ts';
-import { Ipv4, type Ipv4Options } from './ipv4.ts';
-import { PROTO_ICMP, PROTO_TCP, PROTO_UDP } from './ipv4-wire.ts';
-import { Tcp, type TcpLayerOptions } from './tcp/tcp.ts';
-import { Udp } from './udp.ts';
+import { IPV4_ANY, ipv4ToString, prefixToMask, type Ipv4Config, type MacAddr } from '../net/addr.ts';
+import { Counters } from '../net/counters.ts';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../net/ethernet.ts';
+import { EthernetLink } from '../net/ethernet-link.ts';
+import type { DeviceOffloads, RxInfo } from '../net/device.ts';
+import { Icmp, type IcmpOptions } from '../net/icmp.ts';
+import { UNREACH_PROTOCOL } from '../net/icmp-wire.ts';
+import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, type RxContext } from '../net/ip.ts';
+import { Ipv4, type Ipv4Options } from '../net/ipv4.ts';
+import { Tcp, type TcpLayerOptions } from '../net/tcp/tcp.ts';
+import { Udp } from '../net/udp.ts';
+import { earliest } from '../net/deadline.ts';
 
 export const DHCP_CLIENT_PORT = 68;
 export const DHCP_SERVER_PORT = 67;
@@ -45,6 +54,10 @@ export interface StackOptions {
   counters?: Counters;
   /** What the device finishes for us (checksums, TSO); absent: nothing. */
   offloads?: DeviceOffloads | undefined;
+  /** Called when sockets have work to send outside `receive`/`poll`: the driver should poll soon. */
+  wake?: () => void;
+  /** Called whenever the interface gains, changes or loses its address. */
+  onAddress?: (cfg: Ipv4Config | undefined) => void;
 }
 
 /** Where the DHCP client's lease is remembered between runs, for INIT-REBOOT (RFC 2131 §3.2). */
@@ -58,6 +71,7 @@ export interface DhcpStateStore {
 export class Stack {
   readonly counters: Counters;
   readonly mac: MacAddr;
+  readonly link: EthernetLink;
   readonly arp: Arp;
   readonly ipv4: Ipv4;
   readonly icmp: Icmp;
@@ -66,49 +80,23 @@ export class Stack {
   readonly dhcp: DhcpClient | undefined;
   /** Probes DHCP addresses before use and defends them afterwards (RFC 5227); idle with a static address. */
   readonly acd: Acd;
-  /** Called whenever the interface gains, changes or loses its address. */
-  onAddress: (cfg: Ipv4Config | undefined) => void = () => {};
-  /** Called when sockets have work to send outside `receive`/`poll`: the driver should poll soon. */
-  onWake: () => void = () => {};
-  private outbox: Uint8Array[] = [];
   private stopping = false;
-  private now = 0;
+  /** The time of the current call into the stack, for the DHCP client's sends, which carry none of their own. */
+  private dhcpNow = 0;
 
   constructor(private readonly options: StackOptions) {
     this.counters = options.counters ?? new Counters();
     const mac = options.mac;
     const counters = this.counters;
     this.mac = mac;
-    const link = (dst: MacAddr, ethertype: number, payload: Uint8Array | OutPacket): void => {
-      this.counters.inc('eth.tx');
-      if (payload instanceof OutPacket) {
-        const start = payload.prepend(ETH_HEADER_LEN);
-        writeEthernetHeader(payload.buf, { dst, src: mac, ethertype }, start);
-        const o = payload.offload;
-        if (o === undefined) {
-          this.outbox.push(payload.view());
-        } else {
-          const csumStart = o.l4Start - start;
-          const offload = { csumStart, csumOffset: o.csumOffset, hdrLen: csumStart + o.l4HeaderLen, gsoSize: o.gsoSize };
-          this.outbox.push(new OffloadFrame(payload.buf.buffer, payload.buf.byteOffset + start, payload.length, offload));
-        }
-      } else {
-        this.outbox.push(buildEthernet({ dst, src: mac, ethertype }, payload));
-      }
-    };
-    this.arp = new Arp(mac, link, counters, options.log, options.arp);
-    this.ipv4 = new Ipv4(options.mtu, this.arp, link, counters, options.random, options.ip);
+    this.link = new EthernetLink(mac, counters);
+    this.arp = new Arp(mac, this.link.send, counters, options.log, options.arp);
+    this.ipv4 = new Ipv4(options.mtu, { link: this.link.send, nextHop: this.arp, deliver: (p, ctx) => this.deliver(p, ctx) }, counters, options.random, options.ip);
     this.icmp = new Icmp(this.ipv4, counters, options.icmp);
     this.udp = new Udp(this.ipv4, this.icmp, counters);
     const off = options.offloads;
     const tcpOffloads = off === undefined ? {} : { checksumOffload: off.txChecksum, tsoMaxBytes: off.txChecksum ? off.tsoMaxBytes : 0 };
-    this.tcp = new Tcp(this.ipv4, counters, options.random, { mss: options.mtu - 40, ...tcpOffloads, ...options.tcp });
-    this.tcp.wake = () => this.onWake();
-    this.ipv4.register(PROTO_ICMP, (h, p, ctx) => this.icmp.receive(h, p, ctx));
-    this.ipv4.register(PROTO_UDP, (h, p, ctx) => this.udp.receive(h, p, ctx));
-    this.ipv4.register(PROTO_TCP, (h, p, ctx) => this.tcp.receive(h, p, ctx));
-    // RFC 1122 §3.2.2.1: a protocol we do not speak is answered with protocol unreachable.
-    this.ipv4.onUnknownProtocol = (h, _p, ctx) => this.icmp.unreachable(UNREACH_PROTOCOL, h, ctx);
+    this.tcp = new Tcp(this.ipv4, counters, options.random, { mss: options.mtu - 40, ...tcpOffloads, ...options.tcp }, options.wake);
     this.acd = new Acd(
       {
         sendProbe: (a) => this.arp.sendProbe(a),
@@ -128,13 +116,13 @@ export class Stack {
         { mac, random: options.random, ...(options.hostname !== undefined ? { hostname: options.hostname } : {}), ...options.dhcp },
         {
           send: (payload, dst) => {
-            this.udp.send({ srcPort: DHCP_CLIENT_PORT, dst, dstPort: DHCP_SERVER_PORT, payload, src: this.ipv4.config?.address ?? IPV4_ANY }, this.now);
+            this.udp.send({ srcPort: DHCP_CLIENT_PORT, dst, dstPort: DHCP_SERVER_PORT, payload, src: this.ipv4.config?.address ?? IPV4_ANY }, this.dhcpNow);
           },
           bound: (lease, now) => this.bind(lease, now),
           lost: (reason) => {
             options.log(`DHCP: address given up (${reason})`);
             // While stopping, the address stays until the RELEASE has left (it may wait for ARP).
-            if (!this.stopping) this.setAddress(undefined, this.now);
+            if (!this.stopping) this.setAddress(undefined, this.dhcpNow);
           },
           log: options.log,
           // RFC 2131 §4.4.1 and RFC 5227 §2.1: probe a new address before configuring it.
@@ -150,76 +138,82 @@ export class Stack {
       // With a static address the ARP layer's default stays: the conflict is counted and logged.
       this.arp.onConflict = (c, now) => this.acd.conflict(c, now);
       this.udp.bind(DHCP_CLIENT_PORT, (d) => {
-        if (d.srcPort === DHCP_SERVER_PORT) dhcp.receive(d.payload, d.now);
+        if (d.srcPort !== DHCP_SERVER_PORT) return;
+        this.dhcpNow = d.now;
+        dhcp.receive(d.payload, d.now);
       });
     }
   }
 
   /** Brings the interface up: the static address at once, or DHCP discovery. */
   start(now: number): void {
-    this.now = now;
     if (this.options.ipv4 !== undefined) {
       const c = this.options.ipv4;
       this.options.log(`IPv4: static ${ipv4ToString(c.address)}/${c.prefix}${c.gateway !== undefined ? ` gw ${ipv4ToString(c.gateway)}` : ''}`);
       this.setAddress(c, now);
     } else {
+      this.dhcpNow = now;
       this.dhcp?.start(now, this.options.dhcpState?.saved);
     }
   }
 
   /** One frame from the device, valid only during the call; `info` is what the device knows of it. */
   receive(frame: Uint8Array, now: number, info?: RxInfo): void {
-    this.now = now;
-    this.counters.inc('eth.rx');
-    const eth = parseEthernet(frame);
-    if (eth === undefined) {
-      this.counters.inc('eth.rx_short');
-      return;
-    }
-    const broadcast = eth.dst === MAC_BROADCAST;
-    if (eth.dst !== this.mac && !broadcast) {
-      this.counters.inc(isMulticastMac(eth.dst) ? 'eth.rx_multicast' : 'eth.rx_not_for_us');
-      return;
-    }
-    const payload = frame.subarray(ETH_HEADER_LEN);
-    if (eth.ethertype === ETHERTYPE_ARP) this.arp.receive(payload, now);
-    else if (eth.ethertype === ETHERTYPE_IPV4) this.ipv4.receive(payload, now, broadcast, info?.checksumTrusted === true);
+    this.dhcpNow = now;
+    const rx = this.link.receive(frame);
+    if (rx === undefined) return;
+    const ctx = { now, linkBroadcast: rx.broadcast, checksumTrusted: info?.checksumTrusted === true };
+    if (rx.ethertype === ETHERTYPE_ARP) this.arp.receive(rx.payload, ctx);
+    else if (rx.ethertype === ETHERTYPE_IPV4) this.ipv4.receive(rx.payload, ctx);
     else this.counters.inc('eth.rx_unknown_type');
+  }
+
+  /** A datagram IPv4 accepted, to the protocol it names. */
+  private deliver(payload: Uint8Array, ctx: RxContext): void {
+    switch (ctx.protocol) {
+      case PROTO_TCP:
+        this.tcp.receive(payload, ctx);
+        return;
+      case PROTO_UDP:
+        this.udp.receive(payload, ctx);
+        return;
+      case PROTO_ICMP:
+        this.icmp.receive(payload, ctx);
+        return;
+      default:
+        // RFC 1122 §3.2.2.1: a protocol we do not speak is answered with protocol unreachable.
+        this.counters.inc('ip.rx_unknown_protocol');
+        this.icmp.unreachable(UNREACH_PROTOCOL, ctx);
+    }
   }
 
   /** Does whatever has fallen due by `now`. */
   poll(now: number): void {
-    this.now = now;
     this.arp.poll(now);
     this.acd.poll(now);
     this.ipv4.poll(now);
+    this.dhcpNow = now;
     this.dhcp?.poll(now);
     this.tcp.poll(now);
   }
 
   /** The earliest time `poll` has work to do, or `undefined` when nothing is scheduled. */
   nextDeadline(): number | undefined {
-    let d: number | undefined;
-    for (const t of [this.arp.nextDeadline(), this.acd.nextDeadline(), this.ipv4.nextDeadline(), this.dhcp?.nextDeadline(), this.tcp.nextDeadline()]) {
-      if (t !== undefined && (d === undefined || t < d)) d = t;
-    }
-    return d;
+    return earliest(this.arp.nextDeadline(), this.acd.nextDeadline(), this.ipv4.nextDeadline(), this.dhcp?.nextDeadline(), this.tcp.nextDeadline());
   }
 
   /** The frames produced since the last call, in order. */
   takeFrames(): Uint8Array[] {
-    const out = this.outbox;
-    this.outbox = [];
-    return out;
+    return this.link.takeFrames();
   }
 
   /** Clean shutdown: gives a DHCP lease back (RFC 2131 §4.4.6). */
   stop(now: number): void {
-    this.now = now;
     this.stopping = true;
     this.acd.cancelProbe();
     this.acd.defend(undefined, 'give-up');
     this.arp.watch(undefined);
+    this.dhcpNow = now;
     this.dhcp?.release(now);
   }
 
@@ -241,7 +235,7 @@ export class Stack {
     // A DHCP address is defended and given up on a second conflict within DEFEND_INTERVAL (RFC 5227 §2.4 (b)):
     // the server then hands out another one after our DECLINE.
     if (this.dhcp !== undefined) this.acd.defend(cfg?.address, 'give-up');
-    this.onAddress(cfg);
+    this.options.onAddress?.(cfg);
   }
 }
 
