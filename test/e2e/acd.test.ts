@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  escapeRegExp, eventually, Lab, mustRun, need, prerequisites, sigterm, sleep, waitForStack, type KnownPid,
+  escapeRegExp, eventually, exitWithin, Lab, mustRun, need, prerequisites, sigterm, waitForStack, type KnownPid,
 } from './lab.ts';
 import { findDescendant, stopTree, waitForOutput, type Started } from './service-process.ts';
 
@@ -122,7 +122,7 @@ describe.skipIf(PREREQUISITES.skip)('address conflict detection and INIT-REBOOT 
     // A crash: no RELEASE, the state file keeps B.
     const node = need(findDescendant(need(s.child.pid, 'the stack pid'), /src\/main\.ts/), 'the node process');
     process.kill(node, 'SIGKILL');
-    await Promise.race([s.exited, sleep(10_000)]);
+    expect(await exitWithin(s, 10_000), `the stack after SIGKILL to its node:\n${s.output()}`).not.toBe('still running');
     expect(savedAddress()).toBe(b);
     expect(await eventually(() => lab.taps(), (t) => t === '', 5000)).toBe('');
     expect(lab.dnsmasqLog().slice(logBefore)).not.toContain('DHCPRELEASE');

@@ -19,6 +19,8 @@ import { stopTree, waitForOutput, type CommandResult, type Started } from './ser
 const lab = new Lab('mdirect');
 const MAC = '02:00:5e:00:00:42';
 const STATIC_ADDR = '192.168.77.10';
+/** A UDP port the stack does not serve (discard). */
+const CLOSED_UDP_PORT = 9;
 /** A hard limit on each stack process, whatever happens to the test that started it. */
 const STACK_LIFETIME_MS = 150_000;
 
@@ -156,14 +158,7 @@ describe.skipIf(PREREQUISITES.skip)('the direct stack in a lab (root, real names
 
     it('answers UDP to a closed port with ICMP port unreachable (ECONNREFUSED on a connected socket)', async () => {
       const a = need(addr, 'the DHCP address');
-      const script = String.raw`
-const dgram = require('node:dgram');
-const s = dgram.createSocket('udp4');
-const timer = setTimeout(() => { console.log('TIMEOUT'); process.exit(1); }, 3000);
-s.on('error', (e) => { console.log(e.code); clearTimeout(timer); s.close(); process.exitCode = e.code === 'ECONNREFUSED' ? 0 : 1; });
-s.connect(9, process.argv[1], () => s.send('anyone there?'));
-`;
-      const r = await lab.nodeInPeer(script, [a], 15_000);
+      const r = await lab.programInPeer('udp-closed-port.ts', [a, String(CLOSED_UDP_PORT)], 15_000);
       expect(r.stdout.trim(), r.stderr).toBe('ECONNREFUSED');
       expect(r.code).toBe(0);
     });

@@ -11,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   checksumChecks, DHCP_BOUND, Lab, lastJsonLine, need, notAllGood, OurFrames, prerequisites, sigterm, tsharkTrue, waitForStack, type KnownPid, tempWithJohn,
 } from './lab.ts';
+import type { EchoReport } from './programs/echo-roundtrip.ts';
+import type { LoadReport } from './programs/http-load.ts';
+import type { PipelineReport } from './programs/http-pipeline.ts';
 import { stopTree, type Started } from './service-process.ts';
 
 const lab = new Lab('mtcp');
@@ -54,106 +57,6 @@ function parseResponses(raw: string): RawResponse[] {
     rest = rest.slice(bodyStart + length);
   }
   return out;
-}
-
-// --- scripts run by node in the peer namespace ------------------------------------------------------------------
-
-/** Two pipelined requests in one write; prints what came back and how the connection ended. */
-const PIPELINE_SCRIPT = String.raw`
-const net = require('node:net');
-const [host, port] = process.argv.slice(1);
-const chunks = [];
-const res = { connected: false, ended: false, closed: false, error: null, writes: 0, data: '' };
-const done = (why) => { clearTimeout(timer); res.how = why; res.data = Buffer.concat(chunks).toString('latin1'); console.log(JSON.stringify(res)); sock.destroy(); };
-const timer = setTimeout(() => done('timeout'), 10000);
-const sock = net.connect(Number(port), host, () => {
-  res.connected = true;
-  res.writes++;
-  sock.write('GET /?user=john&password=password HTTP/1.1\r\nHost: x\r\n\r\nGET /?user=john&password=wrong HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-});
-sock.on('data', (d) => chunks.push(d));
-sock.on('end', () => { res.ended = true; });
-sock.on('error', (e) => { res.error = e.code || e.message; });
-sock.on('close', () => { res.closed = true; done('close'); });
-`;
-
-/** N GETs with agent:false (one connection each), sequential or all at once; prints the counts. */
-const LOAD_SCRIPT = String.raw`
-const http = require('node:http');
-const [host, port, count, mode, limitMs] = process.argv.slice(1);
-const n = Number(count);
-const want = 'hello john!\n';
-const res = { mode, n, ok: 0, wrongStatus: 0, wrongBody: 0, errors: 0, samples: [], ms: 0 };
-const t0 = Date.now();
-const finish = (why) => { res.ms = Date.now() - t0; res.how = why; console.log(JSON.stringify(res)); process.exit(0); };
-setTimeout(() => finish('timeout after ' + limitMs + ' ms'), Number(limitMs));
-const note = (s) => { if (res.samples.length < 5) res.samples.push(s); };
-const one = (i) => new Promise((resolve) => {
-  const req = http.get({ host, port: Number(port), path: '/?user=john&password=password', agent: false, timeout: 10000 }, (r) => {
-    const chunks = [];
-    r.on('data', (d) => chunks.push(d));
-    r.on('end', () => {
-      const body = Buffer.concat(chunks).toString();
-      if (r.statusCode !== 200) { res.wrongStatus++; note(i + ': status ' + r.statusCode); }
-      else if (body !== want) { res.wrongBody++; note(i + ': body ' + JSON.stringify(body)); }
-      else res.ok++;
-      resolve();
-    });
-    r.on('error', (e) => { res.errors++; note(i + ': response ' + (e.code || e.message)); resolve(); });
-  });
-  req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', (e) => { res.errors++; note(i + ': ' + (e.code || e.message)); resolve(); });
-});
-(async () => {
-  if (mode === 'sequential') { for (let i = 0; i < n; i++) await one(i); }
-  else await Promise.all(Array.from({ length: n }, (_, i) => one(i)));
-  finish('done');
-})();
-`;
-
-/** Sends SIZE random bytes to the echo port, end()s, reads until 'end'; prints both lengths and sha256s. */
-const ECHO_SCRIPT = String.raw`
-const net = require('node:net');
-const crypto = require('node:crypto');
-const [host, port, size] = process.argv.slice(1);
-const sent = crypto.randomBytes(Number(size));
-const chunks = [];
-let got = 0;
-const t0 = Date.now();
-const res = { sent: sent.length, received: 0, ended: false, error: null };
-const done = (why) => {
-  clearTimeout(timer);
-  const recv = Buffer.concat(chunks);
-  res.how = why;
-  res.received = recv.length;
-  res.ms = Date.now() - t0;
-  res.sentSha = crypto.createHash('sha256').update(sent).digest('hex');
-  res.receivedSha = crypto.createHash('sha256').update(recv).digest('hex');
-  if (res.sentSha !== res.receivedSha) {
-    let i = 0;
-    while (i < recv.length && i < sent.length && recv[i] === sent[i]) i++;
-    res.firstDifference = i;
-  }
-  console.log(JSON.stringify(res));
-  sock.destroy();
-};
-const timer = setTimeout(() => done('timeout'), 60000);
-const sock = net.connect(Number(port), host, () => sock.end(sent));
-sock.on('data', (d) => { chunks.push(d); got += d.length; });
-sock.on('end', () => { res.ended = true; done('end'); });
-sock.on('error', (e) => { res.error = e.code || e.message; done('error'); });
-`;
-
-interface LoadReport {
-  mode: string;
-  n: number;
-  ok: number;
-  wrongStatus: number;
-  wrongBody: number;
-  errors: number;
-  samples: string[];
-  ms: number;
-  how: string;
 }
 
 // --- the pcap, through tshark ----------------------------------------------------------------------------------
@@ -250,8 +153,8 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
     });
 
     it('pipelining: two requests in one write get 200 then 401, in order, then the server closes', async () => {
-      const r = await lab.nodeInPeer(PIPELINE_SCRIPT, [need(addr, 'the DHCP address'), String(HTTP_PORT)], 20_000);
-      const res = lastJsonLine<{ connected: boolean; ended: boolean; closed: boolean; error: string | null; how: string; data: string }>(r);
+      const r = await lab.programInPeer('http-pipeline.ts', [need(addr, 'the DHCP address'), String(HTTP_PORT)], 20_000);
+      const res = lastJsonLine<PipelineReport>(r);
       expect(res.connected, JSON.stringify(res)).toBe(true);
       expect(res.error, JSON.stringify(res)).toBeNull();
       // 'end' is the server's FIN: the connection closed after the second answer, as `Connection: close` asked.
@@ -268,14 +171,14 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
 
   describe('many connections', () => {
     it('300 sequential connections all get 200 hello john!', { timeout: 120_000 }, async () => {
-      const r = await lab.nodeInPeer(LOAD_SCRIPT, [need(addr, 'the DHCP address'), String(HTTP_PORT), '300', 'sequential', '90000'], 110_000);
+      const r = await lab.programInPeer('http-load.ts', [need(addr, 'the DHCP address'), String(HTTP_PORT), '300', 'sequential', '90000'], 110_000);
       const res = lastJsonLine<LoadReport>(r);
       console.log(`300 sequential connections: ${res.ms} ms`);
       expect(res, JSON.stringify(res)).toMatchObject({ how: 'done', ok: 300, wrongStatus: 0, wrongBody: 0, errors: 0 });
     });
 
     it('50 concurrent connections all get 200 hello john!', { timeout: 60_000 }, async () => {
-      const r = await lab.nodeInPeer(LOAD_SCRIPT, [need(addr, 'the DHCP address'), String(HTTP_PORT), '50', 'concurrent', '40000'], 55_000);
+      const r = await lab.programInPeer('http-load.ts', [need(addr, 'the DHCP address'), String(HTTP_PORT), '50', 'concurrent', '40000'], 55_000);
       const res = lastJsonLine<LoadReport>(r);
       console.log(`50 concurrent connections: ${res.ms} ms`);
       expect(res, JSON.stringify(res)).toMatchObject({ how: 'done', ok: 50, wrongStatus: 0, wrongBody: 0, errors: 0 });
@@ -285,8 +188,8 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
   describe('echo (RFC 862) on port 7', () => {
     it('a 2 MB round trip is byte-exact', { timeout: 90_000 }, async () => {
       const size = 2 * 1024 * 1024;
-      const r = await lab.nodeInPeer(ECHO_SCRIPT, [need(addr, 'the DHCP address'), String(ECHO_PORT), String(size)], 80_000);
-      const res = lastJsonLine<{ sent: number; received: number; ended: boolean; error: string | null; how: string; ms: number; sentSha: string; receivedSha: string }>(r);
+      const r = await lab.programInPeer('echo-roundtrip.ts', [need(addr, 'the DHCP address'), String(ECHO_PORT), String(size), '60000'], 80_000);
+      const res = lastJsonLine<EchoReport>(r);
       console.log(`2 MB echo: ${res.ms} ms`);
       expect(res.how, JSON.stringify(res)).toBe('end');
       expect(res.error).toBeNull();

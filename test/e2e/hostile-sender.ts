@@ -9,8 +9,9 @@
 // - raw-socket (IPPROTO_RAW, so IP_HDRINCL): for packets whose IPv4 header is well-formed. The kernel rewrites the
 //   header's total length and checksum (raw(7)), and refuses (EINVAL) a header length below 5 or past the packet,
 //   so malformed IPv4 headers cannot go this way.
-// - AF_PACKET, through a few lines of python3's standard library fed hex frames on stdin: exact Ethernet frames,
-//   for malformed Ethernet, ARP and IPv4 headers. (Node has no AF_PACKET; raw-socket has none either.)
+// - AF_PACKET, through a few lines of python3's standard library (programs/af-packet-send.py) fed hex frames on
+//   stdin: exact Ethernet frames, for malformed Ethernet, ARP and IPv4 headers. (Node has no AF_PACKET; raw-socket
+//   has none either.)
 //
 // `inject` also sniffs, with a raw IPPROTO_TCP socket, what the stack sends to the live echo connection, to learn
 // its sequence numbers (SND.NXT and RCV.NXT) from the ACK it answers an out-of-window probe with.
@@ -23,9 +24,10 @@ import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { ARP_REPLY, ARP_REQUEST, encodeArp } from '../../src/arp/arp-wire.ts';
 import { ipv4ToString, parseIpv4 as parseAddr, parseMac, type Ipv4Addr, type MacAddr } from '../../src/net/addr.ts';
-import { checksum, finish, pseudoHeaderSum, sumBytes } from '../../src/net/checksum.ts';
+import { checksum, finish, ipv4Pseudo, pseudoHeaderSum, sumBytes } from '../../src/net/checksum.ts';
 import { buildEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../../src/net/ethernet.ts';
 import { encodeIcmp, ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST, ICMP_PARAMETER_PROBLEM, ICMP_REDIRECT, ICMP_TIME_EXCEEDED } from '../../src/net/icmp-wire.ts';
 import { buildIpv4, parseIpv4, PROTO_ICMP, PROTO_TCP, PROTO_UDP, type Ipv4Out } from '../../src/net/ipv4-wire.ts';
@@ -222,6 +224,7 @@ class RawIp {
       void all.then(() => (finished = true));
       let seen = -1;
       while (!finished) {
+        // Not a wait for something: a watchdog, woken by the batch's end or every second to look for progress.
         await Promise.race([all, sleep(1000)]);
         if (finished || timeLeft() <= 0) break;
         if (done === seen) {
@@ -236,6 +239,8 @@ class RawIp {
         report.how = 'time limit';
         return;
       }
+      // Pacing, part of the attack: a pause between batches keeps the TAP's queue in front of the stack from
+      // overflowing (the kernel would drop what the test wants the stack to see). Nothing waits on it.
       if (pauseMs > 0) await sleep(pauseMs);
     }
   }
@@ -245,32 +250,12 @@ class RawIp {
   }
 }
 
-/** A python3 helper (standard library only) that writes each hex line of its stdin to an AF_PACKET socket. */
-const AF_PACKET_PY = String.raw`
-import json, socket, sys, time
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((sys.argv[1], 0))
-pause = float(sys.argv[2])
-sent = errors = 0
-last = ''
-for line in sys.stdin:
-    line = line.strip()
-    if not line:
-        continue
-    try:
-        s.send(bytes.fromhex(line))
-        sent += 1
-    except OSError as e:
-        errors += 1
-        last = str(e)
-    if pause > 0 and sent % 32 == 0:
-        time.sleep(pause)
-print(json.dumps({'sent': sent, 'errors': errors, 'lastError': last}), flush=True)
-`;
+/** A python3 program (standard library only) that writes each hex line of its stdin to an AF_PACKET socket. */
+const AF_PACKET_SEND = fileURLToPath(new URL('./programs/af-packet-send.py', import.meta.url));
 
 /** Sends exact Ethernet frames on --iface; each category is counted once python has sent the lot. */
 async function sendFrames(frames: Packet[], pauseS = 0.002): Promise<void> {
-  const child = spawn('python3', ['-c', AF_PACKET_PY, IFACE, String(pauseS)], { stdio: ['pipe', 'pipe', 'pipe'], timeout: Math.max(1000, timeLeft()) });
+  const child = spawn('python3', [AF_PACKET_SEND, IFACE, String(pauseS)], { stdio: ['pipe', 'pipe', 'pipe'], timeout: Math.max(1000, timeLeft()) });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -292,7 +277,7 @@ async function sendFrames(frames: Packet[], pauseS = 0.002): Promise<void> {
     res = undefined;
   }
   if (code !== 0 || res === undefined) {
-    noteError(new Error(`python3 AF_PACKET helper exited ${code}: ${err.trim() || out.trim()}`));
+    noteError(new Error(`python3 ${AF_PACKET_SEND} exited ${code}: ${err.trim() || out.trim()}`));
     return;
   }
   if (res.errors > 0) {
@@ -354,7 +339,7 @@ function ipWithOptions(protocol: number, options: number[], payload: Uint8Array,
 
 function tcpSeg(s: Partial<TcpSegment> & { dstPort: number }, src = SRC, dst = DST): Uint8Array {
   const seg: TcpSegment = { srcPort: ourPort(), seq: rand32(), ack: 0, flags: 0, window: 65535, urgent: 0, options: {}, payload: new Uint8Array(0), ...s };
-  return encodeTcp(seg, src, dst);
+  return encodeTcp(seg, ipv4Pseudo(src, dst, PROTO_TCP));
 }
 
 /** Rewrites the TCP checksum of a hand-edited segment `b` (src/dst as in the IPv4 header it will travel in). */
@@ -561,7 +546,7 @@ async function icmpUdpAttack(): Promise<void> {
   for (const mtu of [0, 1, 68]) p.push(pkt('icmp-error-live', ip(PROTO_ICMP, encodeIcmp({ type: ICMP_DEST_UNREACHABLE, code: 4, rest: mtu, data: quoteTcp(ECHO_PORT, livePort) }))));
 
   // UDP: truncated, length field wrong both ways, bad checksums, no checksum, closed ports, odd ports.
-  const udp = (dstPort: number, payload: Uint8Array, srcPort = ourPort()): Uint8Array => encodeUdp({ srcPort, dstPort, payload }, SRC, DST);
+  const udp = (dstPort: number, payload: Uint8Array, srcPort = ourPort()): Uint8Array => encodeUdp({ srcPort, dstPort, payload }, ipv4Pseudo(SRC, DST, PROTO_UDP));
   for (let n = 0; n < 8; n++) p.push(pkt('udp-truncated', ip(PROTO_UDP, udp(7, randomBytes(16)).subarray(0, n))));
   const withLength = (len: number): Uint8Array => {
     const b = udp(7, randomBytes(16));
@@ -757,25 +742,70 @@ interface Seen {
   at: number;
 }
 
-/** What the stack sends to the live connection, read off a raw IPPROTO_TCP socket (inbound copies). */
+/**
+ * What the stack sends to the live connection, read off a raw IPPROTO_TCP socket (inbound copies), and the RSTs it
+ * sends from the closed port (the answers to markers, by the marker's source port).
+ */
 class Sniffer {
   readonly seen: Seen[] = [];
+  readonly markerAnswers = new Set<number>();
   private readonly sock: RawSocket;
+  private readonly waiters = new Set<() => void>();
   constructor(mod: RawSocketModule, clientPort: number) {
     this.sock = mod.createSocket({ protocol: PROTO_TCP, bufferSize: 65_536 });
     this.sock.on('error', noteError);
     this.sock.on('message', (buf) => {
       const v = parseIpv4(buf);
       if (!v.ok || v.header.src !== DST || v.header.dst !== SRC) return;
-      const t = parseTcp(v.payload, v.header.src, v.header.dst);
-      if (!t.ok || t.segment.srcPort !== ECHO_PORT || t.segment.dstPort !== clientPort) return;
+      const t = parseTcp(v.payload, ipv4Pseudo(v.header.src, v.header.dst, PROTO_TCP));
+      if (!t.ok) return;
       const s = t.segment;
-      this.seen.push({ seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, len: s.payload.length, at: Date.now() });
+      if (s.srcPort === CLOSED_PORT && (s.flags & RST) !== 0) this.markerAnswers.add(s.dstPort);
+      else if (s.srcPort === ECHO_PORT && s.dstPort === clientPort) this.seen.push({ seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, len: s.payload.length, at: Date.now() });
+      else return;
+      for (const w of this.waiters) w();
     });
   }
+
+  /** Resolves true as soon as `cond` holds (checked now and after each segment sniffed), false after `ms`. */
+  until(cond: () => boolean, ms: number): Promise<boolean> {
+    if (cond()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (v: boolean): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(v);
+      };
+      const check = (): void => {
+        if (cond()) finish(true);
+      };
+      const timer = setTimeout(() => finish(false), Math.max(0, ms));
+      this.waiters.add(check);
+    });
+  }
+
   close(): void {
     this.sock.close();
   }
+}
+
+/** How long the stack may take to answer a marker, or the probe after the attack (it answers both at once). */
+const MARKER_MS = 10_000;
+
+/**
+ * Proves that the stack has dealt with everything sent before: a SYN to the closed port from a port of our own,
+ * sent after the rest, is answered with a RST at once, and the stack reads its frames and answers them in order, so
+ * whatever it sent in answer to the earlier segments has been sniffed by the time this RST is. The SYN is sent again
+ * every 500 ms (MARKER_MS in all). False when no RST came.
+ */
+async function markerAnswered(raw: RawIp, sniffer: Sniffer): Promise<boolean> {
+  const port = ourPort(); // below the ephemeral range: never the live connection's port
+  const end = Date.now() + MARKER_MS;
+  while (Date.now() < end) {
+    await raw.sendAll([pkt('marker', ip(PROTO_TCP, tcpSeg({ dstPort: CLOSED_PORT, srcPort: port, flags: SYN })))]);
+    if (await sniffer.until(() => sniffer.markerAnswers.has(port), Math.min(500, end - Date.now()))) return true;
+  }
+  return false;
 }
 
 async function injectAttack(): Promise<void> {
@@ -792,8 +822,7 @@ async function injectAttack(): Promise<void> {
   for (let tries = 0; tries < 5 && state === undefined; tries++) {
     const before = sniffer.seen.length;
     await raw.sendAll([pkt('probe', seg({ flags: ACK, seq: rand32(), ack: rand32() }))]);
-    const until = Date.now() + 500;
-    while (Date.now() < until && sniffer.seen.length === before) await sleep(10);
+    await sniffer.until(() => sniffer.seen.length > before, 500);
     state = sniffer.seen[sniffer.seen.length - 1];
   }
   if (state === undefined) {
@@ -845,7 +874,22 @@ async function injectAttack(): Promise<void> {
     p.push(pkt('rst-exact', seg({ flags: RST, seq: rcvNxt })));
   }
   await raw.sendAll(p, 32, 2);
-  await sleep(500);
+  // Everything the stack answered to the attack is sniffed once the marker's RST is.
+  if (!(await markerAnswered(raw, sniffer))) {
+    report.error = `no RST from the closed port ${CLOSED_PORT} to the marker within ${MARKER_MS} ms: the stack is stuck, or the sniffer saw nothing`;
+  } else if (PHASE !== 'exact-rst') {
+    // And the connection as it is now: the probe again (out of the window, so answered at once with SND.NXT and
+    // RCV.NXT, whatever the stack's delayed ACKs). Bytes it accepted from the attack would show in that answer's
+    // ACK even had their own ACK not been sent yet. (Not after exact-rst: there is no connection left to ask.)
+    let answered = false;
+    for (let tries = 0; tries < 5 && !answered; tries++) {
+      const before = sniffer.seen.length;
+      await raw.sendAll([pkt('probe', seg({ flags: ACK, seq: rand32(), ack: rand32() }))]);
+      answered = await sniffer.until(() => sniffer.seen.length > before, 500);
+    }
+    if (!answered) report.error = 'no answer to the probe after the attack: the live connection is unknown to the stack';
+  }
+  // Every answer since the attack began, the marker's excepted and the last probe's included.
   const answers = sniffer.seen.slice(seenBefore);
   report.answers = {
     total: answers.length,

@@ -1,9 +1,10 @@
 // What the end-to-end tests that run in a namespace lab share: the lab itself (scripts/setup-bridge.sh --netns NAME:
 // br0 + dnsmasq 192.168.77.2 in NAME, the host-only peer 192.168.77.1 on veth0 in NAME-peer), commands run in its
 // namespaces, the prerequisites (root and tools: in CI a missing one fails the suite, elsewhere the suite skips),
-// starting the stack in the lab, small helpers (need, sleep, eventually, escapeRegExp), and reading the stack's
-// pcap with tshark and judging its frames. Processes, their time limits and their ending live in
-// service-process.ts (the benchmarks use those too); this file builds on them and imports vitest.
+// starting the stack in the lab, the helper programs of test/e2e/programs/ (nodeProgram), small helpers (need,
+// sleep, eventually, escapeRegExp), and reading the stack's pcap with tshark and judging its frames. Processes,
+// their time limits and their ending live in service-process.ts (the benchmarks use those too); this file builds
+// on them and imports vitest.
 
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -36,7 +37,10 @@ export function needing(earlier: 'test' | 'step'): <T>(v: T | undefined, what: s
 /** `v`, or throws "WHAT is unknown: an earlier test failed". */
 export const need = needing('test');
 
-/** Polls `get` (every 100 ms) until `pred` holds or `ms` pass; returns the last value either way. */
+/**
+ * Polls `get` (every 100 ms) until `pred` holds or `ms` pass; returns the last value either way, for the caller to
+ * assert on. The way to wait for something to happen: the pause is between looks, the bound is `ms`.
+ */
 export async function eventually<T>(get: () => T | Promise<T>, pred: (v: T) => boolean, ms: number): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -106,6 +110,30 @@ async function netnsNames(): Promise<string[]> {
 export const netnsExec = (ns: string, args: string[]): string[] => ['netns', 'exec', ns, ...args];
 
 const SETUP_SCRIPT = path.join(repoRoot, 'scripts/setup-bridge.sh');
+
+// --- the helper programs ------------------------------------------------------------------------------------------
+
+/** The directory of the helper programs the tests run in the lab's namespaces (clients, servers, a DHCP client). */
+export const PROGRAMS_DIR = path.join(repoRoot, 'test/e2e/programs');
+
+/** The TypeScript helper programs of PROGRAMS_DIR (type-checked with the rest: tsconfig includes test/). */
+export type Program =
+  | 'dhcp-client.ts'
+  | 'echo-client.ts'
+  | 'echo-roundtrip.ts'
+  | 'hold-connections.ts'
+  | 'http-file-server.ts'
+  | 'http-load.ts'
+  | 'http-pipeline.ts'
+  | 'udp-closed-port.ts';
+
+/**
+ * The command that runs `program` with `args`: `node --import tsx test/e2e/programs/PROGRAM ARGS`, to be run from
+ * the repo root (where `tsx` resolves; runCommand and spawnProcess start there), usually through netnsExec.
+ */
+export const nodeProgram = (program: Program, args: readonly string[]): string[] => [
+  process.execPath, '--import', 'tsx', path.join(PROGRAMS_DIR, program), ...args,
+];
 
 /**
  * A lab of one test file's own, under a random name PREFIX-XXXXXX: `up()` in beforeAll, `down()` in afterAll (once
@@ -186,9 +214,9 @@ export class Lab {
     return this.inPeer(['curl', '--max-time', String(Math.floor(timeoutMs / 1000) - 2), ...args], timeoutMs);
   }
 
-  /** `node -e SCRIPT ARGS` in the peer namespace; the script bounds itself too, `timeoutMs` is the hard limit. */
-  nodeInPeer(script: string, args: string[], timeoutMs: number): Promise<CommandResult> {
-    return this.inPeer([process.execPath, '-e', script, ...args], timeoutMs);
+  /** A helper program (see nodeProgram) in the peer namespace; it bounds itself too, `timeoutMs` is the hard limit. */
+  programInPeer(program: Program, args: string[], timeoutMs: number): Promise<CommandResult> {
+    return this.inPeer(nodeProgram(program, args), timeoutMs);
   }
 
   /** Starts `args` in the lab's namespace without waiting (see spawnProcess): `killSignal` after `lifetimeMs`. */
@@ -374,34 +402,6 @@ export function notAllGood<F extends string>(frames: readonly OurFrame<F>[], fie
 
 /** Whether a boolean tshark field is set (tshark writes 1 or True). */
 export const tsharkTrue = (v: string[]): boolean => v.includes('1') || v.includes('True');
-
-/** Sends SIZE random bytes to the echo port and end()s, hashing what comes back until 'end'; prints one JSON line. */
-export const ECHO_SCRIPT = String.raw`
-const net = require('node:net');
-const crypto = require('node:crypto');
-const [host, port, size, limitMs] = process.argv.slice(1);
-const sent = crypto.randomBytes(Number(size));
-const hash = crypto.createHash('sha256');
-const res = { sent: sent.length, received: 0, error: null, how: '', ms: 0 };
-const t0 = Date.now();
-let finished = false;
-const done = (how) => {
-  if (finished) return;
-  finished = true;
-  clearTimeout(timer);
-  res.how = how;
-  res.ms = Date.now() - t0;
-  res.sentSha = crypto.createHash('sha256').update(sent).digest('hex');
-  res.receivedSha = hash.digest('hex');
-  console.log(JSON.stringify(res));
-  sock.destroy();
-};
-const timer = setTimeout(() => done('timeout after ' + limitMs + ' ms'), Number(limitMs));
-const sock = net.connect(Number(port), host, () => sock.end(sent));
-sock.on('data', (d) => { hash.update(d); res.received += d.length; });
-sock.on('end', () => done('end'));
-sock.on('error', (e) => { res.error = e.code || e.message; done('error'); });
-`;
 
 /** A fresh temporary directory (`tmp`, the caller removes it) holding `data/` with the user john, password "password". */
 export function tempWithJohn(prefix: string): { tmp: string; data: string } {

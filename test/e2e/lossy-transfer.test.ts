@@ -12,8 +12,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  DHCP_BOUND, ECHO_SCRIPT, exitWithin, Lab, lastJsonLine, needing, prerequisites, waitForStack, type KnownPid, tempWithJohn,
+  DHCP_BOUND, exitWithin, Lab, lastJsonLine, needing, nodeProgram, prerequisites, waitForStack, type KnownPid, tempWithJohn,
 } from './lab.ts';
+import type { EchoReport } from './programs/echo-roundtrip.ts';
 import { runCommand, sha256File, stopTree, waitForOutput, type Started } from './service-process.ts';
 
 const PREREQUISITES = await prerequisites(['ip', 'dnsmasq', 'nft', 'tshark', 'sha256sum']);
@@ -35,33 +36,6 @@ const CLIENT_FAULT = 'drop=0.02,reorder=0.02,seed=3';
 const KERNEL_LOSS = 'nft in the peer: 2% of TCP in and out';
 
 const need = needing('step');
-
-// --- scripts run by node in the peer namespace ----------------------------------------------------------------
-
-
-/** Serves FILE (any path) with a Content-Length on HOST, an ephemeral port; exits by itself after LIMIT ms. */
-const SERVER_SCRIPT = String.raw`
-const http = require('node:http');
-const fs = require('node:fs');
-const [file, host, limitMs] = process.argv.slice(1);
-const size = fs.statSync(file).size;
-const srv = http.createServer((req, res) => {
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
-  fs.createReadStream(file).pipe(res);
-});
-srv.listen(0, host, () => console.log('listening on ' + srv.address().port));
-setTimeout(() => process.exit(0), Number(limitMs)).unref();
-`;
-
-interface EchoReport {
-  sent: number;
-  received: number;
-  error: string | null;
-  how: string;
-  ms: number;
-  sentSha: string;
-  receivedSha: string;
-}
 
 // --- the results table ------------------------------------------------------------------------------------------
 
@@ -183,7 +157,7 @@ describe.skipIf(PREREQUISITES.skip)('10 MB over a lossy link, our stack as serve
     await lab.up();
 
     // The kernel's HTTP server in the peer, for b and c.
-    const srv = lab.spawnInPeer([process.execPath, '-e', SERVER_SCRIPT, file, PEER_ADDR, String(SERVER_LIFETIME_MS)], SERVER_LIFETIME_MS + 5000);
+    const srv = lab.spawnInPeer(nodeProgram('http-file-server.ts', [file, PEER_ADDR, String(SERVER_LIFETIME_MS)]), SERVER_LIFETIME_MS + 5000);
     server = srv;
     const m = await waitForOutput(srv, /listening on (\d+)/, 15_000);
     serverPort = Number(m[1]);
@@ -220,7 +194,7 @@ describe.skipIf(PREREQUISITES.skip)('10 MB over a lossy link, our stack as serve
   async function echoRun(direction: string, faults: string, mac: string, fault: string | undefined): Promise<void> {
     const st = await startStack(mac, fault);
     const kBefore = await kernelRetransmits();
-    const r = await lab.nodeInPeer(ECHO_SCRIPT, [st.addr, String(ECHO_PORT), String(SIZE), String(TRANSFER_LIMIT_MS)], TRANSFER_LIMIT_MS + 15_000);
+    const r = await lab.programInPeer('echo-roundtrip.ts', [st.addr, String(ECHO_PORT), String(SIZE), String(TRANSFER_LIMIT_MS)], TRANSFER_LIMIT_MS + 15_000);
     const kAfter = await kernelRetransmits();
     const code = await stopStack(st);
     const res = lastJsonLine<EchoReport>(r);

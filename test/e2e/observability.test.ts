@@ -16,8 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/app/password-hash.ts';
 import { counterRegressions, parseExposition, sampleValue, type Exposition } from '../prometheus-text.ts';
 import {
-  escapeRegExp, eventually, exitWithin, Lab, need, prerequisites, sleep, waitForStack, type KnownPid,
+  escapeRegExp, eventually, exitWithin, Lab, need, nodeProgram, prerequisites, waitForStack, type KnownPid,
 } from './lab.ts';
+import type { HoldReport } from './programs/hold-connections.ts';
 import { curl, freePort, spawnProcess, stopTree, waitForOutput, type Started } from './service-process.ts';
 
 const lab = new Lab('mobs');
@@ -55,55 +56,6 @@ async function login(addr: string, query: string): Promise<number> {
   const r = await lab.curlInPeer(['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${addr}:${HTTP_PORT}/${query}`]);
   expect(r.code, r.stderr).toBe(0);
   return Number(r.stdout);
-}
-
-/**
- * Keeps one connection to the service and one to the metrics port open from the peer, a request on each every
- * second (so neither idles out), prints `READY {…}` with the local ports once both have answered, and at the end
- * (both closed by the server, or the time limit) one JSON report: per port, responses, whether the server ended it,
- * and when.
- */
-const HOLD_SCRIPT = String.raw`
-const net = require('node:net');
-const [host, httpPort, metricsPort, limitMs] = process.argv.slice(1);
-const t0 = Date.now();
-const res = { timeout: false, ports: {} };
-let open = 2;
-let ready = false;
-const done = () => { console.log(JSON.stringify(res)); process.exit(0); };
-setTimeout(() => { res.timeout = true; done(); }, Number(limitMs));
-for (const [port, target] of [[httpPort, '/'], [metricsPort, '/metrics']]) {
-  const r = res.ports[port] = { local: 0, responses: 0, ended: false, endedAtMs: null, error: null };
-  let buf = Buffer.alloc(0);
-  const sock = net.connect(Number(port), host);
-  const send = () => { if (!r.ended) sock.write('GET ' + target + ' HTTP/1.1\r\nHost: x\r\n\r\n'); };
-  sock.on('connect', () => { r.local = sock.localPort; send(); });
-  sock.on('data', (d) => {
-    buf = Buffer.concat([buf, d]);
-    for (;;) {
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const m = /content-length: (\d+)/i.exec(buf.subarray(0, end).toString('latin1'));
-      const total = end + 4 + (m ? Number(m[1]) : 0);
-      if (buf.length < total) return;
-      buf = buf.subarray(total);
-      r.responses++;
-      setTimeout(send, 1000);
-      if (!ready && Object.values(res.ports).length === 2 && Object.values(res.ports).every((p) => p.responses > 0)) {
-        ready = true;
-        console.log('READY ' + JSON.stringify(Object.fromEntries(Object.entries(res.ports).map(([k, v]) => [k, v.local]))));
-      }
-    }
-  });
-  sock.on('end', () => { r.ended = true; r.endedAtMs = Date.now() - t0; sock.end(); });
-  sock.on('error', (e) => { r.error = e.code || e.message; });
-  sock.on('close', () => { if (--open === 0) done(); });
-}
-`;
-
-interface HoldReport {
-  timeout: boolean;
-  ports: Record<string, { local: number; responses: number; ended: boolean; endedAtMs: number | null; error: string | null }>;
 }
 
 /** `ip netns exec NAME node --import tsx src/main.ts ARGS`: the stack next to br0, with no npm in between. */
@@ -252,7 +204,7 @@ describe.skipIf(PREREQUISITES.skip)('running the direct stack like a service (ro
     it('SIGUSR1 writes the status: address, lease, ARP cache, TCP rows for idle HTTP and metrics connections', { timeout: 45_000 }, async () => {
       const a = need(addr, 'the address');
       const s = need(run, 'the JSON run');
-      const h = lab.spawnInPeer([process.execPath, '-e', HOLD_SCRIPT, a, String(HTTP_PORT), String(METRICS_PORT), '40000'], 60_000, 'SIGTERM');
+      const h = lab.spawnInPeer(nodeProgram('hold-connections.ts', [a, String(HTTP_PORT), String(METRICS_PORT), '40000']), 60_000, 'SIGTERM');
       started.push(h);
       hold = h;
       const ready = await waitForOutput(h, /^READY (\{.*\})$/m, 15_000);
@@ -287,7 +239,8 @@ describe.skipIf(PREREQUISITES.skip)('running the direct stack like a service (ro
       expect(tookMs).toBeLessThan(4000);
       expect(records(s.output()).map((r) => r.msg)).toEqual(expect.arrayContaining(['SIGTERM: shutting down', `DHCP: released ${a}`]));
 
-      await Promise.race([h.exited, sleep(10_000)]);
+      // The idle connections' program exits once the server has closed both (or at its own time limit).
+      expect(await exitWithin(h, 10_000), `the idle connections after SIGTERM:\n${h.output()}`).toBe(0);
       const last = h.output().trim().split('\n').pop() ?? '';
       const report = JSON.parse(last) as HoldReport;
       expect(report.timeout, last).toBe(false);

@@ -6,8 +6,12 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, nodeProgram, PROGRAMS_DIR } from './lab.ts';
+import type { DhcpAck } from './programs/dhcp-client.ts';
+import { repoRoot } from './service-process.ts';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/setup-bridge.sh', import.meta.url));
 const IS_ROOT = process.getuid?.() === 0;
@@ -24,9 +28,10 @@ interface Run {
   stderr: string;
 }
 
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {}): Run {
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number; cwd?: string } = {}): Run {
   const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {
     encoding: 'utf8',
+    cwd: opts.cwd,
     timeout: opts.timeoutMs ?? 60_000,
     env: opts.env ?? process.env,
     input: opts.input,
@@ -37,7 +42,7 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input
 }
 
 /** Runs a command that must succeed and returns its stdout. */
-function ok(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): string {
+function ok(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): string {
   const r = run(cmd, args, opts);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
@@ -78,51 +83,10 @@ function isDnsmasq(pid: number): boolean {
   }
 }
 
+/** Waits (polling, at most `ms`) until `pid` is no dnsmasq any more; the caller asserts that it is gone. */
 async function waitGone(pid: number, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (isDnsmasq(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  await eventually(() => isDnsmasq(pid), (alive) => !alive, ms);
 }
-
-/** A DHCP client (DISCOVER, OFFER, REQUEST, ACK) on UDP 68, broadcast flag set; prints the ACK as JSON. */
-const DHCP_CLIENT = String.raw`
-import dgram from 'node:dgram';
-const mac = Buffer.from(process.argv[1].split(':').map((h) => parseInt(h, 16)));
-const xid = 0x4d697261;
-function msg(type, extra = []) {
-  const b = Buffer.alloc(240);
-  b[0] = 1; b[1] = 1; b[2] = 6; b.writeUInt32BE(xid, 4); b.writeUInt16BE(0x8000, 10); mac.copy(b, 28);
-  b.writeUInt32BE(0x63825363, 236);
-  return Buffer.concat([b, Buffer.from([53, 1, type, ...extra, 255])]);
-}
-function parse(b) {
-  const opts = new Map();
-  let i = 240;
-  while (i + 1 < b.length && b[i] !== 255) {
-    if (b[i] === 0) { i++; continue; }
-    opts.set(b[i], b.subarray(i + 2, i + 2 + b[i + 1]));
-    i += 2 + b[i + 1];
-  }
-  return { op: b[0], xid: b.readUInt32BE(4), yiaddr: [...b.subarray(16, 20)], type: opts.get(53)?.[0], opts };
-}
-const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-const timer = setTimeout(() => { console.error('no DHCP answer'); process.exit(3); }, 20000);
-let state = 'discover';
-s.on('message', (m) => {
-  if (m.length < 240) return;
-  const r = parse(m);
-  if (r.op !== 2 || r.xid !== xid) return;
-  if (state === 'discover' && r.type === 2) {
-    state = 'request';
-    s.send(msg(3, [50, 4, ...r.yiaddr, 54, 4, ...(r.opts.get(54) ?? [])]), 67, '255.255.255.255');
-  } else if (state === 'request' && r.type === 5) {
-    clearTimeout(timer);
-    const dotted = (k) => [...(r.opts.get(k) ?? [])].join('.');
-    console.log(JSON.stringify({ yiaddr: r.yiaddr.join('.'), mask: dotted(1), router: dotted(3), server: dotted(54), lease: r.opts.get(51)?.readUInt32BE(0) }));
-    s.close();
-  }
-});
-s.bind(68, '0.0.0.0', () => { s.setBroadcast(true); s.send(msg(1), 67, '255.255.255.255'); });
-`;
 
 describe.skipIf(!IS_ROOT && !IN_CI)('scripts/setup-bridge.sh (root, real namespaces)', () => {
   let linksBefore: string[] = [];
@@ -215,8 +179,8 @@ describe.skipIf(!IS_ROOT && !IN_CI)('scripts/setup-bridge.sh (root, real namespa
 
   it('dnsmasq hands out a real lease (DISCOVER/OFFER/REQUEST/ACK from the peer namespace)', () => {
     const mac = '02:6d:74:00:00:01';
-    const out = ok('ip', ['netns', 'exec', PEER, process.execPath, '--input-type=module', '-e', DHCP_CLIENT, mac], { timeoutMs: 30_000 });
-    const ack = JSON.parse(out) as { yiaddr: string; mask: string; router: string; server: string; lease: number };
+    const out = ok('ip', ['netns', 'exec', PEER, ...nodeProgram('dhcp-client.ts', [mac])], { timeoutMs: 30_000, cwd: repoRoot });
+    const ack = JSON.parse(out) as DhcpAck;
     const last = Number(ack.yiaddr.split('.')[3]);
     expect(ack.yiaddr.startsWith('192.168.77.')).toBe(true);
     expect(last).toBeGreaterThanOrEqual(3);
@@ -291,32 +255,7 @@ describe.skipIf(!IS_ROOT && !IN_CI)('scripts/setup-bridge.sh (root, real namespa
 
   it('without --netns it builds the lab in the current namespace (run isolated under unshare)', () => {
     // A new network namespace and a private /run: the "host" this mode changes is a throwaway one.
-    const inside = String.raw`
-set -euo pipefail
-S=$1
-mount -t tmpfs tmpfs /run
-ip link set lo up
-trap 'bash "$S" down >/dev/null 2>&1 || true' EXIT
-echo "fwd_before=$(cat /proc/sys/net/ipv4/ip_forward)"
-DHCP_LEASE=2m bash "$S" up >/dev/null
-bash "$S" up >/dev/null
-echo "netns=$(ip netns list | awk '{print $1}' | sort | tr '\n' ' ')"
-echo "br0=$(ip -o -4 addr show dev br0 | awk '{print $4}')"
-echo "veth=$(ip -o link show dev veth-hostonly | grep -o 'master [a-z0-9]*')"
-echo "fwd_up=$(cat /proc/sys/net/ipv4/ip_forward)"
-echo "peer=$(ip -n hostonly -o -4 addr show dev veth0 | awk '{print $4}')"
-ip netns exec hostonly ping -c 1 -W 2 192.168.77.2 >/dev/null && echo "ping=ok"
-grep -q 'lease time 2m' /run/mirage-lab/host/dnsmasq.log && echo "lease=2m"
-P=$(cat /run/mirage-lab/host/dnsmasq.pid)
-bash "$S" down >/dev/null
-bash "$S" down >/dev/null
-echo "fwd_after=$(cat /proc/sys/net/ipv4/ip_forward)"
-if grep -q '^State:[[:space:]]*[A-WY]' /proc/$P/status 2>/dev/null; then echo "dnsmasq=alive"; else echo "dnsmasq=gone"; fi
-echo "netns_after=$(ip netns list | wc -l)"
-echo "links_after=$(ip -o link | awk -F': ' '{print $2}' | tr '\n' ' ')"
-if [ -e /run/mirage-lab ]; then echo "state=present"; else echo "state=gone"; fi
-`;
-    const out = ok('unshare', ['--net', '--mount', '--propagation', 'private', 'bash', '-c', inside, 'inside', SCRIPT], { timeoutMs: 60_000 });
+    const out = ok('unshare', ['--net', '--mount', '--propagation', 'private', 'bash', path.join(PROGRAMS_DIR, 'setup-bridge-in-fresh-netns.sh'), SCRIPT], { timeoutMs: 60_000 });
     const kv = Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
     expect(kv).toMatchObject({
       netns: 'hostonly',

@@ -16,8 +16,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition, sampleValue, type Exposition } from '../prometheus-text.ts';
 import {
-  checksumChecks, DHCP_BOUND, ECHO_SCRIPT, Lab, lastJsonLine, mustRun, needing, notAllGood, OurFrames, prerequisites, sigterm, waitForStack, type KnownPid, tempWithJohn,
+  checksumChecks, DHCP_BOUND, Lab, lastJsonLine, mustRun, needing, notAllGood, OurFrames, prerequisites, sigterm, waitForStack, type KnownPid, tempWithJohn,
 } from './lab.ts';
+import type { EchoReport } from './programs/echo-roundtrip.ts';
 import { repoRoot, stopTree, type Started } from './service-process.ts';
 
 const lab = new Lab('mtapb');
@@ -39,17 +40,6 @@ const PREREQUISITES = await prerequisites(
 );
 
 const need = needing('step');
-
-
-interface EchoReport {
-  sent: number;
-  received: number;
-  error: string | null;
-  how: string;
-  ms: number;
-  sentSha: string;
-  receivedSha: string;
-}
 
 /** What one scrape says of the stack: its counters by name, and the TAP's frames and bytes by direction. */
 interface StackNumbers {
@@ -138,7 +128,7 @@ describe.skipIf(PREREQUISITES.skip)('the TAP bindings and their offloads in a la
 
   /** SIZE random bytes through echo from the peer; asserts the round trip byte-exact. */
   async function expectEcho(run: Run, size: number, label: string): Promise<EchoReport> {
-    const r = await lab.nodeInPeer(ECHO_SCRIPT, [run.addr, String(ECHO_PORT), String(size), '20000'], 30_000);
+    const r = await lab.programInPeer('echo-roundtrip.ts', [run.addr, String(ECHO_PORT), String(size), '20000'], 30_000);
     const res = lastJsonLine<EchoReport>(r);
     console.log(`${label}: ${size / MB} MB echo in ${res.ms} ms`);
     expect(res.how, JSON.stringify(res)).toBe('end');
