@@ -15,7 +15,7 @@
 import type { DeviceTraffic } from './stack/direct-stack.ts';
 import { ipToString, ipv4ToString, isIpv4, macToString, type IpAddr } from './net/addr.ts';
 import type { Stack } from './stack/stack.ts';
-import type { Endpoint, TcpConnection, TcpState } from './net/tcp/tcp-connection.ts';
+import type { Endpoint, TcpConnectionInfo, TcpState } from './net/tcp/tcp-connection.ts';
 
 /** Every TCP state, in the order of a connection's life; a state added to TcpState must be added here. */
 const STATE_ORDER: Readonly<Record<TcpState, number>> = {
@@ -113,8 +113,8 @@ function compareAddr(a: IpAddr, b: IpAddr): number {
 }
 
 /** ESTABLISHED first, then the others in the order of a connection's life (TIME_WAIT last). */
-function rowOrder(a: TcpConnection, b: TcpConnection): number {
-  const rank = (c: TcpConnection): number => (c.state === 'ESTABLISHED' ? -1 : tcpStateOrder(c.state));
+function rowOrder(a: TcpConnectionInfo, b: TcpConnectionInfo): number {
+  const rank = (c: TcpConnectionInfo): number => (c.state === 'ESTABLISHED' ? -1 : tcpStateOrder(c.state));
   return rank(a) - rank(b) || a.local.port - b.local.port || compareAddr(a.remote.address, b.remote.address) || a.remote.port - b.remote.port;
 }
 
@@ -151,7 +151,7 @@ export function renderDirectStatus(input: DirectStatusInput): string[] {
   if (entries.length > arpRows) out.push(`    ... and ${entries.length - arpRows} more`);
 
   const tcpRows = input.tcpRows ?? DEFAULT_TCP_ROWS;
-  const conns = [...stack.tcp.connections()].sort(rowOrder);
+  const conns = Array.from(stack.tcp.connections(), (c) => c.info()).sort(rowOrder);
   const ports = input.listening.length === 0 ? 'no listeners' : `listening on ${input.listening.join(' ')}`;
   out.push(`  TCP: ${plural(conns.length, 'connection')}, ${ports}, buffers ${formatBytes(stack.tcp.budget.inUse)}`);
   if (conns.length > 0) {

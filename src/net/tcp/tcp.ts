@@ -13,7 +13,7 @@ import { HEADROOM } from '../packet.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { seqAdd } from './seq.ts';
 import { SynCookies } from './syn-cookies.ts';
-import { defaultTcpConfig, TcpConnection, type Endpoint, type TcpConfig, type TcpHost } from './tcp-connection.ts';
+import { defaultTcpConfig, TcpConnection, type ConnectionChoices, type Endpoint, type TcpConfig, type TcpHost } from './tcp-connection.ts';
 import { windowShiftFor } from './window.ts';
 import { ACK, RST, SYN, encodeTcp, encodeTcpPacket, parseTcp, segmentLength, type TcpSegment } from './tcp-wire.ts';
 
@@ -49,9 +49,16 @@ export interface TcpListener {
   close(): void;
 }
 
+/** A listener's options: its backlog, and the algorithms of the connections it accepts. */
+export interface ListenOptions extends ConnectionChoices {
+  /** Handshakes in progress (SYN_RECEIVED) at once (default: maxSynBacklog). */
+  backlog?: number;
+}
+
 interface ListenerState {
   port: number;
   accept: (conn: TcpConnection) => void;
+  choices: ConnectionChoices;
   synReceived: number;
   backlog: number;
   /** When this listener last answered with a cookie: only then is a cookie ACK worth checking. */
@@ -99,9 +106,10 @@ export class Tcp implements TcpHost {
     return this.conns.values();
   }
 
-  listen(port: number, accept: (conn: TcpConnection) => void, backlog = this.config.maxSynBacklog): TcpListener {
+  listen(port: number, accept: (conn: TcpConnection) => void, opts: ListenOptions = {}): TcpListener {
     if (this.listeners.has(port)) throw new Error(`TCP port ${port} is already listening`);
-    const l: ListenerState = { port, accept, synReceived: 0, backlog, cookieSentAt: undefined };
+    const { backlog = this.config.maxSynBacklog, ...choices } = opts;
+    const l: ListenerState = { port, accept, choices, synReceived: 0, backlog, cookieSentAt: undefined };
     this.listeners.set(port, l);
     return {
       port,
@@ -111,8 +119,11 @@ export class Tcp implements TcpHost {
     };
   }
 
-  /** Opens a connection (active OPEN, §3.10.1); the SYN goes out on the next poll. */
-  connect(dst: IpAddr, dstPort: number): TcpConnection {
+  /**
+   * Opens a connection (active OPEN, §3.10.1); the SYN goes out on the next poll. `choices` override the layer's
+   * congestion control and loss recovery for this connection.
+   */
+  connect(dst: IpAddr, dstPort: number, choices: ConnectionChoices = {}): TcpConnection {
     const local = this.net.sourceFor(dst);
     if (local === undefined) throw new Error(`no ${isIpv4(dst) ? 'IPv4' : 'IPv6'} address yet`);
     if (this.conns.size >= this.config.maxConnections) throw new Error('too many connections');
@@ -124,7 +135,7 @@ export class Tcp implements TcpHost {
       const key = keyOf(dst, dstPort, port);
       if (this.conns.has(key) || this.listeners.has(port)) continue;
       // The ISN is taken with the time when the SYN first goes out (`poll`).
-      const conn = new TcpConnection(this, { address: local, port }, { address: dst, port: dstPort }, 0, true, randomU32(this.random), this.mssFor(dst));
+      const conn = new TcpConnection(this, { address: local, port }, { address: dst, port: dstPort }, 0, true, randomU32(this.random), this.mssFor(dst), choices);
       this.conns.set(key, conn);
       this.counters.inc('tcp.active_open');
       this.dirty(conn);
@@ -187,7 +198,7 @@ export class Tcp implements TcpHost {
       this.counters.inc('tcp.drop_backlog_full');
       return;
     }
-    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, this.isn(h.dst, seg.dstPort, h.src, seg.srcPort, now), false, randomU32(this.random), this.mssFor(h.src));
+    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, this.isn(h.dst, seg.dstPort, h.src, seg.srcPort, now), false, randomU32(this.random), this.mssFor(h.src), l.choices);
     this.conns.set(keyOf(h.src, seg.srcPort, seg.dstPort), conn);
     this.embryos.set(conn, l);
     l.synReceived++;
@@ -221,10 +232,10 @@ export class Tcp implements TcpHost {
       this.counters.inc('tcp.drop_too_many_connections');
       return true;
     }
-    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, seqAdd(seg.ack, -1), false, randomU32(this.random), this.mssFor(h.src));
+    const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, seqAdd(seg.ack, -1), false, randomU32(this.random), this.mssFor(h.src), l.choices);
     this.conns.set(keyOf(h.src, seg.srcPort, seg.dstPort), conn);
     this.counters.inc('tcp.syn_cookie_accepted');
-    conn.acceptCookie(synSeq, opts, seg, now);
+    conn.acceptCookie(synSeq, opts, now);
     conn.segmentArrives(seg, now);
     this.settle(conn, now);
     if (conn.state !== 'ESTABLISHED' && conn.state !== 'CLOSE_WAIT') {

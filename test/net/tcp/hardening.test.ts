@@ -48,9 +48,9 @@ describe('SYN cookies (RFC 4987 §3.6)', () => {
     expect(accepted).toHaveLength(1);
     const conn = accepted[0];
     expect(conn?.state).toBe('ESTABLISHED');
-    expect(conn?.sndMss).toBe(1220); // the largest table MSS not above the 1400 offered
+    expect(conn?.info().sndMss).toBe(1220); // the largest table MSS not above the 1400 offered
     expect(conn?.sackEnabled).toBe(true);
-    expect(conn?.sndShift).toBe(5);
+    expect(conn?.info().sndShift).toBe(5);
     expect(new TextDecoder().decode(conn?.read())).toBe('GET');
   });
 

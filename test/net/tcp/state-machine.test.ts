@@ -42,7 +42,7 @@ describe('three-way handshake', () => {
     p.send({ flags: ACK, seq: 5001, ack: seqAdd(sa.seq, 1) });
     expect(accepted).toHaveLength(1);
     expect(accepted[0]?.state).toBe('ESTABLISHED');
-    expect(accepted[0]?.sndMss).toBe(1400);
+    expect(accepted[0]?.info().sndMss).toBe(1400);
   });
 
   it('no window scale in the SYN-ACK when the SYN had none (RFC 7323 §2.2); MSS 536 when absent', () => {
@@ -51,7 +51,7 @@ describe('three-way handshake', () => {
     const sa = p.one();
     expect(sa.options.windowScale).toBeUndefined();
     p.send({ flags: ACK, seq: 2, ack: seqAdd(sa.seq, 1) });
-    expect(accepted[0]?.sndMss).toBe(536);
+    expect(accepted[0]?.info().sndMss).toBe(536);
   });
 
   it('retransmits the SYN-ACK with backoff, answers a repeated SYN, and gives up after synRetries', () => {
@@ -94,7 +94,7 @@ describe('three-way handshake', () => {
     p.send({ flags: SYN | ACK, seq: 9000, ack: seqAdd(syn.seq, 1), options: { mss: 1460 } }, 8080, syn.srcPort);
     expect(p.one()).toMatchObject({ flags: ACK, seq: seqAdd(syn.seq, 1), ack: 9001 });
     expect(conn.state).toBe('ESTABLISHED');
-    expect(conn.sndShift).toBe(0); // the peer offered no scaling
+    expect(conn.info().sndShift).toBe(0); // the peer offered no scaling
   });
 
   it('simultaneous open: SYN crosses SYN, both reach ESTABLISHED (RFC 9293 §3.5 figure 7)', () => {
@@ -315,7 +315,7 @@ describe('data, FIN and RST in every synchronized state', () => {
     const x = established();
     reach(x);
     expect(x.conn.state).toBe(state);
-    const rcvNxt = x.conn.rcvNxt;
+    const rcvNxt = x.conn.info().rcvNxt;
     x.p.send({ flags: RST, seq: seqAdd(rcvNxt, 10) });
     expect(x.p.one()).toMatchObject({ flags: ACK, ack: rcvNxt });
     expect(x.conn.state).toBe(state);

@@ -67,7 +67,7 @@ async function transfer(setting: string, fault: Omit<FaultSpec, 'seed' | 'delayM
   const got = Buffer.concat(received);
   if (!done) {
     // Say where it stuck before failing.
-    for (const st of [a, b]) for (const c of st.tcp.connections()) console.log(c.state, 'una', c.sndUna, 'max', c.sndMax, 'rto', c.rtoMs, st.counters.snapshot());
+    for (const st of [a, b]) for (const c of st.tcp.connections()) console.log(c.state, 'una', c.info().sndUna, 'max', c.info().sndMax, 'rto', c.rtoMs, st.counters.snapshot());
   }
   expect(done, `${setting}: transfer did not finish within ${limitMs} simulated ms`).toBe(true);
   expect(got.length).toBe(size);

@@ -1,0 +1,126 @@
+// Loss recovery behind one interface: which acknowledgments are duplicates, when they mean a loss (RFC 5681
+// §3.2 fast retransmit, RFC 5827 early retransmit), what is resent during recovery and after a timeout, and what
+// counts as in flight meanwhile. Two implementations: RFC 6582 NewReno (newreno-recovery.ts) and RFC 6675
+// SACK-based recovery (sack-recovery.ts). Both act through `RecoverySender` and set the window of the
+// congestion control they are given while they run.
+
+import type { CongestionControl } from './congestion-control.ts';
+import { seqDiff, seqLe } from './seq.ts';
+import type { SeqRange } from './seq-ranges.ts';
+
+export type LossRecoveryName = 'newreno' | 'sack';
+
+/** RFC 5681 §3.2. */
+export const DUP_THRESH = 3;
+
+/** What recovery needs of the sender's sequence space. */
+export interface RecoverySender {
+  /** SND.UNA, the highest sequence number sent (SND.MAX), and where the data (and a FIN) end. */
+  readonly una: number;
+  readonly max: number;
+  readonly dataEnd: number;
+  /** A full segment's payload, and what a segment sent now may carry (less room for SACK blocks). */
+  readonly smss: number;
+  readonly segPayload: number;
+  readonly srttMs: number | undefined;
+  readonly rtoMs: number;
+  /** Sends `len` bytes from `seq` again (with the FIN if they end the data); the sequence space sent. */
+  transmit(seq: number, len: number, now: number): number;
+  /** Go-back-N: SND.NXT back to SND.UNA. */
+  rewind(): void;
+  /** No RTT sample from the segment being timed (its ACK may be for a retransmission). */
+  forgetRttSample(): void;
+  count(name: string): void;
+}
+
+export interface LossRecovery {
+  readonly name: LossRecoveryName;
+  /** Fast recovery (or recovery after a timeout) in progress. */
+  readonly inRecovery: boolean;
+  /** No TSO super-segments now: recovery, or duplicate ACKs that may start one. */
+  readonly holdsTso: boolean;
+  /** Folds an ACK's SACK blocks into the scoreboard; true if they told something new (false without SACK). */
+  takeSack(blocks: readonly SeqRange[] | undefined): boolean;
+  /** Whether an ACK that does not move SND.UNA is a duplicate (RFC 5681 §2, RFC 6675 §2), given `newSack`. */
+  isDuplicate(newSack: boolean, windowUnchanged: boolean): boolean;
+  /** SND.UNA moved by `acked` bytes (already consumed by the sender). */
+  onNewAck(acked: number, now: number): void;
+  onDuplicateAck(now: number): void;
+  /** The retransmission timer expired: answer it (the congestion control included) and plan the resending. */
+  onTimeout(now: number): void;
+  /** Resends what recovery allows now; true if it sent anything. */
+  retransmit(now: number): boolean;
+  /** Bytes that count as in flight for new data, given the outstanding `offset` (SND.NXT − SND.UNA). */
+  inFlight(offset: number): number;
+  /** RFC 3042 Limited Transmit: bytes of new data the first duplicate ACKs let out beyond cwnd. */
+  limitedTransmit(): number;
+}
+
+/** What both implementations share: the duplicate ACK count, the recovery point and fast-retransmit entry. */
+export abstract class RecoveryBase {
+  protected dupAcks = 0;
+  /** Set while in recovery: the highest sequence number sent when it began (RFC 6582 "recover"). */
+  protected recover: number | undefined;
+  /** After a timeout, fast retransmit waits until SND.UNA passes this point (RFC 6582 §3.2 (4)). */
+  protected recoverGuard: number | undefined;
+
+  constructor(
+    protected readonly snd: RecoverySender,
+    protected readonly cc: CongestionControl,
+  ) {}
+
+  get inRecovery(): boolean {
+    return this.recover !== undefined;
+  }
+
+  get holdsTso(): boolean {
+    return this.recover !== undefined || this.dupAcks > 0;
+  }
+
+  /** An ACK that moved SND.UNA: outside recovery the window grows and this is all (true); inside, false. */
+  protected ackOutsideRecovery(acked: number, now: number): boolean {
+    if (this.recover !== undefined) return false;
+    this.dupAcks = 0;
+    this.cc.onAck(acked, this.snd.smss, now);
+    return true;
+  }
+
+  /** The ACK covers the recovery point: recovery ends, with `deflate` the window set to what is in flight. */
+  protected leaveRecovery(deflate: boolean): void {
+    const s = this.snd;
+    // RFC 6582 §3.2 (3), RFC 6675 §5: cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS).
+    if (deflate) this.cc.cwnd = Math.min(this.cc.ssthresh, Math.max(seqDiff(s.max, s.una), s.smss) + s.smss);
+    this.recover = undefined;
+    this.dupAcks = 0;
+  }
+
+  limitedTransmit(): number {
+    return this.recover === undefined && this.dupAcks < DUP_THRESH ? this.dupAcks * this.snd.smss : 0;
+  }
+
+  /**
+   * Counts a duplicate ACK and says whether a loss is now to be repaired: DupThresh duplicates, or fewer per
+   * RFC 5827 Early Retransmit when fewer can ever come, or as many segments' worth SACKed past SND.UNA (RFC 6675).
+   * When it is, ssthresh is lowered and the recovery point set; the caller then retransmits its own way.
+   */
+  protected countDuplicate(sackedAbove: () => number, now: number): boolean {
+    const s = this.snd;
+    this.dupAcks++;
+    s.count('tcp.rx_dup_ack');
+    if (this.recover !== undefined) return false;
+    // RFC 5827 Early Retransmit: with fewer than four segments outstanding and nothing new to send,
+    // fewer duplicate ACKs can ever come; lower the threshold to what can.
+    const flightSegs = Math.ceil(seqDiff(s.max, s.una) / s.smss);
+    const nothingNew = seqDiff(s.dataEnd, s.max) <= 0;
+    const thresh = nothingNew && flightSegs < 4 ? Math.max(1, flightSegs - 1) : DUP_THRESH;
+    const lost = this.dupAcks >= thresh || sackedAbove() >= thresh * s.smss;
+    // RFC 6582 §3.2 (1)/(2): no new recovery until what was outstanding at the last RTO is acknowledged.
+    if (!lost || (this.recoverGuard !== undefined && seqLe(s.una, this.recoverGuard))) return false;
+    s.count('tcp.fast_retransmit');
+    this.cc.onCongestion(seqDiff(s.max, s.una), s.smss, now);
+    this.recover = s.max;
+    this.recoverGuard = undefined;
+    s.forgetRttSample();
+    return true;
+  }
+}

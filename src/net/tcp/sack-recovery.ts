@@ -1,0 +1,155 @@
+// SACK-based loss recovery (RFC 6675, RFC 2018): a scoreboard of what the peer SACKed, holes deemed lost by
+// DupThresh segments SACKed above them, the pipe estimate, and retransmission of lost holes as the window
+// allows; after a timeout, all that is not SACKed below the recovery point is resent, in order (§5.1).
+
+import { DUP_THRESH, RecoveryBase, type LossRecovery } from './loss-recovery.ts';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.ts';
+import { SeqRanges, type SeqRange } from './seq-ranges.ts';
+
+export class SackRecovery extends RecoveryBase implements LossRecovery {
+  readonly name = 'sack';
+  private readonly sacked = new SeqRanges();
+  /** RFC 6675 HighRxt: how far this recovery has retransmitted. */
+  private highRxt = 0;
+  /** The recovery began with a timeout (RFC 6675 §5.1): all that is not SACKed below `recover` is lost. */
+  private rtoRecovery = false;
+  /** When each chunk this recovery retransmitted (by its first sequence number) left, to see one lost again. */
+  private readonly rexmitAt = new Map<number, number>();
+
+  takeSack(blocks: readonly SeqRange[] | undefined): boolean {
+    if (blocks === undefined) return false;
+    const s = this.snd;
+    const before = this.sacked.total;
+    for (const [l, r] of blocks) {
+      // RFC 2018 §3: only blocks within what is outstanding make sense.
+      if (seqLt(l, r) && seqGe(l, s.una) && seqLe(r, s.max)) this.sacked.add(l, r);
+    }
+    return this.sacked.total !== before;
+  }
+
+  /** RFC 6675 §2: only an ACK that SACKs new data counts, so ACKs the network duplicated start no recovery. */
+  isDuplicate(newSack: boolean): boolean {
+    return newSack;
+  }
+
+  onDuplicateAck(now: number): void {
+    const s = this.snd;
+    const recovering = this.recover !== undefined;
+    if (this.countDuplicate(() => this.sacked.bytesAbove(s.una), now)) {
+      // RFC 6675 §5 (4): cwnd = ssthresh; holes are retransmitted as the pipe allows.
+      this.cc.cwnd = this.cc.ssthresh;
+      this.highRxt = s.una;
+      s.count('tcp.retransmit');
+      return;
+    }
+    if (recovering) this.checkHeadRetransmission(now);
+  }
+
+  onNewAck(acked: number, now: number): void {
+    const s = this.snd;
+    this.sacked.trimBelow(s.una);
+    if (this.ackOutsideRecovery(acked, now)) return;
+    if (this.recover !== undefined && seqGe(s.una, this.recover)) {
+      // Full acknowledgment (RFC 6675 §5). After a timeout the window has been growing in slow start all along
+      // and stays as it is.
+      this.leaveRecovery(!this.rtoRecovery);
+      this.rtoRecovery = false;
+      this.rexmitAt.clear();
+      return;
+    }
+    if (seqLt(this.highRxt, s.una)) this.highRxt = s.una;
+    for (const q of this.rexmitAt.keys()) if (seqLt(q, s.una)) this.rexmitAt.delete(q);
+    // RFC 5681 §3.1 after a timeout: slow start (then congestion avoidance) on every ACK that advances.
+    if (this.rtoRecovery) this.cc.onAck(acked, s.smss, now);
+  }
+
+  onTimeout(now: number): void {
+    const s = this.snd;
+    this.cc.onTimeout(seqDiff(s.max, s.una), s.smss, this.rtoRecovery, now);
+    this.dupAcks = 0;
+    // RFC 2018 §8: SACK information from before a timeout is not trusted (the receiver may have reneged).
+    this.sacked.clear();
+    this.rexmitAt.clear();
+    // RFC 6675 §5.1: RecoveryPoint = HighData, and no new recovery starts before it is acknowledged; the
+    // SACK information that arrives from now on is used: all that is not SACKed below it is retransmitted,
+    // once and in order, as the window (slow start from one segment) allows; new data goes out behind it.
+    this.recover = s.max;
+    this.rtoRecovery = true;
+    this.highRxt = s.una;
+    this.recoverGuard = undefined;
+  }
+
+  inFlight(offset: number): number {
+    return this.recover !== undefined ? this.pipe() : offset;
+  }
+
+  /** RFC 6675 §5 (C): while the pipe leaves room, retransmit the next lost bytes (NextSeg rule 1). */
+  retransmit(now: number): boolean {
+    if (this.recover === undefined) return false;
+    const s = this.snd;
+    let sent = false;
+    for (let guard = 0; guard < 1000; guard++) {
+      if (this.cc.cwnd - this.pipe() < s.smss) break;
+      const hole = this.lostHoles().find(([, e]) => seqGt(e, this.highRxt));
+      if (hole === undefined) break;
+      const start = seqGt(this.highRxt, hole[0]) ? this.highRxt : hole[0];
+      // At least the sequence number a FIN alone takes, when the hole is only that.
+      const n = Math.max(1, s.transmit(start, Math.min(s.segPayload, seqDiff(hole[1], start)), now));
+      this.highRxt = seqAdd(start, n);
+      this.rexmitAt.set(start, now);
+      s.count('tcp.sack_retransmit');
+      sent = true;
+    }
+    return sent;
+  }
+
+  /**
+   * A retransmission that is lost again would otherwise wait for a timeout (RFC 6675 retransmits a hole
+   * once). As RACK does (RFC 8985 §6.2), time tells: when SACKs still arrive for later data a round trip
+   * (and a reordering allowance) after the head of the queue was retransmitted, and the cumulative ACK has
+   * not moved past it, that retransmission was lost: send it again.
+   */
+  private checkHeadRetransmission(now: number): void {
+    const s = this.snd;
+    const at = this.rexmitAt.get(s.una);
+    if (at === undefined) return;
+    const srtt = s.srttMs ?? s.rtoMs;
+    if (now - at < srtt + Math.max(srtt / 4, 2)) return;
+    s.count('tcp.lost_retransmit');
+    const head = this.sacked.holes(s.una)[0];
+    const end = head !== undefined && head[0] === s.una ? head[1] : (this.recover ?? s.max);
+    const want = Math.min(s.segPayload, seqDiff(end, s.una));
+    if (want <= 0) return;
+    const n = Math.max(1, s.transmit(s.una, want, now));
+    this.rexmitAt.set(s.una, now);
+    if (seqLt(this.highRxt, seqAdd(s.una, n))) this.highRxt = seqAdd(s.una, n);
+  }
+
+  /** RFC 6675 §4 SetPipe: outstanding bytes neither SACKed nor lost, plus lost ones retransmitted. */
+  private pipe(): number {
+    const s = this.snd;
+    const outstanding = seqDiff(s.max, s.una);
+    let lost = 0;
+    let rexmitted = 0;
+    for (const [a, e] of this.lostHoles()) {
+      lost += seqDiff(e, a);
+      if (seqGt(this.highRxt, a)) rexmitted += seqDiff(seqLt(this.highRxt, e) ? this.highRxt : e, a);
+    }
+    return Math.max(0, outstanding - this.sacked.total - lost + rexmitted);
+  }
+
+  /** Holes below the highest SACKed byte that RFC 6675 §4 IsLost deems lost (DupThresh SMSS SACKed above). */
+  private lostHoles(): SeqRange[] {
+    const s = this.snd;
+    const holes = this.sacked.holes(s.una);
+    if (this.rtoRecovery && this.recover !== undefined) {
+      // RFC 6675 §5.1: after a timeout all that is not SACKed up to RecoveryPoint is lost, the tail included.
+      const top = this.sacked.highest;
+      const from = top !== undefined && seqGt(top, s.una) ? top : s.una;
+      if (seqLt(from, this.recover)) holes.push([from, this.recover]);
+      const point = this.recover;
+      return holes.filter(([a]) => seqLt(a, point)).map(([a, e]): SeqRange => [a, seqLt(e, point) ? e : point]);
+    }
+    return holes.filter(([a], i) => (i === 0 && this.dupAcks >= DUP_THRESH) || this.sacked.bytesAbove(a) >= DUP_THRESH * s.smss);
+  }
+}

@@ -1,0 +1,451 @@
+// The sending half of a connection: the send sequence space (RFC 9293 §3.3.1), the send buffer, segmentation
+// (MSS, TSO super-segments, Nagle and sender SWS avoidance), the ACKs that move it (§3.10.7.4 fifth check), RTT
+// timing and the retransmission timer (RFC 6298), and zero-window probes (§3.8.6.1). When to resend is the loss
+// recovery's to say and how much may be in flight the congestion control's; both are chosen per connection.
+
+import { createCongestionControl, createLossRecovery } from './algorithms.ts';
+import { ByteRing } from './byte-ring.ts';
+import type { CongestionControl } from './congestion-control.ts';
+import type { LossRecovery, LossRecoveryName, RecoverySender } from './loss-recovery.ts';
+import type { MemoryBudget } from './memory-budget.ts';
+import { PersistTimer } from './persist.ts';
+import { RtoEstimator } from './rto.ts';
+import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax } from './seq.ts';
+import type { TcpConfig } from './tcp-config.ts';
+import type { TcpTimestamps } from './timestamps.ts';
+import { ACK, FIN, PSH, SYN, type TcpSegment } from './tcp-wire.ts';
+
+const TS_OPTION_BYTES = 12; // NOP NOP kind len TSval TSecr
+const EMPTY = new Uint8Array(0);
+
+/** What the sender needs of its connection. */
+export interface SenderIo {
+  /** Sends a segment from SND space: the connection adds the ACK, window and options. */
+  emit(seq: number, flags: number, payload: Uint8Array, now: number, gsoSize: number): void;
+  /** Our FIN took its sequence number (the connection moves to FIN_WAIT_1 or LAST_ACK). */
+  finSent(): void;
+  /** The peer acknowledged our FIN. */
+  finAcked(now: number): void;
+  /** SACK blocks ride on our segments now (SACK agreed, out-of-order data held): leave room for them. */
+  readonly sackBlocksRide: boolean;
+  /** Something the application may care about changed (space, acknowledged data). */
+  notify(): void;
+  count(name: string): void;
+}
+
+/** What a retransmission timeout came to. */
+export type RtoOutcome = 'retransmit' | 'give-up';
+
+export class TcpSender implements RecoverySender {
+  // RFC 9293 §3.3.1 send sequence variables; sndMax is the highest sequence number sent so far.
+  private iss: number;
+  private sndUna: number;
+  private sndNxt: number;
+  private sndMax: number;
+  private sndWnd = 0;
+  private sndWl1 = 0;
+  private sndWl2 = 0;
+  private maxSndWnd = 0;
+  /** The peer's MSS as it announced it (or 536), capped by ours. */
+  private sndMss: number;
+  /** RFC 7323 shift of the peer's window field (0 when not negotiated). */
+  private sndShift = 0;
+  private tsOk = false;
+  private readonly buf: ByteRing;
+  private readonly rto: RtoEstimator;
+  private rtoAt: number | undefined;
+  private retransmits = 0;
+  private rttSeq: number | undefined;
+  private rttStart = 0;
+  private readonly persist = new PersistTimer();
+  /** The application will send no more: a FIN follows the queued data. */
+  private finQueued = false;
+  /** The sequence number our FIN took, once sent; and whether the peer has acknowledged it. */
+  private finSeq: number | undefined;
+  private finIsAcked = false;
+  readonly cc: CongestionControl;
+  private recovery: LossRecovery;
+  /** Nagle's algorithm off (RFC 9293 §3.7.4). */
+  noDelay: boolean;
+
+  constructor(
+    private readonly config: TcpConfig,
+    private readonly io: SenderIo,
+    private readonly ts: TcpTimestamps,
+    iss: number,
+    ourMss: number,
+    budget: MemoryBudget | undefined,
+    private readonly recoveryName: LossRecoveryName,
+    cc: CongestionControl['name'],
+  ) {
+    this.iss = this.sndUna = this.sndNxt = this.sndMax = iss;
+    this.sndMss = Math.min(536, ourMss);
+    this.noDelay = config.noDelay;
+    this.buf = new ByteRing(config.sendBufferSize, budget);
+    this.rto = new RtoEstimator(config);
+    this.cc = createCongestionControl(cc);
+    this.recovery = createLossRecovery('newreno', false, this, this.cc);
+  }
+
+  // ——— What others read ———
+
+  get una(): number { return this.sndUna; }
+  get nxt(): number { return this.sndNxt; }
+  get max(): number { return this.sndMax; }
+  get window(): number { return this.sndWnd; }
+  get largestWindow(): number { return this.maxSndWnd; }
+  get peerMss(): number { return this.sndMss; }
+  get windowShift(): number { return this.sndShift; }
+  get initialSeq(): number { return this.iss; }
+  get rtoMs(): number { return this.rto.rtoMs; }
+  get srttMs(): number | undefined { return this.rto.srttMs; }
+  get recoveryInUse(): LossRecoveryName { return this.recovery.name; }
+  get inRecovery(): boolean { return this.recovery.inRecovery; }
+  /** Bytes queued but not yet acknowledged, and what the application may still queue. */
+  get unacknowledged(): number { return this.buf.length; }
+  get free(): number { return this.buf.free; }
+  get closing(): boolean { return this.finQueued; }
+  get finAcked(): boolean { return this.finIsAcked; }
+  get inFlight(): boolean { return seqGt(this.sndMax, this.sndUna); }
+  /** The timers this part runs: retransmission and persist. */
+  get rtoDeadline(): number | undefined { return this.rtoAt; }
+  get persistDeadline(): number | undefined { return this.persist.deadline; }
+
+  /** The payload a full segment carries: the peer's MSS less our option overhead. */
+  get smss(): number { return this.sndMss - (this.tsOk ? TS_OPTION_BYTES : 0); }
+
+  /**
+   * The payload a segment sent now may carry: SMSS, less room for SACK blocks while we hold out-of-order data
+   * (they ride on every segment then, RFC 2018 §4), so that no segment outgrows the peer's MSS and the MTU (as
+   * Linux's tcp_current_mss). Room for as many blocks as the option space holds: 3 beside timestamps, else 4.
+   */
+  get segPayload(): number {
+    if (!this.io.sackBlocksRide) return this.smss;
+    return this.smss - (this.tsOk ? 4 + 3 * 8 : 4 + 4 * 8);
+  }
+
+  /** Where the data ends in sequence space (the FIN's sequence number). */
+  get dataEnd(): number { return this.finSeq ?? seqAdd(this.sndUna, this.buf.length); }
+
+  // ——— Set up ———
+
+  /** An active open takes its ISN when its first SYN is due. */
+  open(iss: number): void {
+    this.iss = this.sndUna = this.sndNxt = this.sndMax = iss;
+  }
+
+  /**
+   * What the handshake agreed (RFC 9293 §3.7.1 MSS, RFC 7323, RFC 2018): the peer's MSS and window shift, whether
+   * timestamps are on, and so which loss recovery runs; the congestion window starts.
+   */
+  agreed(peerMss: number, shift: number, tsOk: boolean, sackOk: boolean, now: number): void {
+    this.sndMss = peerMss;
+    this.sndShift = shift;
+    this.tsOk = tsOk;
+    this.recovery = createLossRecovery(this.recoveryName, sackOk, this, this.cc);
+    this.cc.start(this.smss, now);
+  }
+
+  /** The window of the peer's SYN (never scaled, RFC 7323 §2.2), with the segment's SEQ and ACK for the update rule. */
+  synWindow(window: number, seq: number, ack: number): void {
+    this.sndWnd = window;
+    this.sndWl1 = seq;
+    this.sndWl2 = ack;
+  }
+
+  /** A connection made from a SYN cookie: the SYN-ACK is sent already (RFC 4987 §3.6). */
+  cookieSynAcked(synSeq: number): void {
+    this.sndWl1 = synSeq;
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.sndMax = this.sndNxt;
+  }
+
+  /** Our SYN (or SYN-ACK) left; `first`: not a retransmission, so it may be timed (Karn). */
+  synSent(now: number, first: boolean): void {
+    if (first) {
+      this.rttSeq = this.iss;
+      this.rttStart = now;
+    } else {
+      this.ts.retransmitted(now); // Karn: an echo of an earlier SYN measures nothing
+    }
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.sndMax = seqMax(this.sndMax, this.sndNxt);
+    if (this.rtoAt === undefined) this.rtoAt = now + this.rto.rtoMs;
+  }
+
+  /** Our SYN is acknowledged by `seg` (SYN_SENT: its SYN-ACK; SYN_RECEIVED: its ACK); `scaled` once both agreed. */
+  synAcked(seg: TcpSegment, now: number, takeWindow: boolean): void {
+    this.sndUna = takeWindow ? seqAdd(this.iss, 1) : seg.ack;
+    this.rttSample(seg, now);
+    this.rtoAt = undefined;
+    this.retransmits = 0;
+    if (!takeWindow) return;
+    this.sndWnd = seg.window * 2 ** this.sndShift;
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = seg.ack;
+    this.maxSndWnd = this.sndWnd;
+  }
+
+  /** The largest window seen so far, from a SYN (SYN_SENT). */
+  noteLargestWindow(): void {
+    this.maxSndWnd = this.sndWnd;
+  }
+
+  // ——— The application's side ———
+
+  write(data: Uint8Array): number {
+    return this.buf.push(data);
+  }
+
+  /** A FIN follows the queued data. */
+  queueFin(): void {
+    this.finQueued = true;
+  }
+
+  // ——— Output ———
+
+  /** Sends what is due from the send side: retransmissions recovery allows, then new data; true if any left. */
+  output(now: number): boolean {
+    let sent = this.recovery.retransmit(now);
+    sent = this.sendNewData(now) || sent;
+    // RFC 9293 §3.8.6.1: with a zero window and data waiting, probe the window on the persist timer.
+    if (this.sndWnd === 0 && this.buf.length > 0 && this.sndMax === this.sndUna) this.persist.start(now, this.rto.rtoMs);
+    return sent;
+  }
+
+  /**
+   * The most new data one segment may carry: one SMSS, or with a device that segments (TSO) outside loss
+   * recovery as many whole SMSS as one IPv4 packet holds (the device sends each as its own segment).
+   */
+  private segmentCap(): number {
+    const tso = this.config.tsoMaxBytes;
+    // A super-segment needs the device to finish its checksum (each piece has its own): both, or none.
+    const per = this.segPayload;
+    if (tso === 0 || !this.config.checksumOffload || this.recovery.holdsTso) return per;
+    const room = tso - 20 - 60; // IPv4 header, and the largest TCP header
+    return Math.max(per, room - (room % per));
+  }
+
+  /** New data from SND.NXT (and the FIN), as the windows, Nagle and sender SWS avoidance allow. */
+  private sendNewData(now: number): boolean {
+    let sent = false;
+    const end = this.dataEnd;
+    for (;;) {
+      const offset = seqDiff(this.sndNxt, this.sndUna);
+      const unsent = seqDiff(end, this.sndNxt);
+      if (unsent <= 0) break;
+      const inFlight = this.recovery.inFlight(offset);
+      // RFC 3042 Limited Transmit: the first two duplicate ACKs each let one new segment out.
+      const usable = Math.min(seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt), this.cc.cwnd + this.recovery.limitedTransmit() - inFlight);
+      if (usable <= 0) break;
+      const cap = this.segmentCap();
+      let n = Math.min(cap, unsent, usable);
+      const per = this.segPayload;
+      if (cap > per && n < unsent && inFlight > 0) {
+        // With TSO, wait for the windows to hold a sizeable super-segment while ACKs are still to come
+        // (as Linux's tcp_tso_should_defer): one send of many segments instead of many of two.
+        if (n < Math.min(cap, Math.floor(Math.min(this.cc.cwnd, this.sndWnd) / 3))) break;
+        // A super-segment carries whole segments only, unless it ends the data: no short segment mid-stream.
+        if (n > per) n -= n % per;
+      }
+      // Nagle and sender silly-window avoidance (RFC 9293 §3.7.4, §3.8.6.2.1): a short segment goes out only
+      // when it carries everything queued and nothing is in flight (or Nagle is off), or it is at least half
+      // the largest window the peer offered; otherwise the next ACK will bring a better moment.
+      if (n < per && offset > 0) {
+        const allQueued = n === unsent;
+        if (!(allQueued && this.noDelay) && !(this.maxSndWnd > 0 && n >= this.maxSndWnd / 2)) break;
+      }
+      this.transmit(this.sndNxt, n, now);
+      sent = true;
+    }
+    // The FIN alone, once all data has gone (again after an RTO rewound SND.NXT).
+    if (this.finQueued && !this.finIsAcked && this.sndNxt === end && (this.finSeq === undefined || seqLe(this.sndNxt, this.finSeq))) {
+      this.transmit(this.sndNxt, 0, now);
+      sent = true;
+    }
+    return sent;
+  }
+
+  /**
+   * Sends `len` bytes of data starting at `seq` (plus the FIN if they end the data and close is due); more than
+   * a segment's payload only as a TSO super-segment. Returns the sequence space sent (data, and one for a FIN).
+   */
+  transmit(seq: number, len: number, now: number): number {
+    const per = this.segPayload;
+    if (len > per && this.segmentCap() <= per) len = per;
+    const offset = seqDiff(seq, this.sndUna);
+    const payload = len > 0 ? this.buf.peek(offset, len) : EMPTY;
+    const endSeq = seqAdd(seq, payload.length);
+    const fin = this.finQueued && !this.finIsAcked && endSeq === seqAdd(this.sndUna, this.buf.length);
+    let flags = ACK;
+    if (payload.length > 0 && offset + payload.length === this.buf.length) flags |= PSH;
+    if (fin) flags |= FIN;
+    this.io.emit(seq, flags, payload, now, payload.length > per ? per : 0);
+    const next = seqAdd(endSeq, fin ? 1 : 0);
+    const isNew = seqGt(next, this.sndMax);
+    if (seqGt(next, this.sndNxt) && !seqLt(seq, this.sndNxt)) this.sndNxt = next;
+    if (isNew) {
+      // Without timestamps, time one new segment at a time for the RTT (Karn: never a retransmitted one).
+      if (!this.tsOk && this.rttSeq === undefined) {
+        this.rttSeq = seq;
+        this.rttStart = now;
+      }
+      this.sndMax = next;
+    } else {
+      this.io.count('tcp.retransmitted_segment');
+      this.ts.retransmitted(now);
+    }
+    if (fin && this.finSeq === undefined) {
+      this.finSeq = endSeq;
+      this.io.finSent();
+    }
+    if (this.rtoAt === undefined) this.rtoAt = now + this.rto.rtoMs; // RFC 6298 (5.1)
+    this.persist.stop();
+    return seqDiff(next, seq);
+  }
+
+  rewind(): void {
+    this.sndNxt = this.sndUna;
+  }
+
+  forgetRttSample(): void {
+    this.rttSeq = undefined;
+  }
+
+  count(name: string): void {
+    this.io.count(name);
+  }
+
+  // ——— Input: the ACK (RFC 9293 §3.10.7.4 fifth) ———
+
+  /** Whether `ack` acknowledges something not yet sent, or is older than the peer could have seen (RFC 5961 §5.2). */
+  ackUnsent(ack: number): boolean {
+    return seqGt(ack, this.sndMax);
+  }
+
+  ackTooOld(ack: number): boolean {
+    return seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)));
+  }
+
+  /** An acceptable ACK in a synchronized state: new data acknowledged, a duplicate, and the window update. */
+  onAck(seg: TcpSegment, now: number): void {
+    const ack = seg.ack;
+    const newSack = this.recovery.takeSack(seg.options.sack);
+    const window = seg.window * 2 ** this.sndShift;
+    if (seqGt(ack, this.sndUna)) {
+      this.newAck(seg, now);
+    } else if (ack === this.sndUna && seqGt(this.sndMax, this.sndUna) && seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && window > 0 && this.recovery.isDuplicate(newSack, window === this.sndWnd)) {
+      // RFC 5681 §2 "duplicate acknowledgment" (with SACK, one that SACKs new data, RFC 6675 §2). Answers to
+      // zero-window probes never count.
+      this.recovery.onDuplicateAck(now);
+    }
+    // Send window update (§3.10.7.4 fifth, ESTABLISHED).
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
+      const opened = this.sndWnd === 0 && window > 0;
+      this.sndWnd = window;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+      if (opened) {
+        this.persist.opened();
+        this.io.notify();
+      }
+    }
+  }
+
+  private newAck(seg: TcpSegment, now: number): void {
+    const ack = seg.ack;
+    let acked = seqDiff(ack, this.sndUna);
+    const finAcked = this.finSeq !== undefined && !this.finIsAcked && seqGt(ack, this.finSeq);
+    if (finAcked) {
+      acked -= 1;
+      this.finIsAcked = true;
+    }
+    this.buf.consume(acked);
+    this.sndUna = ack;
+    if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
+    this.rttSample(seg, now);
+    this.retransmits = 0;
+    this.recovery.onNewAck(acked, now);
+    // RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else restart it.
+    this.rtoAt = this.sndUna === this.sndMax ? undefined : now + this.rto.rtoMs;
+    if (finAcked) this.io.finAcked(now);
+    this.io.notify();
+  }
+
+  private rttSample(seg: TcpSegment, now: number): void {
+    const ts = seg.options.timestamp;
+    if (this.ts.enabled && ts !== undefined && ts.echo !== 0) {
+      // RFC 7323 §4.1 RTTM: the echoed timestamp measures every ACK that advances SND.UNA.
+      if (this.ts.measures(ts.echo)) this.rto.sample(seqDiff(this.ts.now(now), ts.echo));
+      this.rttSeq = undefined;
+      return;
+    }
+    if (this.rttSeq !== undefined && seqGt(seg.ack, this.rttSeq)) {
+      this.rto.sample(now - this.rttStart);
+      this.rttSeq = undefined;
+    }
+  }
+
+  // ——— Timers ———
+
+  /**
+   * RFC 6298 §5 (5.4–5.7): the retransmission timer expired. Past the retry limit ('give-up') the connection
+   * ends; otherwise the timer backs off and, after the handshake, recovery plans what is resent (RFC 5681 §3.1).
+   */
+  retransmitTimeout(now: number, handshake: boolean): RtoOutcome {
+    this.rtoAt = undefined;
+    this.retransmits++;
+    const limit = handshake ? this.config.synRetries : this.config.maxRetransmits;
+    if (this.retransmits > limit) {
+      this.io.count(handshake ? 'tcp.handshake_timeout' : 'tcp.retransmit_timeout');
+      return 'give-up';
+    }
+    this.io.count('tcp.retransmit');
+    this.io.count('tcp.rto');
+    // Where timeouts come from: a retransmission lost in recovery, or a tail with too few ACKs behind it.
+    this.io.count(this.recovery.inRecovery ? 'tcp.rto_in_recovery' : seqDiff(this.sndMax, this.sndUna) <= 2 * this.smss ? 'tcp.rto_tail' : 'tcp.rto_other');
+    this.rto.backoff();
+    this.rttSeq = undefined;
+    if (!handshake) this.recovery.onTimeout(now);
+    return 'retransmit';
+  }
+
+  /** Whether the retransmission timer has come, and whether it has (already) been retried before. */
+  rtoDue(now: number): boolean {
+    return this.rtoAt !== undefined && now >= this.rtoAt;
+  }
+
+  get retried(): boolean { return this.retransmits > 0; }
+
+  /**
+   * A zero-window probe: the next byte of data, sent without moving SND.NXT (RFC 9293 §3.8.6.1). 'give-up' when
+   * the peer kept its window shut longer than zeroWindowTimeoutMs.
+   */
+  probeWindow(now: number): RtoOutcome | 'none' {
+    const shut = this.sndWnd === 0 && this.buf.length > 0 && !seqGt(this.sndNxt, this.sndUna);
+    const c = this.config;
+    const action = this.persist.fire(now, shut, this.rto.rtoMs, c.maxRtoMs, c.zeroWindowTimeoutMs);
+    if (action === 'none') return 'none';
+    if (action === 'give-up') {
+      this.io.count('tcp.zero_window_timeout');
+      return 'give-up';
+    }
+    this.io.count('tcp.window_probe');
+    this.io.emit(this.sndUna, ACK, this.buf.peek(0, 1), now, 0);
+    this.sndMax = seqMax(this.sndMax, seqAdd(this.sndUna, 1));
+    return 'retransmit';
+  }
+
+  /** After a timer ran: data still outstanding and nothing sent (a closed window): keep the timer running. */
+  keepTimerRunning(now: number): void {
+    if (this.rtoAt === undefined && seqGt(this.sndMax, this.sndUna) && this.persist.deadline === undefined) this.rtoAt = now + this.rto.rtoMs;
+  }
+
+  /** No more timers (TIME_WAIT, CLOSED); with `release`, the send buffer goes back too. */
+  stop(release: boolean): void {
+    this.rtoAt = undefined;
+    this.persist.stop();
+    if (release) this.buf.dispose();
+  }
+}

@@ -1,0 +1,136 @@
+// Congestion control and loss recovery are chosen per connection, behind their interfaces: each
+// implementation can be picked by a connection (connect, or a listener for what it accepts), and the one picked
+// is the one that runs. Reno's window arithmetic is checked against RFC 5681's rules directly.
+
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ipv4Pseudo } from '../../../src/net/checksum.ts';
+import { PROTO_TCP } from '../../../src/net/ip.ts';
+import { CONGESTION_CONTROLS, LOSS_RECOVERIES, createCongestionControl } from '../../../src/net/tcp/algorithms.ts';
+import { RenoCongestion } from '../../../src/net/tcp/reno.ts';
+import type { ConnectionChoices } from '../../../src/net/tcp/tcp-connection.ts';
+import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
+import { parseTcp } from '../../../src/net/tcp/tcp-wire.ts';
+import { Net, OUR_IP, readAll, type Wire } from './harness.ts';
+
+const pattern = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + (i >> 9)) & 0xff);
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+function dataSeq(w: Wire): number | undefined {
+  const ip = w.d.ip;
+  if (ip?.protocol !== 6 || w.from !== 'b') return undefined;
+  const p = parseTcp(w.d.payload, ipv4Pseudo(ip.src, ip.dst, PROTO_TCP));
+  return p.ok && p.segment.payload.length > 0 ? p.segment.seq : undefined;
+}
+
+/**
+ * 64 KiB from a client on b (with `choices`) to a server on a, the 3rd data segment lost once; the counters
+ * of b that tell how the loss was repaired, and what the client's connection says it runs.
+ */
+async function lossyUpload(choices: ConnectionChoices, bSack = true) {
+  const net = new Net({}, { tcp: { sack: bSack } });
+  const seen = new Set<number>();
+  let n = 0;
+  net.filter = (w) => {
+    const seq = dataSeq(w);
+    if (seq === undefined || seen.has(seq)) return 'deliver';
+    seen.add(seq);
+    return ++n === 3 ? 'drop' : 'deliver';
+  };
+  const servers: TcpSocket[] = [];
+  net.a.tcp.listen(80, (c) => servers.push(new TcpSocket(c)));
+  const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80, choices));
+  net.run();
+  await client.established();
+  const server = servers[0];
+  if (server === undefined) throw new Error('not accepted');
+  const info = client.conn.info();
+  const data = pattern(64 * 1024);
+  const w = client.write(data).then(() => client.shutdownWrite());
+  const got = await readAll(net, server);
+  await w;
+  expect(sha(got)).toBe(sha(data));
+  const c = (name: string): number => net.b.counters.get(name);
+  return { info, fast: c('tcp.fast_retransmit'), sackRexmit: c('tcp.sack_retransmit'), rtos: c('tcp.rto') };
+}
+
+describe('loss recovery, chosen per connection', () => {
+  it('sack: RFC 6675 repairs the hole from the scoreboard', async () => {
+    const r = await lossyUpload({ lossRecovery: 'sack' });
+    expect(r.info.sack).toBe(true);
+    expect(r.info.lossRecovery).toBe('sack');
+    expect(r.fast).toBe(1);
+    expect(r.sackRexmit).toBe(1);
+    expect(r.rtos).toBe(0);
+  });
+
+  it('newreno: RFC 6582 repairs it without using the SACK blocks the peer sends', async () => {
+    const r = await lossyUpload({ lossRecovery: 'newreno' });
+    expect(r.info.sack).toBe(true); // agreed on the wire, but not used for recovery
+    expect(r.info.lossRecovery).toBe('newreno');
+    expect(r.fast).toBe(1);
+    expect(r.sackRexmit).toBe(0);
+    expect(r.rtos).toBe(0);
+  });
+
+  it('sack falls back to newreno when the peer does not agree to SACK (RFC 2018 §2)', async () => {
+    const r = await lossyUpload({ lossRecovery: 'sack' }, false);
+    expect(r.info.sack).toBe(false);
+    expect(r.info.lossRecovery).toBe('newreno');
+    expect(r.fast).toBe(1);
+    expect(r.sackRexmit).toBe(0);
+  });
+
+  it('a listener chooses for the connections it accepts; connections of one stack may differ', async () => {
+    const net = new Net();
+    const byPort = new Map<number, TcpSocket>();
+    net.a.tcp.listen(80, (c) => byPort.set(80, new TcpSocket(c)), { lossRecovery: 'newreno' });
+    net.a.tcp.listen(81, (c) => byPort.set(81, new TcpSocket(c)));
+    const c80 = new TcpSocket(net.b.tcp.connect(OUR_IP, 80));
+    const c81 = new TcpSocket(net.b.tcp.connect(OUR_IP, 81, { lossRecovery: 'newreno' }));
+    net.run();
+    await Promise.all([c80.established(), c81.established()]);
+    expect(byPort.get(80)?.conn.info().lossRecovery).toBe('newreno');
+    expect(byPort.get(81)?.conn.info().lossRecovery).toBe('sack');
+    expect(c80.conn.info().lossRecovery).toBe('sack');
+    expect(c81.conn.info().lossRecovery).toBe('newreno');
+  });
+
+  it('every loss recovery by name is one a connection can run', async () => {
+    for (const name of LOSS_RECOVERIES) expect((await lossyUpload({ lossRecovery: name })).info.lossRecovery).toBe(name);
+  });
+});
+
+describe('congestion control, chosen per connection', () => {
+  it('every controller by name is one a connection can run, and reports its window', async () => {
+    for (const name of CONGESTION_CONTROLS) {
+      expect(createCongestionControl(name).name).toBe(name);
+      const r = await lossyUpload({ congestionControl: name });
+      expect(r.info.congestionControl).toBe(name);
+      expect(r.info.cwnd).toBeGreaterThan(0);
+    }
+  });
+
+  it('Reno: RFC 3390 initial window, slow start by bytes acked, congestion avoidance, halving, one segment after an RTO', () => {
+    const smss = 1448;
+    const cc = new RenoCongestion();
+    cc.start(smss);
+    expect(cc.cwnd).toBe(4380); // min(4 SMSS, max(2 SMSS, 4380 bytes))
+    cc.onAck(500, smss);
+    expect(cc.cwnd).toBe(4380 + 500); // slow start: min(acked, SMSS) per ACK (RFC 5681 §3.1, L = 1)
+    cc.onAck(5000, smss);
+    expect(cc.cwnd).toBe(4880 + smss);
+    cc.onCongestion(20_000, smss);
+    expect(cc.ssthresh).toBe(10_000); // max(FlightSize / 2, 2 SMSS)
+    cc.onCongestion(2000, smss);
+    expect(cc.ssthresh).toBe(2 * smss);
+    cc.cwnd = 20_000;
+    cc.ssthresh = 10_000;
+    cc.onAck(smss, smss);
+    expect(cc.cwnd).toBe(20_000 + Math.floor((smss * smss) / 20_000)); // congestion avoidance
+    cc.onTimeout(30_000, smss, false);
+    expect([cc.cwnd, cc.ssthresh]).toEqual([smss, 15_000]);
+    cc.onTimeout(3000, smss, true); // the same loss episode: ssthresh is not halved again
+    expect([cc.cwnd, cc.ssthresh]).toEqual([smss, 15_000]);
+  });
+});
