@@ -137,9 +137,6 @@ export function textLogger(options: Omit<LoggerOptions, 'format' | 'destination'
   };
 }
 
-/** Text at info level on stdout and stderr, as the service always logged; `main.ts` builds its own from the flags. */
-export const consoleLogger: AppLogger = textLogger();
-
 /** A logger that keeps its lines, for tests: `lines` the info lines (one per request), `warnings` the warnings. */
 export class MemoryLogger implements Logger {
   readonly lines: string[] = [];

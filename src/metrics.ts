@@ -11,8 +11,7 @@ import type { DeviceTraffic } from './stack/direct-stack.ts';
 import type { RequestHandler } from './http/server.ts';
 import type { Logger } from './log.ts';
 import type { Stack } from './stack/stack.ts';
-import type { TcpState } from './net/tcp/tcp-connection.ts';
-import { TCP_STATES } from './status.ts';
+import { TCP_STATES, type TcpState } from './net/tcp/tcp-connection.ts';
 
 export const METRICS_PATH = '/metrics';
 

@@ -15,18 +15,8 @@
 import type { DeviceTraffic } from './stack/direct-stack.ts';
 import { ipToString, ipv4ToString, isIpv4, macToString, type IpAddr } from './net/addr.ts';
 import type { Stack } from './stack/stack.ts';
-import type { Endpoint, TcpConnectionInfo, TcpState } from './net/tcp/tcp-connection.ts';
+import { tcpStateOrder, type Endpoint, type TcpConnectionInfo } from './net/tcp/tcp-connection.ts';
 
-/** Every TCP state, in the order of a connection's life; a state added to TcpState must be added here. */
-const STATE_ORDER: Readonly<Record<TcpState, number>> = {
-  SYN_SENT: 0, SYN_RECEIVED: 1, ESTABLISHED: 2, FIN_WAIT_1: 3, FIN_WAIT_2: 4,
-  CLOSE_WAIT: 5, CLOSING: 6, LAST_ACK: 7, TIME_WAIT: 8, CLOSED: 9,
-};
-export const TCP_STATES = (Object.keys(STATE_ORDER) as TcpState[]).sort((a, b) => STATE_ORDER[a] - STATE_ORDER[b]);
-
-export function tcpStateOrder(s: TcpState): number {
-  return STATE_ORDER[s];
-}
 
 /** Rows shown at most, per table; the rest is summed up in one line. */
 export const DEFAULT_ARP_ROWS = 8;

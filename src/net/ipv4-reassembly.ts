@@ -3,7 +3,7 @@
 // IPv6), so overlapping fragments can never change data already received.
 
 import { copyBytes } from './addr.ts';
-import type { Counters } from './counters.ts';
+import type { Counters, LayerCounter } from './counters.ts';
 import type { Ipv4Header } from './ipv4-wire.ts';
 
 export interface ReassemblyOptions {
@@ -130,12 +130,12 @@ export class Reassembler {
     return out;
   }
 
-  private reject(reason: string): undefined {
+  private reject(reason: LayerCounter<'ip'>): undefined {
     this.counters.inc(reason);
     return undefined;
   }
 
-  private discard(key: string, d: Datagram, reason: string): undefined {
+  private discard(key: string, d: Datagram, reason: LayerCounter<'ip'>): undefined {
     this.remove(key, d);
     return this.reject(reason);
   }

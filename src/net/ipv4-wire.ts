@@ -21,7 +21,10 @@ export interface Ipv4Header {
   dst: Ipv4Addr;
 }
 
-export type Ipv4Parse = { ok: true; header: Ipv4Header; payload: Uint8Array } | { ok: false; reason: string };
+export type Ipv4Parse = { ok: true; header: Ipv4Header; payload: Uint8Array } | { ok: false; reason: Ipv4ParseFailure };
+
+/** Why a packet is not a valid IPv4 datagram (counted as `ip.rx_bad_<reason>`). */
+export type Ipv4ParseFailure = 'short' | 'version' | 'header_length' | 'total_length' | 'checksum' | 'reserved_flag';
 
 /**
  * Validates version, header length, total length and header checksum. Bytes past the total length

@@ -5,6 +5,7 @@
 // connection), the receiver (receiver.ts: receive sequence space, out-of-order queue, window, delayed ACK), the
 // handshake (handshake.ts), timestamps (timestamps.ts), keep-alive (keepalive.ts).
 
+import type { LayerCounter } from '../counters.ts';
 import { Handshake } from './handshake.ts';
 import { KeepAlive } from './keepalive.ts';
 import type { MemoryBudget } from './memory-budget.ts';
@@ -36,7 +37,7 @@ export interface TcpHost {
   established(conn: ConnectionInput): void;
   /** RFC 5961 §7: challenge ACKs are rate-limited across all connections. */
   challengeAllowed?(now: number): boolean;
-  count(name: string): void;
+  count(name: LayerCounter<'tcp'>): void;
 }
 
 export const EMPTY = new Uint8Array(0);

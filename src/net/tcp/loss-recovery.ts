@@ -4,6 +4,7 @@
 // SACK-based recovery (sack-recovery.ts). Both act through `RecoverySender` and set the window of the
 // congestion control they are given while they run.
 
+import type { LayerCounter } from '../counters.ts';
 import type { CongestionControl } from './congestion-control.ts';
 import { seqDiff, seqLe } from './seq.ts';
 import type { SeqRange } from './seq-ranges.ts';
@@ -30,7 +31,7 @@ export interface RecoverySender {
   rewind(): void;
   /** No RTT sample from the segment being timed (its ACK may be for a retransmission). */
   forgetRttSample(): void;
-  count(name: string): void;
+  count(name: LayerCounter<'tcp'>): void;
 }
 
 export interface LossRecovery {

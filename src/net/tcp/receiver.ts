@@ -3,6 +3,7 @@
 // and its SACK blocks (RFC 2018 §4), the window we advertise (§3.8.6.2) and when an ACK is due (RFC 5681 §4.2,
 // delayed ACKs).
 
+import type { LayerCounter } from '../counters.ts';
 import { copyBytes } from '../addr.ts';
 import { ByteRing } from './byte-ring.ts';
 import type { MemoryBudget } from './memory-budget.ts';
@@ -44,7 +45,7 @@ export class TcpReceiver {
     private readonly mss: number,
     shift: number,
     private readonly budget: MemoryBudget | undefined,
-    private readonly count: (name: string) => void,
+    private readonly count: (name: LayerCounter<'tcp'>) => void,
   ) {
     this.shift = shift;
     this.buf = new ByteRing(config.receiveBufferSize, budget);

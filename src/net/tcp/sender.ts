@@ -3,6 +3,7 @@
 // timing and the retransmission timer (RFC 6298), and zero-window probes (§3.8.6.1). When to resend is the loss
 // recovery's to say and how much may be in flight the congestion control's; both are chosen per connection.
 
+import type { LayerCounter } from '../counters.ts';
 import { createCongestionControl, createLossRecovery } from './algorithms.ts';
 import { ByteRing } from './byte-ring.ts';
 import type { CongestionControl } from './congestion-control.ts';
@@ -30,7 +31,7 @@ export interface SenderIo {
   readonly sackBlocksRide: boolean;
   /** Something the application may care about changed (space, acknowledged data). */
   notify(): void;
-  count(name: string): void;
+  count(name: LayerCounter<'tcp'>): void;
 }
 
 /** What a retransmission timeout came to. */
@@ -312,7 +313,7 @@ export class TcpSender implements RecoverySender {
     this.rttSeq = undefined;
   }
 
-  count(name: string): void {
+  count(name: LayerCounter<'tcp'>): void {
     this.io.count(name);
   }
 

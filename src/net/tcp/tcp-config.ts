@@ -8,6 +8,17 @@ export type TcpState =
   | 'SYN_SENT' | 'SYN_RECEIVED' | 'ESTABLISHED' | 'FIN_WAIT_1' | 'FIN_WAIT_2'
   | 'CLOSE_WAIT' | 'CLOSING' | 'LAST_ACK' | 'TIME_WAIT' | 'CLOSED';
 
+/** Every TCP state, in the order of a connection's life; a state added to TcpState must be added here. */
+const STATE_ORDER: Readonly<Record<TcpState, number>> = {
+  SYN_SENT: 0, SYN_RECEIVED: 1, ESTABLISHED: 2, FIN_WAIT_1: 3, FIN_WAIT_2: 4,
+  CLOSE_WAIT: 5, CLOSING: 6, LAST_ACK: 7, TIME_WAIT: 8, CLOSED: 9,
+};
+export const TCP_STATES = (Object.keys(STATE_ORDER) as TcpState[]).sort((a, b) => STATE_ORDER[a] - STATE_ORDER[b]);
+
+export function tcpStateOrder(s: TcpState): number {
+  return STATE_ORDER[s];
+}
+
 export interface TcpConfig {
   /** Our MSS (MTU − 40), announced in our SYN (RFC 9293 §3.7.1). */
   mss: number;

@@ -6,11 +6,14 @@
 import { earliest } from '../deadline.ts';
 import { ConnectionInput, EMPTY, type TcpHost } from './connection-input.ts';
 import { seqAdd } from './seq.ts';
-import { defaultTcpConfig, type CloseReason, type ConnectionChoices, type Endpoint, type TcpConfig, type TcpConnectionInfo, type TcpState } from './tcp-config.ts';
+import {
+  TCP_STATES, defaultTcpConfig, tcpStateOrder, type CloseReason, type ConnectionChoices, type Endpoint, type TcpConfig, type TcpConnectionInfo,
+  type TcpState,
+} from './tcp-config.ts';
 import { ACK } from './tcp-wire.ts';
 
 export { MIN_SND_MSS } from './handshake.ts';
-export { defaultTcpConfig, type CloseReason, type ConnectionChoices, type Endpoint, type TcpConfig, type TcpConnectionInfo, type TcpHost, type TcpState };
+export { TCP_STATES, defaultTcpConfig, tcpStateOrder, type CloseReason, type ConnectionChoices, type Endpoint, type TcpConfig, type TcpConnectionInfo, type TcpHost, type TcpState };
 
 export class TcpConnection extends ConnectionInput {
   private issTaken = !this.active;

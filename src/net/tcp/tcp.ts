@@ -4,7 +4,7 @@
 
 import { createHmac } from 'node:crypto';
 import { isIpv4, writeIpAddr, type IpAddr } from '../addr.ts';
-import type { Counters } from '../counters.ts';
+import type { Counters, LayerCounter } from '../counters.ts';
 import { DeadlineQueue } from '../deadline-queue.ts';
 import { PROTO_TCP, type NetworkLayer, type RxContext } from '../ip.ts';
 import { TokenBucket } from '../token-bucket.ts';
@@ -368,7 +368,7 @@ export class Tcp implements TcpHost {
     l.accept(conn);
   }
 
-  count(name: string): void {
+  count(name: LayerCounter<'tcp'>): void {
     this.counters.inc(name);
   }
 }

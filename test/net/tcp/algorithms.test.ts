@@ -2,6 +2,7 @@
 // implementation can be picked by a connection (connect, or a listener for what it accepts), and the one picked
 // is the one that runs. Reno's window arithmetic is checked against RFC 5681's rules directly.
 
+import type { CounterName } from '../../../src/net/counters.ts';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ipv4Pseudo } from '../../../src/net/checksum.ts';
@@ -50,7 +51,7 @@ async function lossyUpload(choices: ConnectionChoices, bSack = true) {
   const got = await readAll(net, server);
   await w;
   expect(sha(got)).toBe(sha(data));
-  const c = (name: string): number => net.b.counters.get(name);
+  const c = (name: CounterName): number => net.b.counters.get(name);
   return { info, fast: c('tcp.fast_retransmit'), sackRexmit: c('tcp.sack_retransmit'), rtos: c('tcp.rto') };
 }
 

@@ -2,7 +2,7 @@
 // clock: transfers across a sweep of loss, reordering, duplication and corruption, every one byte-exact.
 // The test prints retransmissions and completion time per setting, and bounds both.
 
-import { Counters } from '../../../src/net/counters.ts';
+import { Counters, type CounterName } from '../../../src/net/counters.ts';
 import type { NetDevice } from '../../../src/net/device.ts';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -72,7 +72,7 @@ async function transfer(setting: string, fault: Omit<FaultSpec, 'seed' | 'delayM
   expect(done, `${setting}: transfer did not finish within ${limitMs} simulated ms`).toBe(true);
   expect(got.length).toBe(size);
   expect(sha(got)).toBe(sha(data));
-  const c = (name: string): number => a.counters.get(name) + b.counters.get(name);
+  const c = (name: CounterName): number => a.counters.get(name) + b.counters.get(name);
   return {
     setting,
     kbytes: size / 1024,
