@@ -1,19 +1,20 @@
-// IPv4 Address Conflict Detection (RFC 5227), sans I/O: the time is passed in, probes and announcements go out
-// through `AcdIo` (the stack's ARP layer), verdicts come back through `AcdIo`, and `nextDeadline` says when
-// `poll` is next due. It holds two independent things:
+// IPv4 Address Conflict Detection (RFC 5227), sans I/O: the time is passed in; probes and announcements to send
+// and verdicts are queued as events (`takeEvents`) for the stack to apply; `nextDeadline` says when `poll` is next
+// due. ACD owns the address being probed: the ARP layer asks it (`AddressWatch.tentative`) and reports each
+// conflicting packet back (`conflict`). It holds two independent things:
 //
 //   probing   one candidate address before it is used (§2.1): wait PROBE_WAIT·random, send PROBE_NUM probes
-//             PROBE_MIN..PROBE_MAX apart, wait ANNOUNCE_WAIT; any conflict until then → `probed(a, mac)`,
-//             none → `probed(a, undefined)`. The announcements that follow (§2.3) are the ARP layer's.
+//             PROBE_MIN..PROBE_MAX apart, wait ANNOUNCE_WAIT; any conflict until then → `probed` with the other
+//             host's MAC, none → `probed` without. The announcements that follow (§2.3) are the ARP layer's.
 //   defending the configured address (§2.4): a conflicting packet with none in the last DEFEND_INTERVAL → one
-//             announcement, keep the address (b); another within DEFEND_INTERVAL → `gaveUp(a, mac)` when the
-//             policy is `give-up`, or nothing more (the announcement rate limit of (c)) when it is `forever`.
+//             announcement, keep the address (b); another within DEFEND_INTERVAL → `gave-up` when the policy is
+//             `give-up`, or nothing more (the announcement rate limit of (c)) when it is `forever`.
 //
 // What counts as a conflict is decided by the ARP layer (`ArpConflict`): during probing, any ARP packet whose
 // sender IP is the candidate, or a probe for it, from another MAC; while defending, any packet whose sender IP
 // is our address from another MAC.
 
-import type { ArpConflict } from './arp.ts';
+import type { AddressWatch, ArpConflict } from './arp.ts';
 import { ipv4ToString, macToString, type Ipv4Addr, type MacAddr } from '../net/addr.ts';
 import type { Counters } from '../net/counters.ts';
 import type { Random } from '../random.ts';
@@ -61,17 +62,16 @@ export function acdOptionsFor(mode: AcdMode): Partial<AcdOptions> {
   return mode === 'rfc' ? defaultAcdOptions : mode === 'fast' ? fastAcdOptions : { probeNum: 0 };
 }
 
-export interface AcdIo {
-  /** Sends one ARP probe for `address`. */
-  sendProbe(address: Ipv4Addr): void;
-  /** Sends one ARP announcement of `address`. */
-  sendAnnouncement(address: Ipv4Addr): void;
+/** What ACD asks of the stack, in the order it arose. */
+export type AcdEvent =
+  /** Send one ARP probe for `address` (RFC 5227 §2.1.1). */
+  | { kind: 'probe'; address: Ipv4Addr }
+  /** Send one ARP announcement of `address` (§2.4 (b)). */
+  | { kind: 'announce'; address: Ipv4Addr }
   /** The verdict on a probed address: `conflictWith` is the other host's MAC, undefined when the address is free. */
-  probed(address: Ipv4Addr, conflictWith: MacAddr | undefined, now: number): void;
+  | { kind: 'probed'; address: Ipv4Addr; conflictWith: MacAddr | undefined }
   /** A defended address was claimed again within DEFEND_INTERVAL: stop using it (policy `give-up` only). */
-  gaveUp(address: Ipv4Addr, by: MacAddr, now: number): void;
-  log(line: string): void;
-}
+  | { kind: 'gave-up'; address: Ipv4Addr; by: MacAddr };
 
 /** RFC 5227 §2.4: (b) defend once per DEFEND_INTERVAL and give up on a second conflict, or (c) defend forever. */
 export type DefendPolicy = 'give-up' | 'forever';
@@ -90,13 +90,14 @@ interface Defending {
   lastConflictAt: number | undefined;
 }
 
-export class Acd {
+export class Acd implements AddressWatch {
   readonly options: AcdOptions;
   private probing: Probing | undefined;
   private defending: Defending | undefined;
+  private events: AcdEvent[] = [];
 
   constructor(
-    private readonly io: AcdIo,
+    private readonly log: (line: string) => void,
     private readonly random: Random,
     private readonly counters: Counters,
     options: Partial<AcdOptions> = {},
@@ -108,9 +109,16 @@ export class Acd {
     this.options = o;
   }
 
-  /** The address being probed, if any. */
-  get probingAddress(): Ipv4Addr | undefined {
+  /** The address being probed, if any: the tentative address ARP watches for conflicts (RFC 5227 §2.1.1). */
+  get tentative(): Ipv4Addr | undefined {
     return this.probing?.address;
+  }
+
+  /** What ACD asks of the stack since the last call, in order. */
+  takeEvents(): AcdEvent[] {
+    const out = this.events;
+    this.events = [];
+    return out;
   }
 
   /** The address being defended, if any. */
@@ -119,16 +127,16 @@ export class Acd {
   }
 
   /**
-   * Starts probing `address` (replacing any probing in progress). The verdict comes through `io.probed`, at once
+   * Starts probing `address` (replacing any probing in progress). The verdict comes as a `probed` event, at once
    * when `probeNum` is 0.
    */
   probe(address: Ipv4Addr, now: number): void {
     if (this.options.probeNum === 0) {
       this.probing = undefined;
-      this.io.probed(address, undefined, now);
+      this.events.push({ kind: 'probed', address, conflictWith: undefined });
       return;
     }
-    this.io.log(`ACD: probing ${ipv4ToString(address)}`);
+    this.log(`ACD: probing ${ipv4ToString(address)}`);
     this.probing = { address, sent: 0, nextAt: now + this.random() * this.options.probeWaitMs };
   }
 
@@ -149,11 +157,15 @@ export class Acd {
       if (p === undefined || p.address !== c.address) return;
       this.counters.inc('acd.conflict');
       this.probing = undefined;
-      this.io.probed(p.address, c.mac, now);
+      this.events.push({ kind: 'probed', address: p.address, conflictWith: c.mac });
       return;
     }
     const d = this.defending;
-    if (d === undefined || d.address !== c.address || c.kind !== 'sender') return;
+    if (d === undefined || d.address !== c.address || c.kind !== 'sender') {
+      // Nobody defends this address (a static one, say): the conflict is only reported.
+      this.log(`ARP: conflict: ${ipv4ToString(c.address)} is also claimed by ${macToString(c.mac)}`);
+      return;
+    }
     this.counters.inc('acd.conflict');
     const a = ipv4ToString(d.address);
     const m = macToString(c.mac);
@@ -162,8 +174,8 @@ export class Acd {
       // RFC 5227 §2.4 (b): record the time, broadcast one announcement, keep the address.
       d.lastConflictAt = now;
       this.counters.inc('acd.defend');
-      this.io.log(`ACD: defended ${a} against ${m}`);
-      this.io.sendAnnouncement(d.address);
+      this.log(`ACD: defended ${a} against ${m}`);
+      this.events.push({ kind: 'announce', address: d.address });
       return;
     }
     if (d.policy === 'forever') {
@@ -173,9 +185,9 @@ export class Acd {
     }
     // (b): a second conflict within DEFEND_INTERVAL: cease using the address.
     this.counters.inc('acd.give_up');
-    this.io.log(`ACD: ${a} claimed again by ${m} within ${this.options.defendIntervalMs / 1000} s: giving it up`);
+    this.log(`ACD: ${a} claimed again by ${m} within ${this.options.defendIntervalMs / 1000} s: giving it up`);
     this.defending = undefined;
-    this.io.gaveUp(d.address, c.mac, now);
+    this.events.push({ kind: 'gave-up', address: d.address, by: c.mac });
   }
 
   /** Sends the probe that has fallen due, or declares the address free. */
@@ -188,11 +200,11 @@ export class Acd {
       // The next step counts from now: a late poll never sends two probes back to back.
       p.nextAt = p.sent < o.probeNum ? now + o.probeMinMs + this.random() * (o.probeMaxMs - o.probeMinMs) : now + o.announceWaitMs;
       this.counters.inc('acd.probe');
-      this.io.sendProbe(p.address);
+      this.events.push({ kind: 'probe', address: p.address });
       return;
     }
     this.probing = undefined;
-    this.io.probed(p.address, undefined, now);
+    this.events.push({ kind: 'probed', address: p.address, conflictWith: undefined });
   }
 
   nextDeadline(): number | undefined {

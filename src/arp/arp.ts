@@ -1,7 +1,8 @@
 // ARP (RFC 826) for one interface: answers who-has for our address, keeps a cache that ages and is
 // refreshed while in use, and holds a bounded queue of IPv4 packets per address being resolved.
-// Address conflicts (RFC 5227) are only observed here: a conflicting packet is counted and handed to
-// `onConflict`; what to do about it (probe verdicts, defence) is the policy of `acd.ts`.
+// Address conflicts (RFC 5227) are only observed here: a conflicting packet is counted and handed to the
+// `AddressWatch` (ACD, acd.ts), which also names the tentative address being probed; what to do about a
+// conflict (probe verdicts, defence) is its policy.
 
 import { IPV4_ANY, MAC_BROADCAST, copyBytes, ipv4ToString, isMulticastMac, isUnicastSource, macToString, type Ipv4Addr, type MacAddr } from '../net/addr.ts';
 import type { Counters } from '../net/counters.ts';
@@ -26,6 +27,14 @@ export interface ArpConflict {
   op: typeof ARP_REQUEST | typeof ARP_REPLY;
   /** True when `address` is the tentative one (being probed), false when it is our configured address. */
   tentative: boolean;
+}
+
+/** Who watches our addresses for conflicts (RFC 5227): ACD. */
+export interface AddressWatch {
+  /** The address being probed (§2.1): never answered for nor used, but packets about it are reported. */
+  readonly tentative: Ipv4Addr | undefined;
+  /** A conflicting packet for our address or the tentative one. */
+  conflict(c: ArpConflict, now: number): void;
 }
 
 export interface ArpOptions {
@@ -86,18 +95,13 @@ export class Arp implements NextHopResolver<Ipv4Addr> {
   private announcementsLeft = 0;
   private nextAnnounceAt = 0;
   private readonly requestTokens: TokenBucket;
-  /** The address being probed (RFC 5227 §2.1): never answered for nor used, but packets about it are reported. */
-  private tentative: Ipv4Addr | undefined;
-  /** Told about every conflicting packet; the default only logs it. */
-  onConflict: (c: ArpConflict, now: number) => void = (c) => {
-    this.log(`ARP: conflict: ${ipv4ToString(c.address)} is also claimed by ${macToString(c.mac)}`);
-  };
 
   constructor(
     private readonly mac: MacAddr,
     private readonly send: LinkSend,
     private readonly counters: Counters,
     private readonly log: (line: string) => void,
+    private readonly watch: AddressWatch,
     options: Partial<ArpOptions> = {},
   ) {
     this.options = { ...defaultArpOptions, ...options };
@@ -115,16 +119,6 @@ export class Arp implements NextHopResolver<Ipv4Addr> {
     this.announcementsLeft = this.options.announceCount;
     this.nextAnnounceAt = now;
     this.poll(now);
-  }
-
-  /** Watches `address` while it is probed (undefined: stop watching): conflicting packets for it are reported. */
-  watch(address: Ipv4Addr | undefined): void {
-    this.tentative = address;
-  }
-
-  /** The address being watched, if any. */
-  get watched(): Ipv4Addr | undefined {
-    return this.tentative;
   }
 
   /** An ARP probe for `target` (RFC 5227 §2.1.1): a broadcast request with sender IP 0.0.0.0 and target MAC 0. */
@@ -170,7 +164,7 @@ export class Arp implements NextHopResolver<Ipv4Addr> {
     }
     // Someone else uses our address (RFC 5227 §2.4) or the one we probe for (§2.1.1), or probes for the latter:
     // reported, neither learned nor answered.
-    const t = this.tentative;
+    const t = this.watch.tentative;
     if (p.spa !== IPV4_ANY && (p.spa === this.address || p.spa === t)) {
       this.conflict({ address: p.spa, mac: p.sha, kind: 'sender', op: p.op, tentative: p.spa !== this.address }, now);
       return;
@@ -270,7 +264,7 @@ export class Arp implements NextHopResolver<Ipv4Addr> {
 
   private conflict(c: ArpConflict, now: number): void {
     this.counters.inc('arp.conflict');
-    this.onConflict(c, now);
+    this.watch.conflict(c, now);
   }
 
   private learn(ip: Ipv4Addr, mac: MacAddr, now: number): void {

@@ -1,13 +1,14 @@
-// The DHCP client of RFC 2131 §4.4 (figure 5), sans I/O: fed UDP payloads and the time, it answers through
-// `DhcpIo` and says when it next needs `poll`. No timers, no clock, no randomness, no files of its own.
+// The DHCP client of RFC 2131 §4.4 (figure 5), sans I/O: fed UDP payloads and the time, it queues what is to be
+// done as events (`takeEvents`: messages to send, the address to check, bind or give up, the lease to remember)
+// for the stack to apply, and says when it next needs `poll`. No timers, no clock, no files of its own.
 //
 //   INIT → (DISCOVER) SELECTING → (OFFER / REQUEST) REQUESTING → (ACK) CHECKING → BOUND → (T1) RENEWING → (T2) REBINDING
 //   INIT-REBOOT (a saved lease given to `start`) → (REQUEST) REBOOTING → (ACK) CHECKING   (RFC 2131 §3.2, §4.4.2)
 //   NAK or no answer in REQUESTING/REBOOTING, NAK in RENEWING/REBINDING, lease expiry → INIT, which discovers at once.
-//   CHECKING: `io.check` probes the new address (RFC 5227) and answers `addressChecked`. In use by another host →
+//   CHECKING: a `check` event asks for the new address to be probed (RFC 5227); the answer is `addressChecked`. In use by another host →
 //   DHCPDECLINE, DECLINED for declineDelayMs (RFC 2131 §4.4.1: at least 10 s) → INIT. The same when the stack
 //   gives a bound address up after a failed defence (`addressConflict`).
-//   What is worth remembering across restarts goes out through `io.persist` after each accepted ACK (undefined
+//   What is worth remembering across restarts goes out as a `persist` event after each accepted ACK (undefined
 //   once the lease is gone: released, NAKed, expired, declined); the caller stores it and hands it back to `start`.
 //
 // The states and what each holds: dhcp-client-state.ts. The messages: dhcp-messages.ts. Lease times: lease.ts.
@@ -26,22 +27,18 @@ import { backoff, expiryAt, leaseFromAck, renewalRetransmitAt, secsSince, t1At, 
 
 export type { Lease } from './lease.ts';
 
-export interface DhcpIo {
-  /** Sends a DHCP message from UDP port 68 to port 67 of `dst` (IPV4_BROADCAST for broadcast). The stack picks the IP source: the bound address while one is configured, else 0.0.0.0. */
-  send(payload: Uint8Array, dst: Ipv4Addr): void;
+/** What the client asks of the stack, in the order it arose; the stack applies each (`takeEvents`). */
+export type DhcpEvent =
+  /** A DHCP message from UDP port 68 to port 67 of `dst` (IPV4_BROADCAST for broadcast). The stack picks the IP source: the bound address while one is configured, else 0.0.0.0. */
+  | { kind: 'send'; payload: Uint8Array; dst: Ipv4Addr }
+  /** Check that a newly acked address is free (RFC 2131 §4.4.1, RFC 5227 probing) before use; answer with `addressChecked`. */
+  | { kind: 'check'; lease: Lease }
   /** A lease was obtained or renewed: configure (or keep) the address. */
-  bound(lease: Lease, now: number): void;
-  /** The address must no longer be used (lease expired, or NAK while bound/renewing/rebinding). */
-  lost(reason: string): void;
-  log(line: string): void;
-  /**
-   * Checks that a newly acked address is free (RFC 2131 §4.4.1, RFC 5227 probing) before it is used; the answer
-   * comes back through `addressChecked`, possibly from within this call. Without it the address is used at once.
-   */
-  check?(lease: Lease, now: number): void;
+  | { kind: 'bound'; lease: Lease }
+  /** The address must no longer be used (lease expired, NAK while bound/renewing/rebinding, a conflict, a move). */
+  | { kind: 'lost'; reason: string }
   /** The lease to remember across restarts (for INIT-REBOOT), or undefined: forget it. */
-  persist?(saved: DhcpSavedLease | undefined): void;
-}
+  | { kind: 'persist'; saved: DhcpSavedLease | undefined };
 
 /** What INIT-REBOOT needs from an earlier run. Times are in the client's clock (the `now` it is given). */
 export interface DhcpSavedLease {
@@ -91,7 +88,7 @@ export type DhcpState =
 
 export class DhcpClient {
   private readonly opts: DhcpClientOptions;
-  private readonly io: DhcpIo;
+  private events: DhcpEvent[] = [];
   private readonly id: DhcpClientIdentity;
   private st: ClientState = { kind: 'init' };
   /**
@@ -102,7 +99,10 @@ export class DhcpClient {
   /** Conflicts since the last address we could use (RFC 5227 §2.1.1 rate limiting). */
   private conflicts = 0;
 
-  constructor(options: Pick<DhcpClientOptions, 'mac' | 'random'> & Partial<DhcpClientOptions>, io: DhcpIo) {
+  constructor(
+    options: Pick<DhcpClientOptions, 'mac' | 'random'> & Partial<DhcpClientOptions>,
+    private readonly log: (line: string) => void,
+  ) {
     const d = defaultDhcpClientOptions;
     this.opts = {
       mac: options.mac,
@@ -119,8 +119,14 @@ export class DhcpClient {
     };
     const hostLen = options.hostname === undefined ? 1 : new TextEncoder().encode(options.hostname).length;
     if (hostLen < 1 || hostLen > 255) throw new RangeError('DhcpClient: hostname must be 1..255 bytes');
-    this.io = io;
     this.id = { mac: options.mac, clientId: clientIdentifier(options.mac), hostname: options.hostname };
+  }
+
+  /** What the client asks of the stack since the last call, in order. */
+  takeEvents(): DhcpEvent[] {
+    const out = this.events;
+    this.events = [];
+    return out;
   }
 
   get state(): DhcpState {
@@ -148,8 +154,8 @@ export class DhcpClient {
         this.reboot(now, saved.address);
         return;
       }
-      this.io.log(`DHCP: the saved lease of ${ipv4ToString(saved.address)} has expired`);
-      this.io.persist?.(undefined);
+      this.log(`DHCP: the saved lease of ${ipv4ToString(saved.address)} has expired`);
+      this.emit({ kind: 'persist', saved: undefined });
     }
     this.discover(now);
   }
@@ -171,8 +177,8 @@ export class DhcpClient {
         if (type === T.ACK) this.onAck(s, msg, now);
         else if (type === T.NAK) {
           // RFC 2131 §3.2 step 3: the remembered address is not ours any more: INIT.
-          this.io.log(`DHCP: NAK received${nakText(msg)}`);
-          this.io.persist?.(undefined);
+          this.log(`DHCP: NAK received${nakText(msg)}`);
+          this.emit({ kind: 'persist', saved: undefined });
           this.discover(now);
         }
         return;
@@ -182,7 +188,7 @@ export class DhcpClient {
         if (server !== undefined && server !== s.offer.server) return;
         if (type === T.ACK) this.onAck(s, msg, now);
         else if (type === T.NAK) {
-          this.io.log(`DHCP: NAK received${nakText(msg)}`);
+          this.log(`DHCP: NAK received${nakText(msg)}`);
           this.discover(now); // RFC 2131 §4.4.1: NAK → INIT
         }
         return;
@@ -192,7 +198,7 @@ export class DhcpClient {
         if (type === T.ACK) this.onAck(s, msg, now);
         else if (type === T.NAK) {
           // RFC 2131 §4.4, figure 5: NAK → stop using the address, INIT.
-          this.io.log(`DHCP: NAK received${nakText(msg)}`);
+          this.log(`DHCP: NAK received${nakText(msg)}`);
           this.drop('nak');
           this.discover(now);
         }
@@ -213,7 +219,7 @@ export class DhcpClient {
         if (now < s.retransmitAt) return;
         if (s.sends >= this.opts.rebootAttempts) {
           // RFC 2131 §3.2 step 5 allows going on with the remembered address; we prefer a fresh start.
-          this.io.log(`DHCP: no answer to REQUEST for ${ipv4ToString(s.address)}`);
+          this.log(`DHCP: no answer to REQUEST for ${ipv4ToString(s.address)}`);
           this.discover(now);
         } else this.sendRebootRequest(now, s.address, s.processStartedAt, s.sends);
         return;
@@ -223,7 +229,7 @@ export class DhcpClient {
       case 'requesting':
         if (now < s.retransmitAt) return;
         if (s.sends >= this.opts.requestAttempts) {
-          this.io.log('DHCP: no answer to REQUEST');
+          this.log('DHCP: no answer to REQUEST');
           this.discover(now);
         } else this.sendSelectingRequest(now, s.offer, s.discoverSecs, s.sends);
         return;
@@ -233,16 +239,16 @@ export class DhcpClient {
         const lease = s.lease;
         // The latest deadline first, so that a late poll does not send what is already moot.
         if (now >= expiryAt(lease)) {
-          this.io.log(`DHCP: lease of ${ipv4ToString(lease.address)} expired`);
+          this.log(`DHCP: lease of ${ipv4ToString(lease.address)} expired`);
           this.drop('expired');
           this.discover(now);
         } else if (s.kind !== 'rebinding' && now >= t2At(lease)) {
-          this.io.log(`DHCP: rebinding ${ipv4ToString(lease.address)}`);
+          this.log(`DHCP: rebinding ${ipv4ToString(lease.address)}`);
           const processStartedAt = s.kind === 'bound' ? now : s.processStartedAt; // a late poll skipped RENEWING
           this.newExchange();
           this.sendRenewal(now, 'rebinding', lease, processStartedAt);
         } else if (s.kind === 'bound' && now >= t1At(lease)) {
-          this.io.log(`DHCP: renewing ${ipv4ToString(lease.address)}`);
+          this.log(`DHCP: renewing ${ipv4ToString(lease.address)}`);
           this.newExchange();
           this.sendRenewal(now, 'renewing', lease, now);
         } else if (s.kind !== 'bound' && now >= s.retransmitAt) {
@@ -286,19 +292,19 @@ export class DhcpClient {
     if (lease === undefined) return;
     this.newExchange();
     this.transmit(releaseMessage(this.id, this._xid, lease.address, lease.server));
-    this.io.log(`DHCP: released ${ipv4ToString(lease.address)}`);
+    this.log(`DHCP: released ${ipv4ToString(lease.address)}`);
     this.forget('released');
   }
 
   /**
-   * The verdict of `io.check` on `address`: free (`conflictWith` undefined) → BOUND; in use by the host with MAC
+   * The verdict on the `check` event of `address`: free (`conflictWith` undefined) → BOUND; in use by the host with MAC
    * `conflictWith` → DHCPDECLINE, and discovery again after declineDelayMs. Ignored unless that address is being checked.
    */
   addressChecked(address: Ipv4Addr, conflictWith: MacAddr | undefined, now: number): void {
     const s = this.st;
     if (s.kind !== 'checking' || s.lease.address !== address) return;
     if (conflictWith === undefined) {
-      this.bind(s.lease, now, false);
+      this.bind(s.lease, false);
       return;
     }
     this.enterDeclined(now);
@@ -313,7 +319,7 @@ export class DhcpClient {
     const lease = leaseInUse(this.st);
     if (lease === undefined || lease.address !== address) return;
     this.enterDeclined(now); // decline() forgets the saved lease
-    this.io.lost('conflict');
+    this.lose('conflict');
     this.newExchange();
     this.decline(address, lease.server, by);
   }
@@ -323,7 +329,7 @@ export class DhcpClient {
   /** INIT: a fresh exchange, DISCOVER broadcast, SELECTING (RFC 2131 §4.4.1). */
   private discover(now: number): void {
     this.st = { kind: 'init' };
-    this.io.log('DHCP: start discovery');
+    this.log('DHCP: start discovery');
     this.newExchange();
     this.sendDiscover(now, now, 0);
   }
@@ -331,7 +337,7 @@ export class DhcpClient {
   private onOffer(s: SelectingState, msg: DhcpMessage, now: number): void {
     const server = msg.options.serverId;
     if (msg.yiaddr === IPV4_ANY || server === undefined) return; // RFC 2131 §4.3.1: an offer names both
-    this.io.log(`DHCP: offer received: ${ipv4ToString(msg.yiaddr)}`);
+    this.log(`DHCP: offer received: ${ipv4ToString(msg.yiaddr)}`);
     // Same xid (RFC 2131 §4.4.1), new retransmission schedule.
     this.sendSelectingRequest(now, { address: msg.yiaddr, server }, s.discoverSecs, 0);
   }
@@ -339,47 +345,43 @@ export class DhcpClient {
   private onAck(s: RequestingState | RebootingState | RenewalState, msg: DhcpMessage, now: number): void {
     const lease = leaseFromAck(msg, s.sentAt);
     if (typeof lease === 'string') {
-      this.io.log(`DHCP: ignoring ACK: ${lease}`);
+      this.log(`DHCP: ignoring ACK: ${lease}`);
       return;
     }
     const held = leaseInUse(s);
     if (held !== undefined && held.address === lease.address) {
-      this.bind(lease, now, true);
+      this.bind(lease, true);
       return;
     }
     if (held !== undefined) {
       // A renewal that moves us to another address: the old one goes, the new one is checked like any other.
-      this.io.log(`DHCP: the server moved us from ${ipv4ToString(held.address)} to ${ipv4ToString(lease.address)}`);
+      this.log(`DHCP: the server moved us from ${ipv4ToString(held.address)} to ${ipv4ToString(lease.address)}`);
       this.drop('address changed');
     }
-    if (this.io.check !== undefined) {
-      // RFC 2131 §4.4.1: check the address before using it. State first: the answer may come from within.
-      this.st = { kind: 'checking', lease };
-      this.io.check(lease, now);
-      return;
-    }
-    this.bind(lease, now, false);
+    // RFC 2131 §4.4.1: check the address before using it.
+    this.st = { kind: 'checking', lease };
+    this.emit({ kind: 'check', lease });
   }
 
   /** BOUND with `lease`: tell the stack, remember it. */
-  private bind(lease: Lease, now: number, renewed: boolean): void {
+  private bind(lease: Lease, renewed: boolean): void {
     this.st = { kind: 'bound', lease };
     this.conflicts = 0;
     const a = ipv4ToString(lease.address);
-    if (renewed) this.io.log(`DHCP: lease of ${a} renewed for ${lease.leaseSeconds} s`);
+    if (renewed) this.log(`DHCP: lease of ${a} renewed for ${lease.leaseSeconds} s`);
     else {
       const gw = lease.gateway === undefined ? '' : ipv4ToString(lease.gateway);
-      this.io.log(`DHCP offer received and bound to ${a} nm ${ipv4ToString(prefixToMask(lease.prefix))} gw [${gw}]`);
+      this.log(`DHCP offer received and bound to ${a} nm ${ipv4ToString(prefixToMask(lease.prefix))} gw [${gw}]`);
     }
-    this.io.persist?.({ address: lease.address, server: lease.server, expiresAt: expiryAt(lease) });
-    this.io.bound(lease, now);
+    this.emit({ kind: 'persist', saved: { address: lease.address, server: lease.server, expiresAt: expiryAt(lease) } });
+    this.emit({ kind: 'bound', lease });
   }
 
   /** DHCPDECLINE of `address` (RFC 2131 §4.4.1) in the current exchange, once DECLINED is entered; the saved lease is forgotten. */
   private decline(address: Ipv4Addr, server: Ipv4Addr, by: MacAddr): void {
-    this.io.log(`DHCP: conflict on ${ipv4ToString(address)} from ${macToString(by)} (declined)`);
+    this.log(`DHCP: conflict on ${ipv4ToString(address)} from ${macToString(by)} (declined)`);
     this.transmit(declineMessage(this.id, this._xid, address, server, by));
-    this.io.persist?.(undefined);
+    this.emit({ kind: 'persist', saved: undefined });
   }
 
   /**
@@ -395,7 +397,7 @@ export class DhcpClient {
 
   /** INIT-REBOOT: ask for the address of an earlier run again (RFC 2131 §3.2, §4.4.2). */
   private reboot(now: number, address: Ipv4Addr): void {
-    this.io.log(`DHCP: reboot: asking for ${ipv4ToString(address)} again`);
+    this.log(`DHCP: reboot: asking for ${ipv4ToString(address)} again`);
     this.newExchange();
     this.sendRebootRequest(now, address, now, 0);
   }
@@ -411,11 +413,21 @@ export class DhcpClient {
 
   /** Forgets the lease in what is remembered across restarts, and tells the stack to stop using it. */
   private forget(reason: string): void {
-    this.io.persist?.(undefined);
-    this.io.lost(reason);
+    this.emit({ kind: 'persist', saved: undefined });
+    this.lose(reason);
   }
 
-  // --- sending: each enters the state it sends in first, so that `io.send` may re-enter ---
+  /** The stack is to stop using the address. */
+  private lose(reason: string): void {
+    this.log(`DHCP: address given up (${reason})`);
+    this.emit({ kind: 'lost', reason });
+  }
+
+  private emit(e: DhcpEvent): void {
+    this.events.push(e);
+  }
+
+  // --- sending: each enters the state it sends in first ---
 
   private newExchange(): void {
     this._xid = randomU32(this.opts.random); // RFC 2131 §4.4.1: a random xid per exchange
@@ -458,7 +470,7 @@ export class DhcpClient {
   }
 
   private transmit(out: OutgoingDhcp): void {
-    this.io.send(encodeDhcp(out.msg), out.dst);
+    this.emit({ kind: 'send', payload: encodeDhcp(out.msg), dst: out.dst });
   }
 }
 

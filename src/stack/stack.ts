@@ -81,8 +81,6 @@ export class Stack {
   /** Probes DHCP addresses before use and defends them afterwards (RFC 5227); idle with a static address. */
   readonly acd: Acd;
   private stopping = false;
-  /** The time of the current call into the stack, for the DHCP client's sends, which carry none of their own. */
-  private dhcpNow = 0;
 
   constructor(private readonly options: StackOptions) {
     this.counters = options.counters ?? new Counters();
@@ -90,58 +88,74 @@ export class Stack {
     const counters = this.counters;
     this.mac = mac;
     this.link = new EthernetLink(mac, counters);
-    this.arp = new Arp(mac, this.link.send, counters, options.log, options.arp);
+    // ACD watches our addresses: ARP reports each conflicting packet to it (RFC 5227), and asks it which
+    // address is being probed.
+    this.acd = new Acd(options.log, options.random, counters, options.acd);
+    this.arp = new Arp(mac, this.link.send, counters, options.log, this.acd, options.arp);
     this.ipv4 = new Ipv4(options.mtu, { link: this.link.send, nextHop: this.arp, deliver: (p, ctx) => this.deliver(p, ctx) }, counters, options.random, options.ip);
     this.icmp = new Icmp(this.ipv4, counters, options.icmp);
     this.udp = new Udp(this.ipv4, this.icmp, counters);
     const off = options.offloads;
     const tcpOffloads = off === undefined ? {} : { checksumOffload: off.txChecksum, tsoMaxBytes: off.txChecksum ? off.tsoMaxBytes : 0 };
     this.tcp = new Tcp(this.ipv4, counters, options.random, { mss: options.mtu - 40, ...tcpOffloads, ...options.tcp }, options.wake);
-    this.acd = new Acd(
-      {
-        sendProbe: (a) => this.arp.sendProbe(a),
-        sendAnnouncement: (a) => this.arp.announce(a),
-        probed: (address, conflictWith, now) => {
-          if (this.arp.watched === address) this.arp.watch(undefined);
-          this.dhcp?.addressChecked(address, conflictWith, now);
-        },
-        gaveUp: (address, by, now) => this.dhcp?.addressConflict(address, by, now),
-        log: options.log,
-      },
-      options.random, counters, options.acd,
-    );
-
     if (options.ipv4 === undefined) {
-      const dhcp = new DhcpClient(
-        { mac, random: options.random, ...(options.hostname !== undefined ? { hostname: options.hostname } : {}), ...options.dhcp },
-        {
-          send: (payload, dst) => {
-            this.udp.send({ srcPort: DHCP_CLIENT_PORT, dst, dstPort: DHCP_SERVER_PORT, payload, src: this.ipv4.config?.address ?? IPV4_ANY }, this.dhcpNow);
-          },
-          bound: (lease, now) => this.bind(lease, now),
-          lost: (reason) => {
-            options.log(`DHCP: address given up (${reason})`);
-            // While stopping, the address stays until the RELEASE has left (it may wait for ARP).
-            if (!this.stopping) this.setAddress(undefined, this.dhcpNow);
-          },
-          log: options.log,
-          // RFC 2131 §4.4.1 and RFC 5227 §2.1: probe a new address before configuring it.
-          check: (lease, now) => {
-            this.arp.watch(lease.address);
-            this.acd.probe(lease.address, now);
-          },
-          persist: (saved) => options.dhcpState?.save(saved),
-        },
-      );
+      const dhcp = new DhcpClient({ mac, random: options.random, ...(options.hostname !== undefined ? { hostname: options.hostname } : {}), ...options.dhcp }, options.log);
       this.dhcp = dhcp;
-      // Conflicting ARP packets go to ACD, which decides: probe verdicts, defence (RFC 5227 §2.4 (b)).
-      // With a static address the ARP layer's default stays: the conflict is counted and logged.
-      this.arp.onConflict = (c, now) => this.acd.conflict(c, now);
       this.udp.bind(DHCP_CLIENT_PORT, (d) => {
         if (d.srcPort !== DHCP_SERVER_PORT) return;
-        this.dhcpNow = d.now;
         dhcp.receive(d.payload, d.now);
+        this.settleAddressing(d.now);
       });
+    }
+  }
+
+  /**
+   * Applies what DHCP and ACD asked for, until neither asks more: the address configuration's events are
+   * applied here, and only here (a DHCP ACK → check → ACD probes → probed → DHCP binds → the address is set).
+   */
+  private settleAddressing(now: number): void {
+    const dhcp = this.dhcp;
+    for (let round = 0; round < 64; round++) {
+      const fromDhcp = dhcp?.takeEvents() ?? [];
+      const fromAcd = this.acd.takeEvents();
+      if (fromDhcp.length === 0 && fromAcd.length === 0) return;
+      for (const e of fromDhcp) {
+        switch (e.kind) {
+          case 'send':
+            this.udp.send({ srcPort: DHCP_CLIENT_PORT, dst: e.dst, dstPort: DHCP_SERVER_PORT, payload: e.payload, src: this.ipv4.config?.address ?? IPV4_ANY }, now);
+            break;
+          case 'check':
+            // RFC 2131 §4.4.1 and RFC 5227 §2.1: probe a new address before configuring it.
+            this.acd.probe(e.lease.address, now);
+            break;
+          case 'bound':
+            this.bind(e.lease, now);
+            break;
+          case 'lost':
+            // While stopping, the address stays until the RELEASE has left (it may wait for ARP).
+            if (!this.stopping) this.setAddress(undefined, now);
+            break;
+          case 'persist':
+            this.options.dhcpState?.save(e.saved);
+            break;
+        }
+      }
+      for (const e of fromAcd) {
+        switch (e.kind) {
+          case 'probe':
+            this.arp.sendProbe(e.address);
+            break;
+          case 'announce':
+            this.arp.announce(e.address);
+            break;
+          case 'probed':
+            dhcp?.addressChecked(e.address, e.conflictWith, now);
+            break;
+          case 'gave-up':
+            dhcp?.addressConflict(e.address, e.by, now);
+            break;
+        }
+      }
     }
   }
 
@@ -152,19 +166,20 @@ export class Stack {
       this.options.log(`IPv4: static ${ipv4ToString(c.address)}/${c.prefix}${c.gateway !== undefined ? ` gw ${ipv4ToString(c.gateway)}` : ''}`);
       this.setAddress(c, now);
     } else {
-      this.dhcpNow = now;
       this.dhcp?.start(now, this.options.dhcpState?.saved);
     }
+    this.settleAddressing(now);
   }
 
   /** One frame from the device, valid only during the call; `info` is what the device knows of it. */
   receive(frame: Uint8Array, now: number, info?: RxInfo): void {
-    this.dhcpNow = now;
     const rx = this.link.receive(frame);
     if (rx === undefined) return;
     const ctx = { now, linkBroadcast: rx.broadcast, checksumTrusted: info?.checksumTrusted === true };
-    if (rx.ethertype === ETHERTYPE_ARP) this.arp.receive(rx.payload, ctx);
-    else if (rx.ethertype === ETHERTYPE_IPV4) this.ipv4.receive(rx.payload, ctx);
+    if (rx.ethertype === ETHERTYPE_ARP) {
+      this.arp.receive(rx.payload, ctx);
+      this.settleAddressing(now); // a conflict may have moved ACD
+    } else if (rx.ethertype === ETHERTYPE_IPV4) this.ipv4.receive(rx.payload, ctx);
     else this.counters.inc('eth.rx_unknown_type');
   }
 
@@ -192,8 +207,8 @@ export class Stack {
     this.arp.poll(now);
     this.acd.poll(now);
     this.ipv4.poll(now);
-    this.dhcpNow = now;
     this.dhcp?.poll(now);
+    this.settleAddressing(now);
     this.tcp.poll(now);
   }
 
@@ -212,9 +227,8 @@ export class Stack {
     this.stopping = true;
     this.acd.cancelProbe();
     this.acd.defend(undefined, 'give-up');
-    this.arp.watch(undefined);
-    this.dhcpNow = now;
     this.dhcp?.release(now);
+    this.settleAddressing(now);
   }
 
   /** True while something queued still waits to go out (an address being resolved). */

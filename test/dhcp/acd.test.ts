@@ -2,7 +2,7 @@
 // defence; and the ARP layer's side of it: which packets it reports as conflicts.
 
 import { describe, expect, it } from 'vitest';
-import { Acd, defaultAcdOptions, type AcdIo, type AcdOptions } from '../../src/arp/acd.ts';
+import { Acd, defaultAcdOptions, type AcdOptions } from '../../src/arp/acd.ts';
 import { Arp, type ArpConflict } from '../../src/arp/arp.ts';
 import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp, type ArpPacket } from '../../src/arp/arp-wire.ts';
 import { parseMac } from '../../src/net/addr.ts';
@@ -26,15 +26,39 @@ function harness(options: Partial<AcdOptions> = {}, seed = 1) {
   let at = 0;
   const events: Event[] = [];
   const logs: string[] = [];
-  const io: AcdIo = {
-    sendProbe: (address) => events.push({ kind: 'probe', address, at }),
-    sendAnnouncement: (address) => events.push({ kind: 'announce', address, at }),
-    probed: (address, conflictWith, now) => events.push({ kind: 'probed', address, conflictWith, at: now }),
-    gaveUp: (address, by, now) => events.push({ kind: 'gaveUp', address, by, at: now }),
-    log: (l) => logs.push(l),
-  };
   const counters = new Counters();
-  const acd = new Acd(io, seededRandom(seed), counters, options);
+  const raw = new Acd((l) => logs.push(l), seededRandom(seed), counters, options);
+  /** Takes ACD's events after each call, stamped with the time of the call. */
+  const drain = (): void => {
+    for (const e of raw.takeEvents()) {
+      if (e.kind === 'probed') events.push({ kind: 'probed', address: e.address, conflictWith: e.conflictWith, at });
+      else if (e.kind === 'gave-up') events.push({ kind: 'gaveUp', address: e.address, by: e.by, at });
+      else events.push({ kind: e.kind, address: e.address, at });
+    }
+  };
+  const acd = {
+    probe: (address: number, now: number): void => {
+      raw.probe(address, now);
+      drain();
+    },
+    poll: (now: number): void => {
+      raw.poll(now);
+      drain();
+    },
+    conflict: (c: ArpConflict, now: number): void => {
+      raw.conflict(c, now);
+      drain();
+    },
+    cancelProbe: (): void => raw.cancelProbe(),
+    defend: (...args: Parameters<Acd['defend']>): void => raw.defend(...args),
+    nextDeadline: (): number | undefined => raw.nextDeadline(),
+    get tentative(): number | undefined {
+      return raw.tentative;
+    },
+    get defendedAddress(): number | undefined {
+      return raw.defendedAddress;
+    },
+  };
   return {
     acd,
     events,
@@ -89,7 +113,7 @@ describe('ACD: probing (RFC 5227 §2.1.1)', () => {
       expect(h.events.at(-1)).toEqual({ kind: 'probed', address: A, conflictWith: undefined, at: p3 + 2000 });
       expect(h.events).toHaveLength(4);
       expect(h.acd.nextDeadline()).toBeUndefined();
-      expect(h.acd.probingAddress).toBeUndefined();
+      expect(h.acd.tentative).toBeUndefined();
       expect(h.counters.get('acd.probe')).toBe(3);
     }
     for (const f of firsts) {
@@ -260,14 +284,14 @@ describe('ARP layer: reporting conflicts, not acting on them', () => {
     const sent: { dst: number; p: ArpPacket }[] = [];
     const conflicts: ArpConflict[] = [];
     const counters = new Counters();
+    const watch = { tentative: undefined as number | undefined, conflict: (c: ArpConflict) => conflicts.push(c) };
     const a = new Arp(OUR_MAC, (dst, ethertype, payload) => {
       if (ethertype !== ETHERTYPE_ARP || !(payload instanceof Uint8Array)) throw new Error('not ARP');
       const p = parseArp(payload);
       if (p === undefined) throw new Error('bad ARP');
       sent.push({ dst, p });
-    }, counters, () => {});
-    a.onConflict = (c) => conflicts.push(c);
-    return { a, sent, conflicts, counters };
+    }, counters, () => {}, watch);
+    return { a, sent, conflicts, counters, watch };
   }
   const pkt = (p: Partial<ArpPacket>): Uint8Array => encodeArp({ op: ARP_REQUEST, sha: OTHER, spa: PEER_IP, tha: 0, tpa: OUR, ...p });
 
@@ -282,8 +306,8 @@ describe('ARP layer: reporting conflicts, not acting on them', () => {
   });
 
   it('while watching a tentative address: reports sender = it (request or reply) and probes for it, answers none', () => {
-    const { a, sent, conflicts, counters } = arp();
-    a.watch(A);
+    const { a, sent, conflicts, counters, watch } = arp();
+    watch.tentative = A;
     a.receive(pkt({ op: ARP_REPLY, spa: A, tha: OUR_MAC, tpa: 0 }), at(1)); // a reply to our probe
     a.receive(pkt({ op: ARP_REQUEST, spa: A, tpa: PEER_IP }), at(2)); // a request from a host using A
     a.receive(pkt({ op: ARP_REQUEST, spa: 0, tpa: A }), at(3)); // another host probing for A
@@ -298,14 +322,14 @@ describe('ARP layer: reporting conflicts, not acting on them', () => {
   });
 
   it('does not report: our own probe looped back, a who-has for the tentative address from a configured host, other probes', () => {
-    const { a, conflicts } = arp();
-    a.watch(A);
+    const { a, conflicts, watch } = arp();
+    watch.tentative = A;
     a.receive(pkt({ sha: OUR_MAC, spa: 0, tpa: A }), at(1));
     a.receive(pkt({ spa: PEER_IP, tpa: A }), at(2)); // someone merely asks who has A
     a.receive(pkt({ spa: 0, tpa: B }), at(3));
     a.receive(pkt({ op: ARP_REPLY, spa: 0, tpa: A }), at(4)); // not a probe: a reply
     expect(conflicts).toEqual([]);
-    a.watch(undefined);
+    watch.tentative = undefined;
     a.receive(pkt({ op: ARP_REPLY, spa: A }), at(5));
     expect(conflicts).toEqual([]);
   });
@@ -321,9 +345,11 @@ describe('ARP layer: reporting conflicts, not acting on them', () => {
     expect(sent).toEqual([{ dst: OTHER, p: { op: ARP_REPLY, sha: OUR_MAC, spa: OUR, tha: OTHER, tpa: 0 } }]);
   });
 
-  it('without a listener, logs the conflict (the static-address behaviour)', () => {
+  it('with nobody defending the address (a static one), ACD logs the conflict', () => {
     const logs: string[] = [];
-    const a = new Arp(OUR_MAC, () => {}, new Counters(), (l) => logs.push(l));
+    const counters = new Counters();
+    const acd = new Acd((l) => logs.push(l), seededRandom(1), counters);
+    const a = new Arp(OUR_MAC, () => {}, counters, (l) => logs.push(l), acd);
     a.setAddress(OUR, 0);
     a.receive(pkt({ spa: OUR }), at(1));
     expect(logs.at(-1)).toBe('ARP: conflict: 192.168.77.10 is also claimed by 02:00:00:00:00:99');

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DhcpClient, type DhcpClientOptions, type DhcpIo, type DhcpSavedLease, type Lease } from '../../src/dhcp/dhcp-client.ts';
+import type { DhcpClient, DhcpClientOptions, DhcpSavedLease, Lease } from '../../src/dhcp/dhcp-client.ts';
+import { clientWithIo, type DhcpIo } from './dhcp-io.ts';
 import { DhcpMessageType as T, encodeDhcp, parseDhcp, type DhcpMessage, type DhcpOptions } from '../../src/dhcp/dhcp-wire.ts';
 import { IPV4_BROADCAST, parseMac } from '../../src/net/addr.ts';
 import { seededRandom } from '../../src/random.ts';
@@ -55,7 +56,7 @@ function harness(options: Partial<DhcpClientOptions> = {}, answerCheck?: (l: Lea
     },
     persist: (saved) => h.persisted.push(saved),
   };
-  client = new DhcpClient({ mac: MAC, random: seededRandom(1), hostname: 'mirage', ...options }, io);
+  client = clientWithIo({ mac: MAC, random: seededRandom(1), hostname: 'mirage', ...options }, io);
   const c = client;
   const last = (): Sent => {
     const s = h.sent.at(-1);
@@ -155,7 +156,7 @@ describe('DhcpClient: checking the acked address', () => {
   it('a client without io.check binds at once (as before)', () => {
     const sent: DhcpMessage[] = [];
     const bound: Lease[] = [];
-    const c = new DhcpClient({ mac: MAC, random: seededRandom(1) }, {
+    const c = clientWithIo({ mac: MAC, random: seededRandom(1) }, {
       send: (p) => sent.push(parseDhcp(p) ?? (undefined as never)), bound: (l) => bound.push(l), lost: () => {}, log: () => {},
     });
     c.start(0);

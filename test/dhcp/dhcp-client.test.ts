@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DhcpClient, type DhcpClientOptions, type DhcpIo, type Lease } from '../../src/dhcp/dhcp-client.ts';
+import { type DhcpClientOptions, type Lease } from '../../src/dhcp/dhcp-client.ts';
+import { clientWithIo, type DhcpIo } from './dhcp-io.ts';
 import { DhcpMessageType as T, encodeDhcp, parseDhcp, type DhcpMessage, type DhcpOptions } from '../../src/dhcp/dhcp-wire.ts';
 import { IPV4_BROADCAST, parseMac } from '../../src/net/addr.ts';
 import { seededRandom } from '../../src/random.ts';
@@ -38,7 +39,7 @@ function harness(options: Partial<DhcpClientOptions> = {}, seed = 1) {
     lost: (reason) => h.lost.push(reason),
     log: (line) => h.logs.push(line),
   };
-  const client = new DhcpClient({ mac: MAC, random: seededRandom(seed), hostname: 'mirage', ...options }, io);
+  const client = clientWithIo({ mac: MAC, random: seededRandom(seed), hostname: 'mirage', ...options }, io);
   const last = (): Sent => {
     const s = h.sent.at(-1);
     if (s === undefined) throw new Error('nothing sent');
