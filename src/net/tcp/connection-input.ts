@@ -146,7 +146,7 @@ export abstract class ConnectionInput {
     this.keepAlive.heard(now);
   }
 
-  segmentArrives(seg: TcpSegment, now: number): void {
+  receive(seg: TcpSegment, now: number): void {
     if (this.state === 'SYN_SENT') {
       this.synSentArrives(seg, now);
       return;

@@ -7,7 +7,7 @@ import type { LayerCounter } from '../counters.ts';
 import { copyBytes } from '../addr.ts';
 import { ByteRing } from './byte-ring.ts';
 import type { MemoryBudget } from './memory-budget.ts';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.ts';
+import { seqAdd, seqDiff, seqGe, seqGt, seqInWindow, seqLe, seqLt } from './seq.ts';
 import { SeqRanges, type SeqRange } from './seq-ranges.ts';
 import type { TcpConfig } from './tcp-config.ts';
 
@@ -95,9 +95,9 @@ export class TcpReceiver {
   acceptable(seq: number, len: number): boolean {
     const wnd = this.window;
     const next = this.rcvNxt;
-    if (len === 0) return wnd === 0 ? seq === next : seqLe(next, seq) && seqLt(seq, seqAdd(next, wnd));
-    const last = seqAdd(seq, len - 1);
-    return wnd > 0 && ((seqLe(next, seq) && seqLt(seq, seqAdd(next, wnd))) || (seqLe(next, last) && seqLt(last, seqAdd(next, wnd))));
+    const edge = seqAdd(next, wnd);
+    if (len === 0) return wnd === 0 ? seq === next : seqInWindow(seq, next, edge);
+    return wnd > 0 && (seqInWindow(seq, next, edge) || seqInWindow(seqAdd(seq, len - 1), next, edge));
   }
 
   /**

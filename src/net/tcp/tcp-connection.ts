@@ -177,12 +177,12 @@ export class TcpConnection extends ConnectionInput {
 
   // ——— Timers ———
 
-  /** The next time `onTimer` has something to do. */
-  deadline(): number | undefined {
+  /** The next time `poll` has something to do. */
+  nextDeadline(): number | undefined {
     return earliest(this.snd.rtoDeadline, this.snd.persistDeadline, this.timeWaitAt, this.finWait2At, this.rcv.delayedAckAt, this.keepAlive.deadline);
   }
 
-  onTimer(now: number): void {
+  poll(now: number): void {
     if (this.timeWaitAt !== undefined && now >= this.timeWaitAt) {
       this.host.count('tcp.time_wait_expired');
       this.destroy(undefined);

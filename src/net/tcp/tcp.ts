@@ -164,7 +164,7 @@ export class Tcp implements TcpHost {
     this.counters.inc('tcp.rx');
     const conn = this.conns.get(keyOf(ctx.src, seg.srcPort, seg.dstPort));
     if (conn !== undefined) {
-      conn.segmentArrives(seg, ctx.now);
+      conn.receive(seg, ctx.now);
       this.settle(conn, ctx.now);
       return;
     }
@@ -236,7 +236,7 @@ export class Tcp implements TcpHost {
     this.conns.set(keyOf(h.src, seg.srcPort, seg.dstPort), conn);
     this.counters.inc('tcp.syn_cookie_accepted');
     conn.acceptCookie(synSeq, opts, now);
-    conn.segmentArrives(seg, now);
+    conn.receive(seg, now);
     this.settle(conn, now);
     if (conn.state !== 'ESTABLISHED' && conn.state !== 'CLOSE_WAIT') {
       conn.abort();
@@ -261,7 +261,7 @@ export class Tcp implements TcpHost {
   poll(now: number): void {
     this.sendResets(now);
     for (let c = this.timers.popDue(now); c !== undefined; c = this.timers.popDue(now)) {
-      c.onTimer(now);
+      c.poll(now);
       this.settle(c, now);
     }
     for (const c of this.pending) {
@@ -293,7 +293,7 @@ export class Tcp implements TcpHost {
   /** After a connection did something: its timer, and the TIME_WAIT bound. */
   private settle(conn: TcpConnection, _now: number): void {
     if (conn.state === 'CLOSED') return;
-    const d = conn.deadline();
+    const d = conn.nextDeadline();
     if (d !== undefined) this.timers.wakeBy(conn, d);
     if (conn.state === 'TIME_WAIT' && !this.timeWait.has(conn)) {
       this.timeWait.add(conn);

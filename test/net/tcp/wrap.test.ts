@@ -38,13 +38,13 @@ describe('a connection across the wrap', () => {
     conn.acceptSyn({ srcPort: 5000, dstPort: 80, seq: peerIss, ack: 0, flags: SYN, window: 65535, urgent: 0, options: { mss: 100 }, payload: new Uint8Array(0) }, 0);
     expect(sent.pop()).toMatchObject({ flags: SYN | ACK, seq: iss, ack: 0xffffffc1 });
     const seg = (seq: number, ack: number, payload: Uint8Array): TcpSegment => ({ srcPort: 5000, dstPort: 80, seq, ack, flags: ACK | PSH, window: 65535, urgent: 0, options: {}, payload });
-    conn.segmentArrives(seg(0xffffffc1, 0xffffff01, new Uint8Array(0)), 1);
+    conn.receive(seg(0xffffffc1, 0xffffff01, new Uint8Array(0)), 1);
     expect(conn.state).toBe('ESTABLISHED');
     // 300 bytes from the peer: its sequence numbers cross 2^32.
     const incoming = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
-    conn.segmentArrives(seg(0xffffffc1, 0xffffff01, incoming.subarray(0, 100)), 2);
-    conn.segmentArrives(seg(0x25, 0xffffff01, incoming.subarray(100, 200)), 3);
-    conn.segmentArrives(seg(0x89, 0xffffff01, incoming.subarray(200, 300)), 4);
+    conn.receive(seg(0xffffffc1, 0xffffff01, incoming.subarray(0, 100)), 2);
+    conn.receive(seg(0x25, 0xffffff01, incoming.subarray(100, 200)), 3);
+    conn.receive(seg(0x89, 0xffffff01, incoming.subarray(200, 300)), 4);
     expect(Array.from(conn.read())).toEqual(Array.from(incoming));
     expect(conn.info().rcvNxt).toBe(0xed);
     // 500 bytes to the peer: ours cross it too.
@@ -54,9 +54,9 @@ describe('a connection across the wrap', () => {
     // The initial window is four segments of this MSS (RFC 5681 §3.1).
     expect(sent.map((s) => s.seq)).toEqual([0xffffff01, 0xffffff65, 0xffffffc9, 0x2d]);
     sent.length = 0;
-    conn.segmentArrives(seg(0xed, 0x91, new Uint8Array(0)), 6);
+    conn.receive(seg(0xed, 0x91, new Uint8Array(0)), 6);
     expect(sent.map((s) => [s.seq, s.payload.length])).toEqual([[0x91, 100]]);
-    conn.segmentArrives(seg(0xed, 0xf5, new Uint8Array(0)), 7);
+    conn.receive(seg(0xed, 0xf5, new Uint8Array(0)), 7);
     expect(conn.unacknowledged).toBe(0);
     expect(conn.info().sndUna).toBe(0xf5);
     expect(closed).toBe(false);
