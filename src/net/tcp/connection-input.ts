@@ -44,11 +44,20 @@ export const EMPTY = new Uint8Array(0);
 
 /** The connection's state and its input; `TcpConnection` is the whole of it. */
 export abstract class ConnectionInput {
-  state: TcpState;
-  /** Set when the connection closed abnormally. */
-  error: CloseReason;
+  private st: TcpState;
+  private closeReason: CloseReason;
   /** Called after anything the application may care about changed (data, space, state). */
   notify: () => void = () => {};
+
+  /** The RFC 9293 state. */
+  get state(): TcpState {
+    return this.st;
+  }
+
+  /** Why the connection closed, when it closed abnormally. */
+  get error(): CloseReason {
+    return this.closeReason;
+  }
   protected readonly snd: TcpSender;
   protected readonly rcv: TcpReceiver;
   protected readonly ts: TcpTimestamps;
@@ -70,14 +79,14 @@ export abstract class ConnectionInput {
     choices: ConnectionChoices = {},
   ) {
     const c = host.config;
-    this.state = active ? 'SYN_SENT' : 'SYN_RECEIVED';
+    this.st = active ? 'SYN_SENT' : 'SYN_RECEIVED';
     this.ts = new TcpTimestamps(tsOffset >>> 0);
     const conn = this;
     const io: SenderIo = {
       emit: (seq, flags, payload, now, gso) => this.emit(seq, this.rcv.nxt, flags, payload, now, gso),
       finSent: () => {
-        if (this.state === 'ESTABLISHED' || this.state === 'SYN_RECEIVED') this.state = 'FIN_WAIT_1';
-        else if (this.state === 'CLOSE_WAIT') this.state = 'LAST_ACK';
+        if (this.state === 'ESTABLISHED' || this.state === 'SYN_RECEIVED') this.st = 'FIN_WAIT_1';
+        else if (this.state === 'CLOSE_WAIT') this.st = 'LAST_ACK';
       },
       finAcked: (now) => this.ourFinAcked(now),
       get sackBlocksRide(): boolean {
@@ -204,7 +213,7 @@ export abstract class ConnectionInput {
         return;
       }
       // Our SYN is acknowledged; it took one sequence number and no data.
-      this.state = 'ESTABLISHED';
+      this.st = 'ESTABLISHED';
       this.snd.synAcked(seg, now, true);
       if (!this.active) this.host.established(this);
       this.notify();
@@ -256,14 +265,14 @@ export abstract class ConnectionInput {
     this.keepAlive.heard(now);
     if (ackOk) {
       this.snd.synAcked(seg, now, false);
-      this.state = 'ESTABLISHED';
+      this.st = 'ESTABLISHED';
       this.rcv.needAck();
       this.notify();
       this.output(now);
       return;
     }
     // Simultaneous open: SYN_RECEIVED, and our SYN again with an ACK.
-    this.state = 'SYN_RECEIVED';
+    this.st = 'SYN_RECEIVED';
     this.hs.sent = false;
     this.output(now);
   }
@@ -287,7 +296,7 @@ export abstract class ConnectionInput {
 
   private ourFinAcked(now: number): void {
     if (this.state === 'FIN_WAIT_1') {
-      this.state = 'FIN_WAIT_2';
+      this.st = 'FIN_WAIT_2';
       if (this.rcv.readClosedByApp) this.finWait2At = now + this.host.config.finWait2TimeoutMs;
     } else if (this.state === 'CLOSING') {
       this.enterTimeWait(now);
@@ -301,11 +310,11 @@ export abstract class ConnectionInput {
     switch (this.state) {
       case 'SYN_RECEIVED':
       case 'ESTABLISHED':
-        this.state = 'CLOSE_WAIT';
+        this.st = 'CLOSE_WAIT';
         break;
       case 'FIN_WAIT_1':
         // Our FIN not yet acknowledged (else we would be in FIN_WAIT_2): simultaneous close.
-        this.state = 'CLOSING';
+        this.st = 'CLOSING';
         break;
       case 'FIN_WAIT_2':
         this.enterTimeWait(now);
@@ -316,7 +325,7 @@ export abstract class ConnectionInput {
   }
 
   private enterTimeWait(now: number): void {
-    this.state = 'TIME_WAIT';
+    this.st = 'TIME_WAIT';
     this.finWait2At = undefined;
     this.keepAlive.stop();
     this.rcv.stopTimer();
@@ -329,8 +338,8 @@ export abstract class ConnectionInput {
   /** Moves to CLOSED for good, gives every buffer back and lets the owner forget the connection. */
   destroy(reason: CloseReason): void {
     if (this.state === 'CLOSED') return;
-    this.state = 'CLOSED';
-    this.error = reason;
+    this.st = 'CLOSED';
+    this.closeReason = reason;
     this.timeWaitAt = this.finWait2At = undefined;
     this.keepAlive.stop();
     this.rcv.stopTimer();
