@@ -43,21 +43,11 @@ export interface TcpHost {
 export const EMPTY = new Uint8Array(0);
 
 /** The connection's state and its input; `TcpConnection` is the whole of it. */
-export abstract class ConnectionInput {
+export abstract class ConnectionInput implements SenderIo {
   private st: TcpState;
   private closeReason: CloseReason;
   /** Called after anything the application may care about changed (data, space, state). */
   notify: () => void = () => {};
-
-  /** The RFC 9293 state. */
-  get state(): TcpState {
-    return this.st;
-  }
-
-  /** Why the connection closed, when it closed abnormally. */
-  get error(): CloseReason {
-    return this.closeReason;
-  }
   protected readonly snd: TcpSender;
   protected readonly rcv: TcpReceiver;
   protected readonly ts: TcpTimestamps;
@@ -81,28 +71,47 @@ export abstract class ConnectionInput {
     const c = host.config;
     this.st = active ? 'SYN_SENT' : 'SYN_RECEIVED';
     this.ts = new TcpTimestamps(tsOffset >>> 0);
-    const conn = this;
-    const io: SenderIo = {
-      emit: (seq, flags, payload, now, gso) => this.emit(seq, this.rcv.nxt, flags, payload, now, gso),
-      finSent: () => {
-        if (this.state === 'ESTABLISHED' || this.state === 'SYN_RECEIVED') this.st = 'FIN_WAIT_1';
-        else if (this.state === 'CLOSE_WAIT') this.st = 'LAST_ACK';
-      },
-      finAcked: (now) => this.ourFinAcked(now),
-      get sackBlocksRide(): boolean {
-        return conn.hs.sackOk && conn.rcv.outOfOrderSegments > 0;
-      },
-      notify: () => this.notify(),
-      count: (name) => host.count(name),
-    };
-    this.snd = new TcpSender(c, io, this.ts, iss, mss, host.budget, choices.lossRecovery ?? c.lossRecovery, choices.congestionControl ?? c.congestionControl);
-    this.rcv = new TcpReceiver(c, mss, c.windowScaling ? windowShiftFor(c.receiveBufferSize) : 0, host.budget, (name) => host.count(name));
+    // The connection is its sender's SenderIo (methods, not closures: ten thousand idle connections are cheap).
+    this.snd = new TcpSender(c, this, this.ts, iss, mss, host.budget, choices.lossRecovery ?? c.lossRecovery, choices.congestionControl ?? c.congestionControl);
+    this.rcv = new TcpReceiver(c, mss, c.windowScaling ? windowShiftFor(c.receiveBufferSize) : 0, host.budget, host);
     this.keepAlive = new KeepAlive(c.keepAliveIdleMs, c.keepAliveIntervalMs, c.keepAliveProbes);
-    this.hs = new Handshake(c, mss, { snd: this.snd, rcv: this.rcv, ts: this.ts });
+    this.hs = new Handshake(c, mss, this.snd, this.rcv, this.ts);
+  }
+
+  /** The RFC 9293 state. */
+  get state(): TcpState {
+    return this.st;
+  }
+
+  /** Why the connection closed, when it closed abnormally. */
+  get error(): CloseReason {
+    return this.closeReason;
   }
 
   /** Sends whatever is due (tcp-connection.ts). */
   abstract output(now: number): void;
+
+  // ——— SenderIo: what the sender asks of its connection ———
+
+  /** A segment of the send sequence space, with our ACK, window and options. */
+  segmentOut(seq: number, flags: number, payload: Uint8Array, now: number, gsoSize: number): void {
+    this.emit(seq, this.rcv.nxt, flags, payload, now, gsoSize);
+  }
+
+  /** Our FIN took its sequence number. */
+  finSent(): void {
+    if (this.st === 'ESTABLISHED' || this.st === 'SYN_RECEIVED') this.st = 'FIN_WAIT_1';
+    else if (this.st === 'CLOSE_WAIT') this.st = 'LAST_ACK';
+  }
+
+  /** SACK blocks ride on our segments while we hold out-of-order data (RFC 2018 §4). */
+  get sackBlocksRide(): boolean {
+    return this.hs.sackOk && this.rcv.outOfOrderSegments > 0;
+  }
+
+  count(name: LayerCounter<'tcp'>): void {
+    this.host.count(name);
+  }
 
   protected sendAck(now: number): void {
     this.emit(this.snd.nxt, this.rcv.nxt, ACK, EMPTY, now, 0);
@@ -294,7 +303,8 @@ export abstract class ConnectionInput {
     return this.state !== 'CLOSED';
   }
 
-  private ourFinAcked(now: number): void {
+  /** The peer acknowledged our FIN. */
+  finAcked(now: number): void {
     if (this.state === 'FIN_WAIT_1') {
       this.st = 'FIN_WAIT_2';
       if (this.rcv.readClosedByApp) this.finWait2At = now + this.host.config.finWait2TimeoutMs;

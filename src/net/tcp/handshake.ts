@@ -46,13 +46,6 @@ export function negotiate(c: TcpConfig, ourMss: number, o: TcpOptions): Negotiat
   };
 }
 
-/** The parts of a connection that the handshake sets up. */
-export interface HandshakeParts {
-  readonly snd: TcpSender;
-  readonly rcv: TcpReceiver;
-  readonly ts: TcpTimestamps;
-}
-
 /** A SYN or SYN-ACK to send: the connection adds nothing but the ports. */
 export interface SynSegment {
   seq: number;
@@ -73,15 +66,18 @@ export class Handshake {
   sackOk = false;
   private peerOffered: TcpOptions = {};
 
+  /** `snd`, `rcv`, `ts`: the parts of the connection that the handshake sets up. */
   constructor(
     private readonly config: TcpConfig,
     private readonly mss: number,
-    private readonly p: HandshakeParts,
+    private readonly snd: TcpSender,
+    private readonly rcv: TcpReceiver,
+    private readonly ts: TcpTimestamps,
   ) {}
 
   /** Our SYN (`passive` false, SYN_SENT) or SYN-ACK (SYN_RECEIVED), as it is to go out now. */
   syn(now: number, passive: boolean): SynSegment {
-    const { snd, rcv, ts } = this.p;
+    const { snd, rcv, ts } = this;
     const stamp = { value: ts.now(now), echo: passive ? ts.recent : 0 };
     const options = synOptions(this.config, this.mss, rcv.windowShift, this.peerOffered, !passive, stamp);
     const window = rcv.synWindow(passive);
@@ -92,28 +88,28 @@ export class Handshake {
 
   /** The SYN built by `syn` has left. */
   synSent(now: number): void {
-    this.p.snd.synSent(now, !this.sent && !this.p.snd.retried);
+    this.snd.synSent(now, !this.sent && !this.snd.retried);
     this.sent = true;
   }
 
   /** The peer's SYN (§3.10.7.2 in LISTEN, §3.10.7.3 in SYN_SENT): its sequence space, options and window. */
   peerSyn(seg: TcpSegment, now: number): void {
-    this.p.rcv.start(seg.seq);
+    this.rcv.start(seg.seq);
     this.takeOptions(seg.options, now);
-    this.p.snd.synWindow(seg.window, seg.seq, seg.ack); // never scaled in a SYN (RFC 7323 §2.2)
+    this.snd.synWindow(seg.window, seg.seq, seg.ack); // never scaled in a SYN (RFC 7323 §2.2)
   }
 
   /** A connection made from a SYN cookie: the handshake is done already (RFC 4987 §3.6). */
   fromCookie(synSeq: number, opts: TcpOptions, now: number): void {
-    this.p.rcv.start(synSeq);
+    this.rcv.start(synSeq);
     this.takeOptions(opts, now);
-    this.p.rcv.synWindow(true); // what the cookie SYN-ACK offered
-    this.p.snd.cookieSynAcked(synSeq);
+    this.rcv.synWindow(true); // what the cookie SYN-ACK offered
+    this.snd.cookieSynAcked(synSeq);
     this.sent = true;
   }
 
   private takeOptions(o: TcpOptions, now: number): void {
-    const { snd, rcv, ts } = this.p;
+    const { snd, rcv, ts } = this;
     this.peerOffered = o;
     const n = negotiate(this.config, this.mss, o);
     if (n.sndShift === undefined) rcv.noScaling();

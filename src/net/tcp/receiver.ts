@@ -45,7 +45,7 @@ export class TcpReceiver {
     private readonly mss: number,
     shift: number,
     private readonly budget: MemoryBudget | undefined,
-    private readonly count: (name: LayerCounter<'tcp'>) => void,
+    private readonly counts: { count(name: LayerCounter<'tcp'>): void },
   ) {
     this.shift = shift;
     this.buf = new ByteRing(config.receiveBufferSize, budget);
@@ -181,7 +181,7 @@ export class TcpReceiver {
   private accept(data: Uint8Array): number {
     if (data.length === 0) return 0;
     const n = this.readClosed ? data.length : this.buf.push(data);
-    if (n < data.length) this.count('tcp.rx_no_room');
+    if (n < data.length) this.counts.count('tcp.rx_no_room');
     this.rcvNxt = seqAdd(this.rcvNxt, n);
     return n;
   }
@@ -189,7 +189,7 @@ export class TcpReceiver {
   private queueOutOfOrder(seq: number, data: Uint8Array, fin: boolean): void {
     if (this.ooo.some((o) => o.seq === seq && o.data.length >= data.length)) return;
     if (this.ooo.length >= this.config.maxOutOfOrderSegments || this.oooBytes + data.length > this.config.receiveBufferSize) {
-      this.count('tcp.rx_ooo_dropped');
+      this.counts.count('tcp.rx_ooo_dropped');
       return;
     }
     // Held bytes count against the shared budget too: otherwise many connections' out-of-order data, each
@@ -197,14 +197,14 @@ export class TcpReceiver {
     // A quarter of the budget stays for in-order data, which is what lets a connection move on.
     const budget = this.budget;
     if (budget !== undefined && (budget.available - data.length < budget.limit / 4 || !budget.tryReserve(data.length))) {
-      this.count('tcp.rx_ooo_no_memory');
+      this.counts.count('tcp.rx_ooo_no_memory');
       return;
     }
     this.ooo.push({ seq, data: copyBytes(data), fin });
     this.oooBytes += data.length;
     this.ooo.sort((a, b) => seqDiff(a.seq, b.seq));
     this.lastOooSeq = seq;
-    this.count('tcp.rx_out_of_order');
+    this.counts.count('tcp.rx_out_of_order');
   }
 
   /** Forgets the out-of-order data held, and gives its bytes back to the budget. */

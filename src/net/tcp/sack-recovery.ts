@@ -13,8 +13,11 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
   private highRxt = 0;
   /** The recovery began with a timeout (RFC 6675 §5.1): all that is not SACKed below `recover` is lost. */
   private rtoRecovery = false;
-  /** When each chunk this recovery retransmitted (by its first sequence number) left, to see one lost again. */
-  private readonly rexmitAt = new Map<number, number>();
+  /**
+   * When each chunk this recovery retransmitted (by its first sequence number) left, to see one lost again; made
+   * at the first retransmission (most connections never need one).
+   */
+  private rexmitAt: Map<number, number> | undefined;
 
   takeSack(blocks: readonly SeqRange[] | undefined): boolean {
     if (blocks === undefined) return false;
@@ -54,11 +57,12 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
       // and stays as it is.
       this.leaveRecovery(!this.rtoRecovery);
       this.rtoRecovery = false;
-      this.rexmitAt.clear();
+      this.rexmitAt?.clear();
       return;
     }
     if (seqLt(this.highRxt, s.una)) this.highRxt = s.una;
-    for (const q of this.rexmitAt.keys()) if (seqLt(q, s.una)) this.rexmitAt.delete(q);
+    const sent = this.rexmitAt;
+    if (sent !== undefined) for (const q of sent.keys()) if (seqLt(q, s.una)) sent.delete(q);
     // RFC 5681 §3.1 after a timeout: slow start (then congestion avoidance) on every ACK that advances.
     if (this.rtoRecovery) this.cc.onAck(acked, s.smss, now);
   }
@@ -69,7 +73,7 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
     this.dupAcks = 0;
     // RFC 2018 §8: SACK information from before a timeout is not trusted (the receiver may have reneged).
     this.sacked.clear();
-    this.rexmitAt.clear();
+    this.rexmitAt?.clear();
     // RFC 6675 §5.1: RecoveryPoint = HighData, and no new recovery starts before it is acknowledged; the
     // SACK information that arrives from now on is used: all that is not SACKed below it is retransmitted,
     // once and in order, as the window (slow start from one segment) allows; new data goes out behind it.
@@ -96,7 +100,7 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
       // At least the sequence number a FIN alone takes, when the hole is only that.
       const n = Math.max(1, s.transmit(start, Math.min(s.segPayload, seqDiff(hole[1], start)), now));
       this.highRxt = seqAdd(start, n);
-      this.rexmitAt.set(start, now);
+      (this.rexmitAt ??= new Map()).set(start, now);
       s.count('tcp.sack_retransmit');
       sent = true;
     }
@@ -111,7 +115,7 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
    */
   private checkHeadRetransmission(now: number): void {
     const s = this.snd;
-    const at = this.rexmitAt.get(s.una);
+    const at = this.rexmitAt?.get(s.una);
     if (at === undefined) return;
     const srtt = s.srttMs ?? s.rtoMs;
     if (now - at < srtt + Math.max(srtt / 4, 2)) return;
@@ -121,7 +125,7 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
     const want = Math.min(s.segPayload, seqDiff(end, s.una));
     if (want <= 0) return;
     const n = Math.max(1, s.transmit(s.una, want, now));
-    this.rexmitAt.set(s.una, now);
+    (this.rexmitAt ??= new Map()).set(s.una, now);
     if (seqLt(this.highRxt, seqAdd(s.una, n))) this.highRxt = seqAdd(s.una, n);
   }
 

@@ -22,7 +22,7 @@ const EMPTY = new Uint8Array(0);
 /** What the sender needs of its connection. */
 export interface SenderIo {
   /** Sends a segment from SND space: the connection adds the ACK, window and options. */
-  emit(seq: number, flags: number, payload: Uint8Array, now: number, gsoSize: number): void;
+  segmentOut(seq: number, flags: number, payload: Uint8Array, now: number, gsoSize: number): void;
   /** Our FIN took its sequence number (the connection moves to FIN_WAIT_1 or LAST_ACK). */
   finSent(): void;
   /** The peer acknowledged our FIN. */
@@ -281,7 +281,7 @@ export class TcpSender implements RecoverySender {
     let flags = ACK;
     if (payload.length > 0 && offset + payload.length === this.buf.length) flags |= PSH;
     if (fin) flags |= FIN;
-    this.io.emit(seq, flags, payload, now, payload.length > per ? per : 0);
+    this.io.segmentOut(seq, flags, payload, now, payload.length > per ? per : 0);
     const next = seqAdd(endSeq, fin ? 1 : 0);
     const isNew = seqGt(next, this.sndMax);
     if (seqGt(next, this.sndNxt) && !seqLt(seq, this.sndNxt)) this.sndNxt = next;
@@ -433,7 +433,7 @@ export class TcpSender implements RecoverySender {
       return 'give-up';
     }
     this.io.count('tcp.window_probe');
-    this.io.emit(this.sndUna, ACK, this.buf.peek(0, 1), now, 0);
+    this.io.segmentOut(this.sndUna, ACK, this.buf.peek(0, 1), now, 0);
     this.sndMax = seqMax(this.sndMax, seqAdd(this.sndUna, 1));
     return 'retransmit';
   }
