@@ -57,6 +57,13 @@ describe('architecture', () => {
     expect(bad).toEqual([]);
   });
 
+  it('the command line (cli.ts, main.ts) is imported by no layer: it only parses flags and starts things', () => {
+    const bad = [...graph].flatMap(([file, targets]) =>
+      folder(file) === '.' ? [] : targets.filter((t) => t === 'cli.ts' || t === 'main.ts').map((t) => `${file} -> ${t}`),
+    );
+    expect(bad).toEqual([]);
+  });
+
   it('transport never imports the IPv4 layer: TCP and UDP see the network through src/net/ip.ts', () => {
     const transport = [...graph].filter(([file]) => folder(file) === path.join('net', 'tcp') || file === path.join('net', 'udp.ts') || file === path.join('net', 'udp-wire.ts'));
     expect(transport.length).toBeGreaterThan(10);

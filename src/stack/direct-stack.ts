@@ -3,16 +3,16 @@
 
 import { acdOptionsFor } from '../arp/acd.ts';
 import type { Timers } from '../clock.ts';
-import type { Config } from '../cli.ts';
+import type { AcdMode } from '../arp/acd.ts';
 import type { Logger } from '../log.ts';
 import { defaultLeaseFilePath, readLeaseFile, writeLeaseFile, type LeaseClocks } from '../dhcp/lease-file.ts';
-import { ipv4ToString, macToString, randomLocalMac, type MacAddr } from '../net/addr.ts';
+import { ipv4ToString, macToString, randomLocalMac, type Ipv4Config, type MacAddr } from '../net/addr.ts';
 import type { ByteStream } from '../net/byte-stream.ts';
 import type { DeviceOffloads, NetDevice, RxInfo } from '../net/device.ts';
 import { Counters } from '../net/counters.ts';
-import { FaultyDevice } from '../net/fault-device.ts';
+import { FaultyDevice, type FaultSpec } from '../net/fault-device.ts';
 import { RecordingDevice } from '../net/pcap.ts';
-import { TapDevice } from '../net/tap-device.ts';
+import { TapDevice, type TapBinding } from '../net/tap-device.ts';
 import type { TcpListener } from '../net/tcp/tcp.ts';
 import { TcpSocket } from '../net/tcp/tcp-socket.ts';
 import type { Random } from '../random.ts';
@@ -85,8 +85,27 @@ export class CountingDevice implements NetDevice, DeviceTraffic {
   }
 }
 
+/** What the direct stack is started with (the command line's `Config` is one). */
+export interface DirectStackOptions {
+  /** The bridge the TAP joins. */
+  bridge: string;
+  /** Our MAC; random (locally administered) when undefined. */
+  mac: MacAddr | undefined;
+  /** A static address; DHCP when undefined. */
+  ipv4: Ipv4Config | undefined;
+  /** Record every frame in and out to this pcap file. */
+  pcap: string | undefined;
+  /** Inject faults on the device, both directions. */
+  fault: FaultSpec | undefined;
+  /** The DHCP lease state file (INIT-REBOOT); default /var/lib/mirage-direct-ts/dhcp-lease-MAC.json. */
+  dhcpState?: string | undefined;
+  acd?: AcdMode | undefined;
+  tapBinding?: TapBinding | undefined;
+  noOffloads?: boolean | undefined;
+}
+
 /** Starts the direct stack; throws DeviceSetupError (with advice) when the TAP cannot be made. */
-export function startDirectStack(config: Config, timers: Timers, random: Random, log: Logger): DirectStack {
+export function startDirectStack(config: DirectStackOptions, timers: Timers, random: Random, log: Logger): DirectStack {
   const mac = config.mac ?? randomLocalMac(random);
   // DHCP remembers its lease between runs (INIT-REBOOT); the file is read here, once, and written when the client says.
   const dhcpState = config.ipv4 === undefined ? leaseStore(config.dhcpState ?? defaultLeaseFilePath(mac), mac, timers, log) : undefined;
