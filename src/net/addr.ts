@@ -40,6 +40,95 @@ export function ipv6ToString(a: Ipv6Addr): string {
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
+export const IPV6_ANY: Ipv6Addr = 0n;
+/** ff02::1, all nodes on the link (RFC 4291 §2.7.1). */
+export const IPV6_ALL_NODES: Ipv6Addr = 0xff02_0000_0000_0000_0000_0000_0000_0001n;
+/** ff02::2, all routers on the link. */
+export const IPV6_ALL_ROUTERS: Ipv6Addr = 0xff02_0000_0000_0000_0000_0000_0000_0002n;
+/** ff02::16, all MLDv2-capable routers (RFC 3810 §5.2.14). */
+export const IPV6_ALL_MLDV2_ROUTERS: Ipv6Addr = 0xff02_0000_0000_0000_0000_0000_0000_0016n;
+const MASK128 = (1n << 128n) - 1n;
+
+/**
+ * Parses IPv6 text (RFC 4291 §2.2): eight groups of 1–4 hex digits, at most one `::` for a run of zero groups,
+ * the last 32 bits optionally as a dotted quad. Zone identifiers and prefixes are not taken. `undefined` otherwise.
+ */
+export function parseIpv6(text: string): Ipv6Addr | undefined {
+  if (text.length === 0 || text.length > 45) return undefined;
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (part: string): number[] | undefined => {
+    if (part === '') return [];
+    const out: number[] = [];
+    const pieces = part.split(':');
+    for (const [i, piece] of pieces.entries()) {
+      if (i === pieces.length - 1 && piece.includes('.')) {
+        const v4 = parseIpv4(piece);
+        if (v4 === undefined) return undefined;
+        out.push(v4 >>> 16, v4 & 0xffff);
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(piece)) {
+        out.push(parseInt(piece, 16));
+      } else {
+        return undefined;
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0] ?? '');
+  const tail = halves.length === 2 ? groups(halves[1] ?? '') : [];
+  if (head === undefined || tail === undefined) return undefined;
+  // A dotted quad may only end the address.
+  if (halves.length === 2 && (halves[0] ?? '').includes('.')) return undefined;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
+  const all = [...head, ...Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
+  return all.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
+}
+
+export function readIpv6(b: Uint8Array, off: number): Ipv6Addr {
+  let a = 0n;
+  for (let i = 0; i < 4; i++) a = (a << 32n) | BigInt(readIpv4(b, off + 4 * i));
+  return a;
+}
+
+export function isIpv6Multicast(a: Ipv6Addr): boolean {
+  return a >> 120n === 0xffn;
+}
+
+/** fe80::/10 (RFC 4291 §2.5.6). */
+export function isIpv6LinkLocal(a: Ipv6Addr): boolean {
+  return a >> 118n === 0x3fan;
+}
+
+/** The solicited-node multicast address of `a`: ff02::1:ff00:0/104 and its low 24 bits (RFC 4291 §2.7.1). */
+export function solicitedNode(a: Ipv6Addr): Ipv6Addr {
+  return 0xff02_0000_0000_0000_0000_0001_ff00_0000n | (a & 0xff_ffffn);
+}
+
+/** The Ethernet address an IPv6 multicast goes to: 33:33 and the low 32 bits of the group (RFC 2464 §7). */
+export function ipv6MulticastMac(group: Ipv6Addr): MacAddr {
+  return 0x3333 * 2 ** 32 + Number(group & 0xffff_ffffn);
+}
+
+/** The modified EUI-64 interface identifier of a MAC (RFC 4291 appendix A): ff:fe in the middle, U/L bit flipped. */
+export function eui64(mac: MacAddr): bigint {
+  const hi = Math.floor(mac / 2 ** 24) ^ 0x02_0000; // the first octet's universal/local bit
+  const lo = mac % 2 ** 24;
+  return (BigInt(hi) << 40n) | (0xfffen << 24n) | BigInt(lo);
+}
+
+/** The address of `prefix` (its top 64 bits) with interface identifier `iid` (the low 64). */
+export function withInterfaceId(prefix: Ipv6Addr, iid: bigint): Ipv6Addr {
+  return ((prefix >> 64n) << 64n) | (iid & 0xffff_ffff_ffff_ffffn);
+}
+
+/** Whether `a` lies in `prefix`/`len`. */
+export function inIpv6Prefix(a: Ipv6Addr, prefix: Ipv6Addr, len: number): boolean {
+  if (len <= 0) return true;
+  const shift = BigInt(128 - Math.min(128, len));
+  return (a & MASK128) >> shift === (prefix & MASK128) >> shift;
+}
+
 /** The address in network byte order (4 or 16 bytes), written into `b` at `off`; returns the bytes written. */
 export function writeIpAddr(b: Uint8Array, off: number, a: IpAddr): number {
   if (isIpv4(a)) {
