@@ -13,7 +13,7 @@ export const COUNTER_NAMES = {
   ip: [
     'rx', 'tx', 'rx_bad_short', 'rx_bad_version', 'rx_bad_header_length', 'rx_bad_total_length', 'rx_bad_checksum', 'rx_bad_reserved_flag',
     'rx_bad_source', 'rx_not_for_us', 'rx_unknown_protocol', 'tx_fragment', 'tx_no_address', 'tx_no_route', 'tx_too_big', 'tx_wrong_family',
-    'reassembled', 'frag_duplicate', 'frag_too_big', 'frag_bad_length', 'frag_over_limit', 'frag_inconsistent', 'frag_overlap',
+    'reassembled', 'frag_duplicate', 'frag_too_big', 'frag_bad_length', 'frag_over_limit', 'frag_too_many', 'frag_inconsistent', 'frag_overlap',
     'reassembly_timeout', 'reassembly_evicted',
   ],
   icmp: ['rx', 'rx_malformed', 'rx_error', 'rx_redirect_ignored', 'rx_broadcast_echo_ignored', 'tx_echo_reply', 'tx_unreachable', 'tx_rate_limited'],
