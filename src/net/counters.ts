@@ -16,6 +16,7 @@ export const COUNTER_NAMES = {
     'reassembled', 'frag_duplicate', 'frag_too_big', 'frag_bad_length', 'frag_over_limit', 'frag_too_many', 'frag_inconsistent', 'frag_overlap',
     'reassembly_timeout', 'reassembly_evicted',
   ],
+  nd: ['tx_solicit', 'tx_solicit_limited', 'tx_probe', 'unreachable', 'evicted', 'drop_queue_full'],
   icmp: ['rx', 'rx_malformed', 'rx_error', 'rx_redirect_ignored', 'rx_broadcast_echo_ignored', 'tx_echo_reply', 'tx_unreachable', 'tx_rate_limited'],
   udp: ['rx', 'tx', 'rx_bad_short', 'rx_bad_length', 'rx_bad_checksum', 'rx_closed_port', 'tx_no_address'],
   tcp: [
