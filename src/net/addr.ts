@@ -12,6 +12,10 @@ export function isIpv4(a: IpAddr): a is Ipv4Addr {
   return typeof a === 'number';
 }
 
+export function isIpv6(a: IpAddr): a is Ipv6Addr {
+  return typeof a === 'bigint';
+}
+
 /** The address as text: dotted quad, or RFC 5952 IPv6 text. */
 export function ipToString(a: IpAddr): string {
   return isIpv4(a) ? ipv4ToString(a) : ipv6ToString(a);

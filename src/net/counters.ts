@@ -16,7 +16,18 @@ export const COUNTER_NAMES = {
     'reassembled', 'frag_duplicate', 'frag_too_big', 'frag_bad_length', 'frag_over_limit', 'frag_too_many', 'frag_inconsistent', 'frag_overlap',
     'reassembly_timeout', 'reassembly_evicted',
   ],
-  nd: ['tx_solicit', 'tx_solicit_limited', 'tx_probe', 'unreachable', 'evicted', 'drop_queue_full'],
+  nd: ['tx_solicit', 'tx_solicit_limited', 'tx_probe', 'unreachable', 'evicted', 'drop_queue_full', 'conflict'],
+  ip6: [
+    'rx', 'tx', 'rx_bad_short', 'rx_bad_version', 'rx_bad_payload_length', 'rx_bad_ext_truncated', 'rx_bad_ext_too_many', 'rx_bad_ext_too_long',
+    'rx_bad_hop_by_hop_not_first', 'rx_bad_option_unknown', 'rx_bad_too_many_options', 'rx_bad_routing_header', 'rx_bad_fragment_length',
+    'rx_bad_no_next_header', 'rx_bad_reassembled', 'rx_bad_source', 'rx_not_for_us', 'rx_unknown_protocol', 'tx_fragment', 'tx_no_address',
+    'tx_no_route', 'tx_too_big', 'tx_wrong_family', 'reassembled', 'frag_duplicate', 'frag_too_big', 'frag_bad_length', 'frag_over_limit',
+    'frag_too_many', 'frag_inconsistent', 'frag_overlap', 'reassembly_timeout', 'reassembly_evicted',
+  ],
+  icmp6: [
+    'rx', 'rx_bad_short', 'rx_bad_checksum', 'rx_error', 'rx_nd', 'rx_nd_bad', 'rx_mld', 'tx_echo_reply', 'tx_unreachable', 'tx_param_problem',
+    'tx_rate_limited',
+  ],
   icmp: ['rx', 'rx_malformed', 'rx_error', 'rx_redirect_ignored', 'rx_broadcast_echo_ignored', 'tx_echo_reply', 'tx_unreachable', 'tx_rate_limited'],
   udp: ['rx', 'tx', 'rx_bad_short', 'rx_bad_length', 'rx_bad_checksum', 'rx_closed_port', 'tx_no_address'],
   tcp: [

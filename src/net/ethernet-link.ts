@@ -7,7 +7,7 @@ import { OffloadFrame } from './device.ts';
 import { ETH_HEADER_LEN, buildEthernet, parseEthernet, writeEthernetHeader } from './ethernet.ts';
 import { OutPacket } from './packet.ts';
 
-/** A received frame addressed to us: its type, its payload (valid only during the call), and whether it was broadcast. */
+/** A received frame addressed to us: its type, its payload (valid only during the call), and whether it went to broadcast or a group. */
 export interface EthernetRx {
   ethertype: number;
   payload: Uint8Array;
@@ -20,6 +20,8 @@ export class EthernetLink {
   constructor(
     readonly mac: MacAddr,
     private readonly counters: Counters,
+    /** Multicast addresses taken besides broadcast (the 33:33 groups IPv6 joined); none when absent. */
+    private readonly acceptsMulticast: (m: MacAddr) => boolean = () => false,
   ) {}
 
   /** Frames one payload to `dst` (a LinkSend). */
@@ -50,7 +52,7 @@ export class EthernetLink {
       this.counters.inc('eth.rx_short');
       return undefined;
     }
-    const broadcast = eth.dst === MAC_BROADCAST;
+    const broadcast = eth.dst === MAC_BROADCAST || (isMulticastMac(eth.dst) && this.acceptsMulticast(eth.dst));
     if (eth.dst !== this.mac && !broadcast) {
       this.counters.inc(isMulticastMac(eth.dst) ? 'eth.rx_multicast' : 'eth.rx_not_for_us');
       return undefined;

@@ -6,6 +6,7 @@ import type { OutPacket } from './packet.ts';
 export const ETH_HEADER_LEN = 14;
 export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_ARP = 0x0806;
+export const ETHERTYPE_IPV6 = 0x86dd;
 
 /** Sends a payload in an Ethernet frame to `dst`; an OutPacket gets its header written in its headroom. */
 export type LinkSend = (dst: MacAddr, ethertype: number, payload: Uint8Array | OutPacket) => void;

@@ -27,6 +27,8 @@ export interface RxContext {
   checksumTrusted: boolean;
   /** The pseudo-header sum for this datagram's addresses and protocol, without the length (see `pseudoSum`). */
   pseudo: number;
+  /** The IPv4 TTL or IPv6 Hop Limit it arrived with (neighbour discovery wants 255, RFC 4861 §6.1). */
+  hopLimit: number;
 }
 
 /** Receives a transport protocol's payload. */
@@ -37,6 +39,8 @@ export interface NetSendOptions {
   src?: IpAddr;
   dontFragment?: boolean;
   tos?: number;
+  /** IPv6 Hop Limit or IPv4 TTL, instead of the layer's default (neighbour discovery sends 255, MLD 1). */
+  hopLimit?: number;
 }
 
 /** The network layer as TCP and UDP use it. */

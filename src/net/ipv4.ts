@@ -91,7 +91,7 @@ export class Ipv4 implements NetworkLayer {
     this.counters.inc('ip.rx');
     this.io.deliver(payload, {
       now: link.now, src: h.src, dst: h.dst, protocol: h.protocol, linkBroadcast: link.linkBroadcast, ipBroadcast, quote,
-      checksumTrusted: link.checksumTrusted, pseudo: this.pseudoSum(h.src, h.dst, h.protocol),
+      checksumTrusted: link.checksumTrusted, pseudo: this.pseudoSum(h.src, h.dst, h.protocol), hopLimit: h.ttl,
     });
   }
 
@@ -140,7 +140,7 @@ export class Ipv4 implements NetworkLayer {
     }
     const id = this.nextId;
     this.nextId = (this.nextId + 1) & 0xffff;
-    const base = { id, ttl: this.options.ttl, protocol, src, dst, tos: opts.tos ?? 0, dontFragment: opts.dontFragment ?? false };
+    const base = { id, ttl: opts.hopLimit ?? this.options.ttl, protocol, src, dst, tos: opts.tos ?? 0, dontFragment: opts.dontFragment ?? false };
     const maxData = this.mtu - IPV4_MIN_HEADER;
     // A TSO super-segment is one packet past the MTU: the device cuts it, each piece under the MTU.
     const tso = data instanceof OutPacket && data.offload !== undefined && data.offload.gsoSize > 0;

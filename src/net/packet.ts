@@ -2,8 +2,8 @@
 // copying the payload into a new buffer. TCP builds segments this way, so a segment's bytes are
 // copied once (from the send buffer) on the way to the device.
 
-/** Room for an Ethernet header and an IPv4 header without options. */
-export const HEADROOM = 14 + 20;
+/** Room for an Ethernet header and the larger network header: IPv4 without options (20), IPv6's fixed one (40). */
+export const HEADROOM = 14 + 40;
 
 /** Set by TCP on a segment whose checksum the device finishes (and which it may cut into segments). */
 export interface L4Offload {

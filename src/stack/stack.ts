@@ -18,7 +18,7 @@ import { DhcpClient, type DhcpClientOptions, type DhcpSavedLease, type Lease } f
 import type { Random } from '../random.ts';
 import { IPV4_ANY, ipv4ToString, prefixToMask, type Ipv4Config, type MacAddr } from '../net/addr.ts';
 import { Counters } from '../net/counters.ts';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../net/ethernet.ts';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../net/ethernet.ts';
 import { EthernetLink } from '../net/ethernet-link.ts';
 import type { DeviceOffloads, RxInfo } from '../net/device.ts';
 import { Icmp, type IcmpOptions } from '../net/icmp.ts';
@@ -27,6 +27,13 @@ import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, type RxContext } from '../net/ip.ts';
 import { Ipv4, type Ipv4Options } from '../net/ipv4.ts';
 import { Tcp, type TcpLayerOptions } from '../net/tcp/tcp.ts';
 import { Udp } from '../net/udp.ts';
+import { type Ipv6Addr } from '../net/addr.ts';
+import { encodeIcmpv6 } from '../net/icmpv6-wire.ts';
+import { Icmpv6, type Icmpv6Options } from '../net/icmpv6.ts';
+import { Ipv6, type Ipv6Options } from '../net/ipv6.ts';
+import { NH_ICMPV6 } from '../net/ipv6-wire.ts';
+import { NeighborDiscovery, type NdpOptions } from '../ndp/ndp.ts';
+import { DualNetwork } from './dual-network.ts';
 import { earliest } from '../net/deadline.ts';
 
 export const DHCP_CLIENT_PORT = 68;
@@ -58,6 +65,18 @@ export interface StackOptions {
   wake?: () => void;
   /** Called whenever the interface gains, changes or loses its address. */
   onAddress?: (cfg: Ipv4Config | undefined) => void;
+  /** IPv6 beside IPv4 (absent: none): neighbour discovery, a link-local address, SLAAC from router advertisements. */
+  ipv6?: StackIpv6Options | undefined;
+}
+
+export interface StackIpv6Options {
+  /** The RFC 7217 secret for stable interface identifiers (kept by the caller, so addresses survive restarts). */
+  secret: Uint8Array;
+  /** A static address besides the autoconfigured ones. */
+  static?: { address: Ipv6Addr; prefixLength: number } | undefined;
+  ip?: Partial<Ipv6Options>;
+  icmp?: Partial<Icmpv6Options>;
+  ndp?: Partial<NdpOptions>;
 }
 
 /** Where the DHCP client's lease is remembered between runs, for INIT-REBOOT (RFC 2131 §3.2). */
@@ -77,6 +96,10 @@ export class Stack {
   readonly icmp: Icmp;
   readonly udp: Udp;
   readonly tcp: Tcp;
+  /** IPv6, its ICMPv6 and neighbour discovery, when the stack has IPv6. */
+  readonly ipv6: Ipv6 | undefined;
+  readonly icmp6: Icmpv6 | undefined;
+  readonly ndp: NeighborDiscovery | undefined;
   readonly dhcp: DhcpClient | undefined;
   /** Probes DHCP addresses before use and defends them afterwards (RFC 5227); idle with a static address. */
   readonly acd: Acd;
@@ -87,17 +110,41 @@ export class Stack {
     const mac = options.mac;
     const counters = this.counters;
     this.mac = mac;
-    this.link = new EthernetLink(mac, counters);
+    this.link = new EthernetLink(mac, counters, (m) => this.ndp?.acceptsMac(m) ?? false);
     // ACD watches our addresses: ARP reports each conflicting packet to it (RFC 5227), and asks it which
     // address is being probed.
     this.acd = new Acd(options.log, options.random, counters, options.acd);
     this.arp = new Arp(mac, this.link.send, counters, options.log, this.acd, options.arp);
     this.ipv4 = new Ipv4(options.mtu, { link: this.link.send, nextHop: this.arp, deliver: (p, ctx) => this.deliver(p, ctx) }, counters, options.random, options.ip);
     this.icmp = new Icmp(this.ipv4, counters, options.icmp);
-    this.udp = new Udp(this.ipv4, this.icmp, counters);
+    const v6 = options.ipv6;
+    if (v6 !== undefined) {
+      const ndp = new NeighborDiscovery(mac, v6.secret, options.mtu, {
+        sendIcmpv6: (dst, m, now, o) => {
+          const ip6 = this.ipv6;
+          ip6?.send(dst, NH_ICMPV6, encodeIcmpv6(m, ip6.pseudoSum(o.src, dst, NH_ICMPV6)), now, o);
+        },
+        link: this.link.send,
+        linkParameters: (mtu, hopLimit) => {
+          if (mtu !== undefined) this.ipv6?.setMtu(mtu);
+          if (hopLimit !== undefined) this.ipv6?.setHopLimit(hopLimit);
+        },
+        log: options.log,
+      }, counters, options.random, v6.ndp);
+      this.ndp = ndp;
+      this.ipv6 = new Ipv6(options.mtu, {
+        link: this.link.send, nextHop: ndp, config: ndp,
+        deliver: (p, ctx) => this.deliver6(p, ctx),
+        parameterProblem: (problem, ctx) => this.icmp6?.parameterProblem(problem, ctx),
+      }, counters, options.random, v6.ip);
+      this.icmp6 = new Icmpv6(this.ipv6, { neighborDiscovery: (m, ctx) => ndp.receive(m, ctx), multicastListener: (m, ctx) => ndp.receiveQuery(m, ctx) }, counters, v6.icmp);
+    }
+    // TCP and UDP see one network layer of both families.
+    const net = new DualNetwork(this.ipv4, this.icmp, this.ipv6, this.icmp6, counters);
+    this.udp = new Udp(net, net, counters);
     const off = options.offloads;
     const tcpOffloads = off === undefined ? {} : { checksumOffload: off.txChecksum, tsoMaxBytes: off.txChecksum ? off.tsoMaxBytes : 0 };
-    this.tcp = new Tcp(this.ipv4, counters, options.random, { mss: options.mtu - 40, ...tcpOffloads, ...options.tcp }, options.wake);
+    this.tcp = new Tcp(net, counters, options.random, { mss: options.mtu - 40, ...tcpOffloads, ...options.tcp }, options.wake);
     if (options.ipv4 === undefined) {
       const dhcp = new DhcpClient({ mac, random: options.random, ...(options.hostname !== undefined ? { hostname: options.hostname } : {}), ...options.dhcp }, options.log);
       this.dhcp = dhcp;
@@ -169,6 +216,9 @@ export class Stack {
       this.dhcp?.start(now, this.options.dhcpState?.saved);
     }
     this.settleAddressing(now);
+    const v6 = this.options.ipv6;
+    this.ndp?.start(now);
+    if (v6?.static !== undefined) this.ndp?.addStatic(v6.static.address, v6.static.prefixLength, now);
   }
 
   /** One frame from the device, valid only during the call; `info` is what the device knows of it. */
@@ -180,6 +230,7 @@ export class Stack {
       this.arp.receive(rx.payload, ctx);
       this.settleAddressing(now); // a conflict may have moved ACD
     } else if (rx.ethertype === ETHERTYPE_IPV4) this.ipv4.receive(rx.payload, ctx);
+    else if (rx.ethertype === ETHERTYPE_IPV6 && this.ipv6 !== undefined) this.ipv6.receive(rx.payload, ctx);
     else this.counters.inc('eth.rx_unknown_type');
   }
 
@@ -202,9 +253,28 @@ export class Stack {
     }
   }
 
+  /** A datagram IPv6 accepted, to the protocol it names; false for one we do not speak. */
+  private deliver6(payload: Uint8Array, ctx: RxContext): boolean {
+    switch (ctx.protocol) {
+      case PROTO_TCP:
+        this.tcp.receive(payload, ctx);
+        return true;
+      case PROTO_UDP:
+        this.udp.receive(payload, ctx);
+        return true;
+      case NH_ICMPV6:
+        this.icmp6?.receive(payload, ctx);
+        return true;
+      default:
+        return false;
+    }
+  }
+
   /** Does whatever has fallen due by `now`. */
   poll(now: number): void {
     this.arp.poll(now);
+    this.ipv6?.poll(now);
+    this.ndp?.poll(now);
     this.acd.poll(now);
     this.ipv4.poll(now);
     this.dhcp?.poll(now);
@@ -214,7 +284,10 @@ export class Stack {
 
   /** The earliest time `poll` has work to do, or `undefined` when nothing is scheduled. */
   nextDeadline(): number | undefined {
-    return earliest(this.arp.nextDeadline(), this.acd.nextDeadline(), this.ipv4.nextDeadline(), this.dhcp?.nextDeadline(), this.tcp.nextDeadline());
+    return earliest(
+      this.arp.nextDeadline(), this.acd.nextDeadline(), this.ipv4.nextDeadline(), this.dhcp?.nextDeadline(), this.tcp.nextDeadline(),
+      this.ipv6?.nextDeadline(), this.ndp?.nextDeadline(),
+    );
   }
 
   /** The frames produced since the last call, in order. */

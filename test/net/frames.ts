@@ -3,7 +3,8 @@
 import { ipv4Pseudo } from '../../src/net/checksum.ts';
 import { ARP_REPLY, ARP_REQUEST, encodeArp, parseArp, type ArpPacket } from '../../src/arp/arp-wire.ts';
 import { MAC_BROADCAST, parseIpv4 as parseAddr, parseMac, type Ipv4Addr, type MacAddr } from '../../src/net/addr.ts';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, buildEthernet, parseEthernet } from '../../src/net/ethernet.ts';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HEADER_LEN, buildEthernet, parseEthernet } from '../../src/net/ethernet.ts';
+import { parseIpv6, type Ipv6Header } from '../../src/net/ipv6-wire.ts';
 import { ICMP_ECHO_REQUEST, encodeIcmp, parseIcmp, type IcmpMessage } from '../../src/net/icmp-wire.ts';
 import { PROTO_ICMP, PROTO_UDP, buildIpv4, parseIpv4, type Ipv4Header, type Ipv4Out } from '../../src/net/ipv4-wire.ts';
 import { Stack, type StackOptions } from '../../src/stack/stack.ts';
@@ -78,6 +79,8 @@ export interface Decoded {
   src: MacAddr;
   arp?: ArpPacket;
   ip?: Ipv4Header;
+  /** An IPv6 frame: its header (the upper layer is the test's to read). */
+  ip6?: Ipv6Header;
   icmp?: IcmpMessage;
   udp?: UdpDatagram;
   payload: Uint8Array;
@@ -92,6 +95,11 @@ export function decode(frame: Uint8Array): Decoded {
     const arp = parseArp(body);
     if (arp === undefined) throw new Error('malformed ARP');
     return { dst: eth.dst, src: eth.src, arp, payload: body };
+  }
+  if (eth.ethertype === ETHERTYPE_IPV6) {
+    const p6 = parseIpv6(body);
+    if (!p6.ok) throw new Error(`malformed IPv6: ${p6.reason}`);
+    return { dst: eth.dst, src: eth.src, ip6: p6.header, payload: p6.payload };
   }
   const p = parseIpv4(body);
   if (!p.ok) throw new Error(`malformed IPv4: ${p.reason}`);
