@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds (or removes) the lab the direct stack runs in: a bridge br0 (192.168.77.2/24) with dnsmasq serving DHCP
-# on it, and a "host-only" peer namespace (192.168.77.1/24) wired to br0 through a veth pair.
+# Builds (or removes) the lab the direct stack runs in: a bridge br0 (192.168.77.2/24, fd77::2/64) with dnsmasq
+# serving DHCP and IPv6 router advertisements on it, and a "host-only" peer namespace (192.168.77.1/24,
+# fd77::1/64) wired to br0 through a veth pair.
 #
 #   scripts/setup-bridge.sh up|down|status [--netns NAME]
 #
@@ -21,6 +22,10 @@ PREFIX=24
 NETMASK=255.255.255.0
 RANGE_START=192.168.77.3
 RANGE_END=192.168.77.200
+# IPv6: a unique local /64 (RFC 4193) on br0, the peer at ::1, dnsmasq's router advertisements for SLAAC.
+PREFIX6=fd77::
+BRIDGE_ADDR6=fd77::2
+PEER_ADDR6=fd77::1
 VETH_BR=veth-hostonly # the end enslaved to br0
 VETH_PEER=veth0       # the end in the peer namespace
 LEASE=${DHCP_LEASE:-12h}
@@ -161,7 +166,8 @@ do_up() {
   fi
   ip_lab addr replace "$BRIDGE_ADDR/$PREFIX" dev "$BRIDGE"
   ip_lab link set "$BRIDGE" up
-  say "$BRIDGE has $BRIDGE_ADDR/$PREFIX and is up"
+  ip_lab -6 addr replace "$BRIDGE_ADDR6/64" dev "$BRIDGE" nodad
+  say "$BRIDGE has $BRIDGE_ADDR/$PREFIX and $BRIDGE_ADDR6/64 and is up"
 
   # IPv4 forwarding in the lab namespace; the original value is kept so `down` can put it back.
   fwd=$(in_lab cat /proc/sys/net/ipv4/ip_forward)
@@ -190,10 +196,12 @@ do_up() {
   ip -n "$PEER_NS" addr replace "$PEER_ADDR/$PREFIX" dev "$VETH_PEER"
   ip -n "$PEER_NS" link set "$VETH_PEER" up
   ip -n "$PEER_NS" route replace default via "$BRIDGE_ADDR" dev "$VETH_PEER"
-  say "$PEER_NS/$VETH_PEER has $PEER_ADDR/$PREFIX, default via $BRIDGE_ADDR"
+  ip -n "$PEER_NS" -6 addr replace "$PEER_ADDR6/64" dev "$VETH_PEER" nodad
+  say "$PEER_NS/$VETH_PEER has $PEER_ADDR/$PREFIX and $PEER_ADDR6/64, default via $BRIDGE_ADDR"
 
-  # dnsmasq, DHCP only, on br0 only. --no-ping: skip the server's 3 s ping check before each offer
-  # (the lab has no other hosts to clash with; address conflict detection is the client's job, RFC 5227).
+  # dnsmasq, DHCP and IPv6 router advertisements (ra-stateless: SLAAC from PREFIX6, RFC 4862), on br0 only.
+  # --no-ping: skip the server's 3 s ping check before each offer (the lab has no other hosts to clash with;
+  # address conflict detection is the client's job, RFC 5227).
   if pid=$(our_dnsmasq_pid); then
     say "dnsmasq running (pid $pid)"
   else
@@ -204,6 +212,7 @@ do_up() {
       --bind-interfaces --interface="$BRIDGE" --except-interface=lo \
       --dhcp-range="$RANGE_START,$RANGE_END,$NETMASK,$LEASE" \
       --dhcp-option=option:router,"$BRIDGE_ADDR" \
+      --enable-ra --dhcp-range="$PREFIX6,ra-stateless,64,$LEASE" --ra-param="$BRIDGE,10,1800" \
       --dhcp-authoritative \
       --no-ping \
       --log-dhcp --log-facility="$LOGFILE" \
@@ -220,7 +229,7 @@ do_up() {
       die "dnsmasq did not start (no live dnsmasq in $PIDFILE)"
     fi
     mark "dnsmasq"
-    say "started dnsmasq (pid $pid): DHCP $RANGE_START-$RANGE_END/$PREFIX, router $BRIDGE_ADDR, lease $LEASE, log $LOGFILE"
+    say "started dnsmasq (pid $pid): DHCP $RANGE_START-$RANGE_END/$PREFIX, router $BRIDGE_ADDR, lease $LEASE, RA $PREFIX6/64, log $LOGFILE"
   fi
   UP_DONE=1
   say "up: lab ready in $WHERE${LAB_NS:+ (run the stack with: ip netns exec $LAB_NS …)}"

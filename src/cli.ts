@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Address4 } from 'ip-address';
-import { parseIpv4, parseMac, sameSubnet, type Ipv4Config, type MacAddr } from './net/addr.ts';
+import { isIpv6LinkLocal, isIpv6Multicast, parseIpv4, parseIpv6, parseMac, sameSubnet, type Ipv4Config, type Ipv6Addr, type MacAddr } from './net/addr.ts';
 import { parseFaultSpec, type FaultSpec } from './net/fault-device.ts';
 import type { AcdMode } from './arp/acd.ts';
 import type { TapBinding } from './net/tap-device.ts';
@@ -43,7 +43,13 @@ export interface Config {
   tapBinding?: TapBinding | undefined;
   /** Direct stack: no virtio-net offloads even where the binding has them (plain 1514-byte frames both ways). */
   noOffloads?: boolean | undefined;
+  /** Direct stack: IPv6 beside IPv4 (undefined: off): SLAAC from router advertisements, and a static address if given. */
+  ipv6?: Ipv6Mode | undefined;
+  /** Direct stack: interface identifiers, stable (RFC 7217, default) or EUI-64. */
+  ipv6Iid?: 'stable' | 'eui64' | undefined;
 }
+
+export type Ipv6Mode = { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number };
 
 export type CliResult = { kind: 'help' } | { kind: 'run'; config: Config } | { kind: 'error'; message: string };
 
@@ -80,6 +86,10 @@ Direct stack (needs root or CAP_NET_ADMIN):
                            tuntap2: the tuntap2 package, a worker thread reading, no offloads
   --no-offloads          no checksum/TSO/GRO offloads with the native binding: every frame on
                            the TAP is a plain one of at most 1514 bytes (also with --pcap or --fault)
+  --ipv6 auto|off|A/P    IPv6 beside IPv4 (default: off): auto takes a link-local address and SLAAC
+                           addresses from router advertisements; A/P (e.g. fd77::10/64) adds a static one
+  --ipv6-iid stable|eui64  interface identifiers: stable (RFC 7217, default; the secret is kept in
+                           /var/lib/mirage-direct-ts/ipv6-secret-MAC) or EUI-64 from the MAC
 
 Socket stack:
   --listen ADDR          address to listen on (default: 0.0.0.0)
@@ -133,6 +143,8 @@ export function parseCli(argv: readonly string[]): CliResult {
         acd: { type: 'string' },
         'tap-binding': { type: 'string' },
         'no-offloads': { type: 'boolean' },
+        ipv6: { type: 'string' },
+        'ipv6-iid': { type: 'string' },
         'metrics-port': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
@@ -190,8 +202,13 @@ export function parseCli(argv: readonly string[]): CliResult {
   if (dhcpState !== undefined && ipv4.value !== undefined) return { kind: 'error', message: '--dhcp-state is for DHCP, not with --ipv4' };
   const fault = v.fault === undefined ? undefined : parseFaultSpec(v.fault);
   if (typeof fault === 'string') return { kind: 'error', message: `--fault: ${fault}` };
+  const ipv6 = parseIpv6Mode(v.ipv6);
+  if (!ipv6.ok) return { kind: 'error', message: ipv6.message };
+  const ipv6Iid = v['ipv6-iid'];
+  if (ipv6Iid !== undefined && ipv6Iid !== 'stable' && ipv6Iid !== 'eui64') return { kind: 'error', message: `--ipv6-iid must be stable or eui64, not '${ipv6Iid}'` };
+  if (ipv6Iid !== undefined && ipv6.value === undefined) return { kind: 'error', message: '--ipv6-iid is for --ipv6 auto or a static IPv6 address' };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
@@ -199,9 +216,25 @@ export function parseCli(argv: readonly string[]): CliResult {
     kind: 'run',
     config: {
       stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault, dhcpState, acd,
-      logLevel, logFormat, metricsPort, tapBinding, noOffloads,
+      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6.value, ipv6Iid,
     },
   };
+}
+
+/** `--ipv6`: auto, off, or a static ADDRESS/PREFIX (a unicast address, not link-local, prefix 1–128). */
+function parseIpv6Mode(s: string | undefined): Result<Ipv6Mode | undefined> {
+  if (s === undefined || s === 'off') return { ok: true, value: undefined };
+  if (s === 'auto') return { ok: true, value: { mode: 'auto' } };
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  const address = m === null ? undefined : parseIpv6(m[1] ?? '');
+  const prefixLength = Number(m?.[2]);
+  if (address === undefined || !(prefixLength >= 1 && prefixLength <= 128)) {
+    return { ok: false, message: `--ipv6 must be auto, off or ADDRESS/PREFIX such as fd77::10/64, not '${s}'` };
+  }
+  if (isIpv6Multicast(address) || isIpv6LinkLocal(address) || address === 0n || address === 1n) {
+    return { ok: false, message: `--ipv6 ${s} is not a usable address (multicast, link-local, :: or ::1)` };
+  }
+  return { ok: true, value: { mode: 'static', address, prefixLength } };
 }
 
 function parsePort(s: string): number | undefined {

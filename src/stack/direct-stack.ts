@@ -1,12 +1,13 @@
 // `--stack direct`: our own stack on a TAP in a bridge. Builds the device (recorded to pcap when asked),
 // the stack and its driver, reports the boot in the original's words, and puts services on TCP ports.
 
+import path from 'node:path';
 import { acdOptionsFor } from '../arp/acd.ts';
 import type { Timers } from '../clock.ts';
 import type { AcdMode } from '../arp/acd.ts';
 import type { Logger } from '../log.ts';
 import { defaultLeaseFilePath, readLeaseFile, writeLeaseFile, type LeaseClocks } from '../dhcp/lease-file.ts';
-import { ipv4ToString, macToString, randomLocalMac, type Ipv4Config, type MacAddr } from '../net/addr.ts';
+import { ipv4ToString, macToString, randomLocalMac, type Ipv4Config, type Ipv6Addr, type MacAddr } from '../net/addr.ts';
 import type { ByteStream } from '../net/byte-stream.ts';
 import type { DeviceOffloads, NetDevice, RxInfo } from '../net/device.ts';
 import { Counters } from '../net/counters.ts';
@@ -17,7 +18,8 @@ import type { TcpListener } from '../net/tcp/tcp.ts';
 import { TcpSocket } from '../net/tcp/tcp-socket.ts';
 import type { Random } from '../random.ts';
 import { StackDriver } from './driver.ts';
-import { describeConfig, type DhcpStateStore, type Stack, type StackOptions } from './stack.ts';
+import { defaultIpv6SecretPath, loadIpv6Secret } from './ipv6-secret.ts';
+import { describeConfig, type DhcpStateStore, type Stack, type StackIpv6Options, type StackOptions } from './stack.ts';
 
 /** How long shutdown waits for the DHCP release and the last FINs to get out. */
 const RELEASE_GRACE_MS = 1000;
@@ -102,6 +104,9 @@ export interface DirectStackOptions {
   acd?: AcdMode | undefined;
   tapBinding?: TapBinding | undefined;
   noOffloads?: boolean | undefined;
+  /** IPv6 beside IPv4: `auto` (link-local and SLAAC) or also a static address; undefined: off. */
+  ipv6?: { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number } | undefined;
+  ipv6Iid?: 'stable' | 'eui64' | undefined;
 }
 
 /** Starts the direct stack; throws DeviceSetupError (with advice) when the TAP cannot be made. */
@@ -117,8 +122,9 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
   const tap = TapDevice.open({ bridge: config.bridge, mac, binding: config.tapBinding, offloads, log: (l) => log.info(l) }, counters);
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
   let addressWaiters: Array<() => void> = [];
+  const ipv6 = config.ipv6 === undefined ? undefined : ipv6Options(config, mac, log);
   const options: Omit<StackOptions, 'wake'> = {
-    mac, mtu: tap.mtu, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd, counters, offloads: tap.offloads,
+    mac, mtu: tap.mtu, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd, counters, offloads: tap.offloads, ipv6,
     onAddress: (cfg) => {
       if (cfg === undefined) {
         log.info('IPv4: no address');
@@ -169,6 +175,25 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
     addressed: () => (stack.ipv4.config !== undefined ? Promise.resolve() : new Promise<void>((resolve) => addressWaiters.push(resolve))),
     listening: () => [...ports].sort((a, b) => a - b),
     stop: () => driver.stop(RELEASE_GRACE_MS),
+  };
+}
+
+/** IPv6's stack options: the stable-identifier secret from its file (made on first use), the static address. */
+function ipv6Options(config: DirectStackOptions, mac: MacAddr, log: Logger): StackIpv6Options {
+  const iid = config.ipv6Iid ?? 'stable';
+  let secret: Uint8Array = new Uint8Array(0);
+  if (iid === 'stable') {
+    const file = defaultIpv6SecretPath(path.dirname(config.dhcpState ?? defaultLeaseFilePath(mac)), mac);
+    const loaded = loadIpv6Secret(file);
+    secret = loaded.secret;
+    if (loaded.error !== undefined) log.warn(`IPv6: cannot keep the address secret in ${file} (${loaded.error}): addresses will change at the next start`);
+    else log.info(`IPv6: stable addresses (RFC 7217) from the secret in ${file}${loaded.made ? ' (new)' : ''}`);
+  }
+  const v6 = config.ipv6;
+  return {
+    secret,
+    ...(v6?.mode === 'static' ? { static: { address: v6.address, prefixLength: v6.prefixLength } } : {}),
+    ndp: { addresses: { iid } },
   };
 }
 

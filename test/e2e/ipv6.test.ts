@@ -1,0 +1,102 @@
+// IPv6 for real, as root: the stack with `--ipv6 auto` in a lab made by scripts/setup-bridge.sh inside namespaces
+// of this test's own, where dnsmasq sends router advertisements for fd77::/64. The stack detects its link-local
+// address, solicits a router, forms its SLAAC address from dnsmasq's prefix, and then the peer's Linux kernel
+// pings it (also with fragments), resolves it by neighbour discovery, and curl asks it for the seed's 200 and 401
+// over IPv6. Its pcap is read by tshark: no malformed frame, every ICMPv6 and TCP checksum good.
+// In CI (CI=true) nothing skips: without root, tshark, dnsmasq, curl or ping the suite fails.
+
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eui64, ipv6ToString, parseIpv6, parseMac, withInterfaceId } from '../../src/net/addr.ts';
+import { checksumChecks, Lab, need, notAllGood, OurFrames, prerequisites, sigterm, tempWithJohn, waitForStack, type KnownPid } from './lab.ts';
+import { stopTree, waitForOutput, type Started } from './service-process.ts';
+
+const lab = new Lab('mipv6');
+const MAC = '02:00:5e:00:00:42';
+/** With `--ipv6-iid eui64` the SLAAC address is known beforehand: fd77:: and our EUI-64 identifier. */
+const SLAAC = ipv6ToString(withInterfaceId(parseIpv6('fd77::') ?? 0n, eui64(parseMac(MAC) ?? 0)));
+const LINK_LOCAL = ipv6ToString(withInterfaceId(parseIpv6('fe80::') ?? 0n, eui64(parseMac(MAC) ?? 0)));
+const STACK_LIFETIME_MS = 120_000;
+const PREREQUISITES = await prerequisites(['ip', 'dnsmasq', 'tshark', 'ping', 'curl']);
+
+const FIELDS = ['icmpv6.checksum.status', 'tcp.checksum.status', 'icmpv6.type', 'ipv6.hlim'] as const;
+const OUR_FRAMES = new OurFrames({
+  mac: MAC,
+  fields: FIELDS,
+  checksums: ['icmpv6.checksum.status', 'tcp.checksum.status'],
+  options: checksumChecks(['tcp']),
+  timeoutMs: 30_000,
+});
+
+describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsmasq router advertisements, tshark)', () => {
+  let tmp = '';
+  let pcap = '';
+  let stack: Started | undefined;
+  const knownPids: KnownPid[] = [];
+
+  beforeAll(async () => {
+    PREREQUISITES.demand();
+    const made = tempWithJohn('ipv6-e2e-');
+    tmp = made.tmp;
+    pcap = path.join(tmp, 'ipv6.pcap');
+    await lab.up();
+    stack = lab.startStack(
+      ['--bridge', 'br0', '--mac', MAC, '--ipv6', 'auto', '--ipv6-iid', 'eui64', '--data', made.data, '--dhcp-state', path.join(tmp, 'lease.json'), '--pcap', pcap],
+      STACK_LIFETIME_MS,
+    );
+  });
+
+  afterAll(async () => {
+    if (stack !== undefined) await stopTree(stack, 5000, knownPids);
+    if (tmp !== '') rmSync(tmp, { recursive: true, force: true });
+    await lab.down();
+  });
+
+  it('detects its link-local address, then forms its SLAAC address from dnsmasq’s advertisement', { timeout: 30_000 }, async () => {
+    const s = need(stack, 'the stack');
+    await waitForStack(s, new RegExp(`IPv6: ${LINK_LOCAL} ready \\(link-local\\)`), 15_000, knownPids);
+    await waitForOutput(s, new RegExp(`IPv6: ${SLAAC} ready \\(slaac\\)`), 15_000);
+    await waitForOutput(s, /auth service on TCP port 8088/, 10_000);
+    const log = await lab.mustInLab(['cat', `/run/mirage-lab/${lab.name}/dnsmasq.log`]);
+    expect(log).toMatch(new RegExp(`RTR-SOLICIT\\(br0\\) ${MAC}`)); // our router solicitation reached dnsmasq
+  });
+
+  it('answers ping -6, also one that is fragmented both ways', async () => {
+    const r = await lab.inPeer(['ping', '-6', '-c', '3', '-W', '2', SLAAC]);
+    expect(r.stdout, r.stderr).toMatch(/3 packets transmitted, 3 received/);
+    const big = await lab.inPeer(['ping', '-6', '-c', '2', '-W', '2', '-s', '3000', SLAAC]);
+    expect(big.stdout, big.stderr).toMatch(new RegExp(`3008 bytes from ${SLAAC}: icmp_seq=\\d+ `));
+    expect(big.stdout).toMatch(/2 packets transmitted, 2 received/);
+  });
+
+  it('is in the peer kernel’s neighbour cache with our MAC', async () => {
+    const neigh = await lab.mustInPeer(['ip', '-6', 'neigh', 'show', 'dev', 'veth0']);
+    expect(neigh).toMatch(new RegExp(`${SLAAC} lladdr ${MAC} (REACHABLE|STALE|DELAY|PROBE)`));
+  });
+
+  it('serves the seed’s two answers over IPv6', async () => {
+    const ok = await lab.curlInPeer(['-s', '-g', '-w', '\n%{http_code}', `http://[${SLAAC}]:8088/?user=john&password=password`]);
+    expect(ok.stdout).toBe('hello john!\n\n200');
+    const bad = await lab.curlInPeer(['-s', '-g', '-w', '\n%{http_code}', `http://[${SLAAC}]:8088/?user=john&password=wrong`]);
+    expect(bad.stdout).toBe('Invalid login\n\n401');
+  });
+
+  it('stops on SIGTERM; tshark finds every frame we sent well formed, ICMPv6 and TCP checksums good', { timeout: 60_000 }, async () => {
+    expect(await sigterm(need(stack, 'the stack'))).toBe(0);
+    const frames = await OUR_FRAMES.expectWellFormed(pcap);
+    const icmp6 = frames.filter((f) => f['icmpv6.type'].length > 0);
+    expect(icmp6.length).toBeGreaterThan(5);
+    expect(notAllGood(icmp6, 'icmpv6.checksum.status')).toEqual([]);
+    const tcp = frames.filter((f) => f['tcp.checksum.status'].length > 0);
+    expect(tcp.length).toBeGreaterThan(2);
+    expect(notAllGood(tcp, 'tcp.checksum.status')).toEqual([]);
+    // Neighbour discovery is sent with hop limit 255 (RFC 4861 §6.1, §7.1), MLD reports with 1 (RFC 3810 §5).
+    const nd = icmp6.filter((f) => ['133', '135', '136'].some((t) => f['icmpv6.type'].includes(t)));
+    expect(nd.length).toBeGreaterThan(2);
+    expect(nd.every((f) => f['ipv6.hlim'].includes('255'))).toBe(true);
+    const mld = icmp6.filter((f) => f['icmpv6.type'].includes('143'));
+    expect(mld.length).toBeGreaterThan(0);
+    expect(mld.every((f) => f['ipv6.hlim'].includes('1'))).toBe(true);
+  });
+});
