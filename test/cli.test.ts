@@ -187,4 +187,24 @@ describe('parseCli', () => {
   it('USAGE documents --tap-binding and --no-offloads', () => {
     for (const flag of ['--tap-binding', '--no-offloads', 'auto', 'native', 'tuntap2']) expect(USAGE).toContain(flag);
   });
+
+  it('takes --ipv6 auto, off and ADDRESS/PREFIX, and --ipv6-iid with them; refuses what is not an address for us', () => {
+    const cfg = (args: string[]) => {
+      const r = parseCli(args);
+      if (r.kind !== 'run') throw new Error(JSON.stringify(r));
+      return r.config;
+    };
+    expect(cfg([]).ipv6).toBeUndefined();
+    expect(cfg(['--ipv6', 'off']).ipv6).toBeUndefined();
+    expect(cfg(['--ipv6', 'auto']).ipv6).toEqual({ mode: 'auto' });
+    expect(cfg(['--ipv6', 'fd77::10/64', '--ipv6-iid', 'eui64'])).toMatchObject({ ipv6: { mode: 'static', address: 0xfd77_0000_0000_0000_0000_0000_0000_0010n, prefixLength: 64 }, ipv6Iid: 'eui64' });
+    expect(errorOf(parseCli(['--ipv6', 'yes']))).toMatch(/--ipv6 must be auto, off or ADDRESS\/PREFIX/);
+    expect(errorOf(parseCli(['--ipv6', 'fd77::10']))).toMatch(/--ipv6 must be/);
+    expect(errorOf(parseCli(['--ipv6', 'fd77::10/129']))).toMatch(/--ipv6 must be/);
+    expect(errorOf(parseCli(['--ipv6', 'fe80::1/64']))).toMatch(/not a usable address/);
+    expect(errorOf(parseCli(['--ipv6', 'ff02::1/64']))).toMatch(/not a usable address/);
+    expect(errorOf(parseCli(['--ipv6-iid', 'eui64']))).toMatch(/--ipv6-iid is for --ipv6/);
+    expect(errorOf(parseCli(['--ipv6', 'auto', '--ipv6-iid', 'random']))).toMatch(/--ipv6-iid must be stable or eui64/);
+    expect(errorOf(parseCli(['--stack', 'socket', '--ipv6', 'auto']))).toMatch(/--ipv6 is for the direct stack/);
+  });
 });
