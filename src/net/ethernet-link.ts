@@ -52,8 +52,9 @@ export class EthernetLink {
       this.counters.inc('eth.rx_short');
       return undefined;
     }
-    const broadcast = eth.dst === MAC_BROADCAST || (isMulticastMac(eth.dst) && this.acceptsMulticast(eth.dst));
-    if (eth.dst !== this.mac && !broadcast) {
+    const toUs = eth.dst === this.mac;
+    const broadcast = !toUs && (eth.dst === MAC_BROADCAST || (isMulticastMac(eth.dst) && this.acceptsMulticast(eth.dst)));
+    if (!toUs && !broadcast) {
       this.counters.inc(isMulticastMac(eth.dst) ? 'eth.rx_multicast' : 'eth.rx_not_for_us');
       return undefined;
     }
