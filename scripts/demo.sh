@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo (`sudo npm run demo`): builds the lab in fresh namespaces with scripts/setup-bridge.sh --netns, starts
-# the direct stack in it, waits for its DHCP lease, then asks it the original's two questions with curl and pings
-# it, all from the host-only side (the peer namespace). Prints each command and its answer, tears everything down
+# the direct stack in it (IPv4 by DHCP, IPv6 by SLAAC from dnsmasq's router advertisements), waits for both
+# addresses, then asks it the original's two questions with curl and pings it, over IPv4 and over IPv6, all from
+# the host-only side (the peer namespace). Prints each command and its answer, tears everything down
 # (the stack by its pid, then the lab) whatever happens, and exits 0 only if all answered as expected.
 # The host's own interfaces are never touched.
 set -euo pipefail
@@ -17,7 +18,7 @@ NAME="mdemo-$$"
 PEER="$NAME-peer"
 MAC=02:00:5e:00:00:42
 PORT=8088
-BOOT_WAIT_S=20 # at most this long for the DHCP lease
+BOOT_WAIT_S=20 # at most this long for the DHCP lease and the SLAAC address
 STACK_LIFETIME_S=300 # a hard limit on the stack process, whatever happens to this script
 LOG=$(mktemp)
 PID=""
@@ -69,21 +70,25 @@ bash scripts/setup-bridge.sh up --netns "$NAME" | sed 's/^/  /'
 
 echo "demo: starting the direct stack in $NAME"
 timeout --kill-after=5 "$STACK_LIFETIME_S" \
-  ip netns exec "$NAME" npm start --silent -- --bridge br0 --mac "$MAC" --port "$PORT" --data ./data >"$LOG" 2>&1 &
+  ip netns exec "$NAME" npm start --silent -- --bridge br0 --mac "$MAC" --port "$PORT" --data ./data --ipv6 auto >"$LOG" 2>&1 &
 PID=$!
 
 BOUND='DHCP offer received and bound to ([0-9.]+) '
+SLAAC='IPv6: (fd77:[0-9a-f:]+) ready \(slaac\)'
 ADDR=""
+ADDR6=""
 for _ in $(seq 1 $((BOOT_WAIT_S * 10))); do
-  if [[ "$(cat "$LOG")" =~ $BOUND ]]; then
-    ADDR=${BASH_REMATCH[1]}
-    break
-  fi
+  log=$(cat "$LOG")
+  [[ "$log" =~ $BOUND ]] && ADDR=${BASH_REMATCH[1]}
+  [[ "$log" =~ $SLAAC ]] && ADDR6=${BASH_REMATCH[1]}
+  [ -n "$ADDR" ] && [ -n "$ADDR6" ] && break
   alive "$PID" || break
   sleep 0.1
 done
-if [ -z "$ADDR" ]; then
-  if alive "$PID"; then why="no DHCP lease within $BOOT_WAIT_S s"; else why="the stack exited before it had a lease"; fi
+if [ -z "$ADDR" ] || [ -z "$ADDR6" ]; then
+  if ! alive "$PID"; then why="the stack exited before it had its addresses"
+  elif [ -z "$ADDR" ]; then why="no DHCP lease within $BOOT_WAIT_S s"
+  else why="no SLAAC address within $BOOT_WAIT_S s"; fi
   echo "demo: FAILED: $why; the stack's log:" >&2
   sed 's/^/  /' "$LOG" >&2
   exit 1
@@ -97,7 +102,7 @@ echo "demo: asking it from the host-only side (ip netns exec $PEER …)"
 failures=()
 ask() {
   local url=$1 want=$2 got
-  got=$(timeout 10 ip netns exec "$PEER" curl -s --max-time 5 -w '[HTTP %{http_code}]' "$url" 2>&1 || true)
+  got=$(timeout 10 ip netns exec "$PEER" curl -s -g --max-time 5 -w '[HTTP %{http_code}]' "$url" 2>&1 || true)
   printf "$ curl '%s'\n%s\n" "$url" "$got"
   if [ "$got" != "$want" ]; then
     echo "  expected: ${want//$'\n'/\\n}"
@@ -105,15 +110,23 @@ ask() {
     failures+=("curl '$url'")
   fi
 }
+pings() {
+  local flag=$1 addr=$2 out
+  out=$(timeout 20 ip netns exec "$PEER" ping $flag -c 3 -W 2 "$addr" 2>&1 || true)
+  printf '$ ping %s-c 3 -W 2 %s\n%s\n' "${flag:+$flag }" "$addr" "$out"
+  if ! grep -q '3 packets transmitted, 3 received' <<<"$out"; then
+    echo "  expected: 3 packets transmitted, 3 received"
+    failures+=("ping $flag $addr")
+  fi
+}
 ask "http://$ADDR:$PORT/?user=john&password=password" $'hello john!\n[HTTP 200]'
 ask "http://$ADDR:$PORT/?user=john&password=wrong" $'Invalid login\n[HTTP 401]'
-
-out=$(timeout 20 ip netns exec "$PEER" ping -c 3 -W 2 "$ADDR" 2>&1 || true)
-printf '$ ping -c 3 -W 2 %s\n%s\n' "$ADDR" "$out"
-if ! grep -q '3 packets transmitted, 3 received' <<<"$out"; then
-  echo "  expected: 3 packets transmitted, 3 received"
-  failures+=("ping -c 3 $ADDR")
-fi
+pings "" "$ADDR"
+echo
+echo "demo: and over IPv6"
+ask "http://[$ADDR6]:$PORT/?user=john&password=password" $'hello john!\n[HTTP 200]'
+ask "http://[$ADDR6]:$PORT/?user=john&password=wrong" $'Invalid login\n[HTTP 401]'
+pings -6 "$ADDR6"
 echo
 
 if [ ${#failures[@]} -eq 0 ]; then
