@@ -70,7 +70,7 @@ bash scripts/setup-bridge.sh up --netns "$NAME" | sed 's/^/  /'
 
 echo "demo: starting the direct stack in $NAME"
 timeout --kill-after=5 "$STACK_LIFETIME_S" \
-  ip netns exec "$NAME" npm start --silent -- --bridge br0 --mac "$MAC" --port "$PORT" --data ./data --ipv6 auto >"$LOG" 2>&1 &
+  ip netns exec "$NAME" npm start --silent -- --bridge br0 --mac "$MAC" --port "$PORT" --data ./data >"$LOG" 2>&1 &
 PID=$!
 
 BOUND='DHCP offer received and bound to ([0-9.]+) '

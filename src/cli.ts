@@ -86,7 +86,7 @@ Direct stack (needs root or CAP_NET_ADMIN):
                            tuntap2: the tuntap2 package, a worker thread reading, no offloads
   --no-offloads          no checksum/TSO/GRO offloads with the native binding: every frame on
                            the TAP is a plain one of at most 1514 bytes (also with --pcap or --fault)
-  --ipv6 auto|off|A/P    IPv6 beside IPv4 (default: off): auto takes a link-local address and SLAAC
+  --ipv6 auto|off|A/P    IPv6 beside IPv4 (default: auto): auto takes a link-local address and SLAAC
                            addresses from router advertisements; A/P (e.g. fd77::10/64) adds a static one
   --ipv6-iid stable|eui64  interface identifiers: stable (RFC 7217, default; the secret is kept in
                            /var/lib/mirage-direct-ts/ipv6-secret-MAC) or EUI-64 from the MAC
@@ -206,25 +206,27 @@ export function parseCli(argv: readonly string[]): CliResult {
   if (!ipv6.ok) return { kind: 'error', message: ipv6.message };
   const ipv6Iid = v['ipv6-iid'];
   if (ipv6Iid !== undefined && ipv6Iid !== 'stable' && ipv6Iid !== 'eui64') return { kind: 'error', message: `--ipv6-iid must be stable or eui64, not '${ipv6Iid}'` };
-  if (ipv6Iid !== undefined && ipv6.value === undefined) return { kind: 'error', message: '--ipv6-iid is for --ipv6 auto or a static IPv6 address' };
+  if (ipv6Iid !== undefined && ipv6.value === undefined) return { kind: 'error', message: '--ipv6-iid is for IPv6, not with --ipv6 off' };
   if (stack === 'socket') {
     for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
+  // The socket stack serves on the kernel's addresses (--listen); IPv6 here is the direct stack's.
+  const ipv6Value = stack === 'socket' ? undefined : ipv6.value;
   return {
     kind: 'run',
     config: {
       stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault, dhcpState, acd,
-      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6.value, ipv6Iid,
+      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid,
     },
   };
 }
 
 /** `--ipv6`: auto, off, or a static ADDRESS/PREFIX (a unicast address, not link-local, prefix 1–128). */
 function parseIpv6Mode(s: string | undefined): Result<Ipv6Mode | undefined> {
-  if (s === undefined || s === 'off') return { ok: true, value: undefined };
-  if (s === 'auto') return { ok: true, value: { mode: 'auto' } };
+  if (s === 'off') return { ok: true, value: undefined };
+  if (s === undefined || s === 'auto') return { ok: true, value: { mode: 'auto' } };
   const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
   const address = m === null ? undefined : parseIpv6(m[1] ?? '');
   const prefixLength = Number(m?.[2]);

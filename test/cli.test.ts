@@ -10,7 +10,7 @@ describe('parseCli', () => {
   it('has defaults', () => {
     expect(parseCli([])).toEqual({
       kind: 'run',
-      config: { stack: 'direct', port: 8088, listen: '0.0.0.0', data: './data', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined, echoPort: undefined, fault: undefined },
+      config: { stack: 'direct', port: 8088, listen: '0.0.0.0', data: './data', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined, echoPort: undefined, fault: undefined, ipv6: { mode: 'auto' } },
     });
   });
 
@@ -32,7 +32,7 @@ describe('parseCli', () => {
   it('takes --flag=value', () => {
     expect(parseCli(['--port=8443', '--data=x'])).toEqual({
       kind: 'run',
-      config: { stack: 'direct', port: 8443, listen: '0.0.0.0', data: 'x', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined, echoPort: undefined, fault: undefined },
+      config: { stack: 'direct', port: 8443, listen: '0.0.0.0', data: 'x', bridge: 'br0', mac: undefined, ipv4: undefined, pcap: undefined, echoPort: undefined, fault: undefined, ipv6: { mode: 'auto' } },
     });
   });
 
@@ -86,6 +86,7 @@ describe('parseCli', () => {
       config: {
         stack: 'direct', port: 8088, listen: '0.0.0.0', data: './data', bridge: 'br1', mac: 0x02005e000042,
         ipv4: { address: 0xc0a84d0a, prefix: 24, gateway: 0xc0a84d02 }, pcap: 'out.pcap', echoPort: 7, fault: { drop: 0.05, dup: 0.01, reorder: 0.05, corrupt: 0.01, delayMs: 2, seed: 7 },
+        ipv6: { mode: 'auto' },
       },
     });
     const noGw = parseCli(['--ipv4', '10.0.0.5/8']);
@@ -194,7 +195,8 @@ describe('parseCli', () => {
       if (r.kind !== 'run') throw new Error(JSON.stringify(r));
       return r.config;
     };
-    expect(cfg([]).ipv6).toBeUndefined();
+    expect(cfg([]).ipv6).toEqual({ mode: 'auto' }); // the default
+    expect(cfg(['--stack', 'socket']).ipv6).toBeUndefined();
     expect(cfg(['--ipv6', 'off']).ipv6).toBeUndefined();
     expect(cfg(['--ipv6', 'auto']).ipv6).toEqual({ mode: 'auto' });
     expect(cfg(['--ipv6', 'fd77::10/64', '--ipv6-iid', 'eui64'])).toMatchObject({ ipv6: { mode: 'static', address: 0xfd77_0000_0000_0000_0000_0000_0000_0010n, prefixLength: 64 }, ipv6Iid: 'eui64' });
@@ -203,7 +205,7 @@ describe('parseCli', () => {
     expect(errorOf(parseCli(['--ipv6', 'fd77::10/129']))).toMatch(/--ipv6 must be/);
     expect(errorOf(parseCli(['--ipv6', 'fe80::1/64']))).toMatch(/not a usable address/);
     expect(errorOf(parseCli(['--ipv6', 'ff02::1/64']))).toMatch(/not a usable address/);
-    expect(errorOf(parseCli(['--ipv6-iid', 'eui64']))).toMatch(/--ipv6-iid is for --ipv6/);
+    expect(errorOf(parseCli(['--ipv6', 'off', '--ipv6-iid', 'eui64']))).toMatch(/--ipv6-iid is for IPv6, not with --ipv6 off/);
     expect(errorOf(parseCli(['--ipv6', 'auto', '--ipv6-iid', 'random']))).toMatch(/--ipv6-iid must be stable or eui64/);
     expect(errorOf(parseCli(['--stack', 'socket', '--ipv6', 'auto']))).toMatch(/--ipv6 is for the direct stack/);
   });
