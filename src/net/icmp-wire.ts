@@ -1,6 +1,6 @@
 // ICMP messages (RFC 792): type, code, checksum over the whole message, 4 bytes of "rest of header", data.
 
-import { checksum } from './checksum.ts';
+import { checksum, finish, sumBytes } from './checksum.ts';
 
 export const ICMP_ECHO_REPLY = 0;
 export const ICMP_DEST_UNREACHABLE = 3;
@@ -32,15 +32,23 @@ export function parseIcmp(b: Uint8Array): IcmpMessage | undefined {
 }
 
 export function encodeIcmp(m: IcmpMessage): Uint8Array {
-  const b = new Uint8Array(8 + m.data.length);
-  b[0] = m.type;
-  b[1] = m.code;
-  b[4] = m.rest >>> 24;
-  b[5] = m.rest >>> 16;
-  b[6] = m.rest >>> 8;
-  b[7] = m.rest;
-  b.set(m.data, 8);
-  const c = checksum(b);
+  return encodeIcmpShape(m.type, m.code, m.rest, m.data, 0);
+}
+
+/**
+ * The shape ICMPv4 and ICMPv6 share: type, code, checksum, 4 bytes, body. The checksum covers the message and
+ * `prefixSum` (nothing for ICMPv4; the IPv6 pseudo-header with the message's length for ICMPv6, RFC 4443 §2.3).
+ */
+export function encodeIcmpShape(type: number, code: number, rest: number, body: Uint8Array, prefixSum: number): Uint8Array {
+  const b = new Uint8Array(8 + body.length);
+  b[0] = type;
+  b[1] = code;
+  b[4] = rest >>> 24;
+  b[5] = rest >>> 16;
+  b[6] = rest >>> 8;
+  b[7] = rest;
+  b.set(body, 8);
+  const c = finish(sumBytes(b, 0, b.length, prefixSum));
   b[2] = c >>> 8;
   b[3] = c;
   return b;

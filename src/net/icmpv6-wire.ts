@@ -3,6 +3,7 @@
 // src/ndp; this file knows the common shape and the error and echo messages.
 
 import { finish, sumBytes } from './checksum.ts';
+import { encodeIcmpShape } from './icmp-wire.ts';
 
 export const ICMPV6_DEST_UNREACHABLE = 1;
 export const ICMPV6_PACKET_TOO_BIG = 2;
@@ -56,18 +57,7 @@ export function parseIcmpv6(b: Uint8Array, pseudo: number): Icmpv6Parse {
 
 /** Encodes a message with its checksum over `pseudo` (see `parseIcmpv6`). */
 export function encodeIcmpv6(m: Icmpv6Message, pseudo: number): Uint8Array {
-  const b = new Uint8Array(8 + m.body.length);
-  b[0] = m.type;
-  b[1] = m.code;
-  b[4] = m.rest >>> 24;
-  b[5] = m.rest >>> 16;
-  b[6] = m.rest >>> 8;
-  b[7] = m.rest;
-  b.set(m.body, 8);
-  const c = finish(sumBytes(b, 0, b.length, pseudo + b.length));
-  b[2] = c >>> 8;
-  b[3] = c;
-  return b;
+  return encodeIcmpShape(m.type, m.code, m.rest, m.body, pseudo + 8 + m.body.length);
 }
 
 /** RFC 4443 §2.1: types 0–127 are errors, 128–255 informational; an error is never answered with an error (§2.4 (e)). */
