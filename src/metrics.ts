@@ -121,6 +121,28 @@ function registerStack(registry: Registry, src: StackSource): void {
     },
   });
   new Gauge({
+    name: 'direct_stack_ipv6_addresses',
+    help: 'IPv6 addresses of the interface by state (tentative: being checked for duplicates; deprecated: kept for the connections it has).',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const by = new Map<string, number>([['tentative', 0], ['preferred', 0], ['deprecated', 0]]);
+      for (const a of stack.ndp?.addresses.list() ?? []) by.set(a.state, (by.get(a.state) ?? 0) + 1);
+      for (const [state, n] of by) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'direct_stack_ipv6_neighbours',
+    help: 'Entries in the IPv6 neighbour cache by state (RFC 4861 §7.3.2).',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const by = new Map<string, number>(['INCOMPLETE', 'REACHABLE', 'STALE', 'DELAY', 'PROBE'].map((st) => [st, 0]));
+      for (const n of stack.ndp?.cache.list() ?? []) by.set(n.state, (by.get(n.state) ?? 0) + 1);
+      for (const [state, n] of by) this.set({ state }, n);
+    },
+  });
+  new Gauge({
     name: 'direct_stack_arp_pending_addresses',
     help: 'Addresses being resolved by ARP (packets waiting for them).',
     registers,

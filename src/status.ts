@@ -13,7 +13,7 @@
 //     drops: eth.rx_unknown_type 3, arp.rx_malformed 1
 
 import type { DeviceTraffic } from './stack/direct-stack.ts';
-import { ipToString, ipv4ToString, isIpv4, macToString, type IpAddr } from './net/addr.ts';
+import { ipToString, ipv4ToString, ipv6ToString, isIpv4, macToString, type IpAddr } from './net/addr.ts';
 import type { Stack } from './stack/stack.ts';
 import { tcpStateOrder, type Endpoint, type TcpConnectionInfo } from './net/tcp/tcp-connection.ts';
 
@@ -139,6 +139,23 @@ export function renderDirectStatus(input: DirectStatusInput): string[] {
     out.push(`    ${ipv4ToString(e.ip).padEnd(16)} ${macToString(e.mac)}  ${formatDuration(now - (e.expiresAt - ttl))}`);
   }
   if (entries.length > arpRows) out.push(`    ... and ${entries.length - arpRows} more`);
+
+  const ndp = stack.ndp;
+  if (ndp !== undefined) {
+    const addrs = ndp.addresses.list();
+    out.push(`  IPv6: ${plural(addrs.length, 'address', 'addresses')}${addrs.length > 0 ? ' (address, state, origin, valid for)' : ''}`);
+    for (const a of addrs.slice(0, arpRows)) {
+      const valid = a.validUntil === undefined ? 'forever' : formatDuration(a.validUntil - now);
+      out.push(`    ${ipv6ToString(a.address).padEnd(28)} ${a.state.padEnd(10)} ${a.origin.padEnd(10)} ${valid}`);
+    }
+    const neighbours = ndp.cache.list();
+    const routers = ndp.routers.defaultRouters(now);
+    out.push(`  neighbours: ${plural(neighbours.length, 'entry', 'entries')}${neighbours.length > 0 ? ' (IPv6 -> MAC, state)' : ''}, ${plural(routers.length, 'default router')}`);
+    for (const n of neighbours.slice(0, arpRows)) {
+      out.push(`    ${ipv6ToString(n.address).padEnd(28)} ${n.mac === undefined ? '(resolving)'.padEnd(17) : macToString(n.mac)}  ${n.state}${n.isRouter ? ' router' : ''}`);
+    }
+    if (neighbours.length > arpRows) out.push(`    ... and ${neighbours.length - arpRows} more`);
+  }
 
   const tcpRows = input.tcpRows ?? DEFAULT_TCP_ROWS;
   const conns = Array.from(stack.tcp.connections(), (c) => c.info()).sort(rowOrder);

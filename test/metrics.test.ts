@@ -122,6 +122,8 @@ describe('metrics over our own TCP', () => {
     expect(first.types.get('direct_stack_tcp_retransmits_total')).toBe('counter');
     expect(first.types.get('direct_stack_tcp_connections')).toBe('gauge');
     expect(first.types.get('direct_stack_arp_cache_entries')).toBe('gauge');
+    expect(first.types.get('direct_stack_ipv6_addresses')).toBe('gauge');
+    expect(first.types.get('direct_stack_ipv6_neighbours')).toBe('gauge');
     expect(first.types.get('process_resident_memory_bytes')).toBe('gauge');
     expect(sampleValue(first, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     // A static address: no DHCP client, so no lease gauge.

@@ -126,4 +126,23 @@ describe('status rendering', () => {
       '  drops and errors: none',
     ]);
   });
+
+  it('shows IPv6: the addresses with their state, origin and lifetime, the neighbour cache and the default routers', async () => {
+    const v6 = { ipv6: { secret: new Uint8Array(16), ndp: { addresses: { iid: 'eui64' as const } } } };
+    const net = new Net(v6, v6);
+    net.advance(3000);
+    const server = net.a.ndp?.addresses.list()[0]?.address ?? 0n;
+    net.a.tcp.listen(80, () => {});
+    const sock = new TcpSocket(net.b.tcp.connect(server, 80));
+    net.run();
+    await sock.established();
+    const text = renderDirectStatus({ stack: net.a, now: net.now, listening: [80] }).join('\n');
+    expect(text).toContain('  IPv6: 1 address (address, state, origin, valid for)');
+    expect(text).toMatch(/\n {4}fe80::5eff:fe00:42 +preferred +link-local +forever\n/);
+    expect(text).toMatch(new RegExp(`\\n {4}fe80::ff:fe00:1 +${macToString(PEER_MAC)}  (REACHABLE|STALE|DELAY|PROBE)\\n`));
+    expect(text).toContain('  neighbours: 1 entry (IPv6 -> MAC, state), 0 default routers');
+    const v4only = renderDirectStatus({ stack: new Net().a, now: 0, listening: [] }).join('\n');
+    expect(v4only).not.toContain('IPv6');
+    sock.abort();
+  });
 });
