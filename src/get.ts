@@ -11,21 +11,22 @@ import { systemTimers } from './clock.ts';
 import { parseCli, type Config } from './cli.ts';
 import { startDirectStack, type DirectStack } from './stack/direct-stack.ts';
 import type { Logger } from './log.ts';
-import { parseIpv4, type Ipv4Addr } from './net/addr.ts';
+import { ipv6ToString, isIpv6, parseIpv4, parseIpv6, type IpAddr, type Ipv6Addr } from './net/addr.ts';
 import { DeviceSetupError } from './net/tap-device.ts';
 import { TcpSocket } from './net/tcp/tcp-socket.ts';
 import { systemRandom } from './random.ts';
 
 const USAGE = `Usage: npm run get -- URL [-o FILE] [--timeout S] [direct-stack options]
 
-GETs http://A.B.C.D[:PORT]/PATH over this project's own TCP/IP stack (on a TAP in a bridge)
+GETs http://A.B.C.D[:PORT]/PATH or http://[IPv6]:PORT/PATH over this project's own TCP/IP stack (on a TAP in a bridge)
 and writes the body to FILE (default: stdout). Exit status: 0 on a 2xx, 1 otherwise, 2 on bad flags.
 
   -o, --output FILE      where the body goes ('-', the default, is stdout: then run npm run -s get,
                            or npm's own banner comes first on stdout)
   --timeout S            give up after S seconds in all (default: 120)
   --bridge NAME, --mac MAC, --ipv4 ADDR/PREFIX, --gateway ADDR, --pcap FILE, --fault SPEC,
-  --dhcp-state FILE, --acd fast|rfc|off, --tap-binding auto|native|tuntap2, --no-offloads
+  --dhcp-state FILE, --acd fast|rfc|off, --tap-binding auto|native|tuntap2, --no-offloads,
+  --ipv6 auto|off|A/P, --ipv6-iid stable|eui64
                          as for npm start (see npm start -- --help); DHCP unless --ipv4
   -h, --help             this text
 `;
@@ -34,13 +35,13 @@ const ADDRESS_WAIT_MS = 20_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 const CLOSE_WAIT_MS = 2_000;
 const MAX_HEAD = 64 * 1024;
-const DIRECT_FLAGS = ['bridge', 'mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding'] as const;
+const DIRECT_FLAGS = ['bridge', 'mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'ipv6', 'ipv6-iid'] as const;
 
 /** Everything the stack says goes to stderr: stdout may carry the body. */
 const log: Logger = { info: (l) => process.stderr.write(`${l}\n`), warn: (l) => process.stderr.write(`${l}\n`) };
 
 interface Options {
-  host: Ipv4Addr;
+  host: IpAddr;
   port: number;
   hostHeader: string;
   path: string;
@@ -75,6 +76,8 @@ function parseOptions(argv: string[]): Options {
         acd: { type: 'string' },
         'tap-binding': { type: 'string' },
         'no-offloads': { type: 'boolean' },
+        ipv6: { type: 'string' },
+        'ipv6-iid': { type: 'string' },
       },
     });
   } catch (err) {
@@ -111,8 +114,10 @@ function parseOptions(argv: string[]): Options {
   }
   if (url.protocol !== 'http:') usage(`only http:// URLs are supported, not ${url.protocol}`);
   if (url.username !== '' || url.password !== '') usage('credentials in the URL are not supported');
-  const host = parseIpv4(url.hostname);
-  if (host === undefined) usage(`the host must be an IPv4 address: '${url.hostname}' would need DNS, which this client does not do`);
+  const name = url.hostname;
+  const host = name.startsWith('[') && name.endsWith(']') ? parseIpv6(name.slice(1, -1)) : parseIpv4(name);
+  if (host === undefined) usage(`the host must be an IPv4 address or a bracketed IPv6 one: '${name}' would need DNS, which this client does not do`);
+  if (isIpv6(host) && cli.config.ipv6 === undefined) usage(`${name} is an IPv6 address, but --ipv6 is off`);
   return {
     host,
     port: url.port === '' ? 80 : Number(url.port),
@@ -235,7 +240,17 @@ function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-async function waitForAddress(direct: DirectStack): Promise<void> {
+/** An IPv6 source for `host` appears once DAD (and SLAAC, for a global one) has passed: polled, as nothing announces it. */
+async function waitForIpv6Source(direct: DirectStack, host: Ipv6Addr): Promise<void> {
+  const until = performance.now() + ADDRESS_WAIT_MS;
+  while (direct.stack.ipv6?.sourceFor(host) === undefined) {
+    if (performance.now() > until) throw new Error(`no IPv6 address to reach ${ipv6ToString(host)} from within ${ADDRESS_WAIT_MS / 1000} s: is a router advertising a prefix on the bridge?`);
+    await delay(50);
+  }
+}
+
+async function waitForAddress(direct: DirectStack, host: IpAddr): Promise<void> {
+  if (isIpv6(host)) return waitForIpv6Source(direct, host);
   if (direct.stack.ipv4.config !== undefined) return;
   const result = await Promise.race([direct.addressed().then(() => 'ok' as const), delay(ADDRESS_WAIT_MS).then(() => 'timeout' as const)]);
   if (result === 'timeout') {
@@ -266,7 +281,7 @@ interface Outcome {
 }
 
 async function fetchOnce(o: Options, direct: DirectStack, setSocket: (s: TcpSocket) => void): Promise<Outcome> {
-  await waitForAddress(direct);
+  await waitForAddress(direct, o.host);
   const t0 = performance.now();
   const sock = new TcpSocket(direct.stack.tcp.connect(o.host, o.port));
   setSocket(sock);

@@ -5,12 +5,13 @@
 // over IPv6. Its pcap is read by tshark: no malformed frame, every ICMPv6 and TCP checksum good.
 // In CI (CI=true) nothing skips: without root, tshark, dnsmasq, curl or ping the suite fails.
 
-import { rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eui64, ipv6ToString, parseIpv6, parseMac, withInterfaceId } from '../../src/net/addr.ts';
-import { checksumChecks, Lab, need, notAllGood, OurFrames, prerequisites, sigterm, tempWithJohn, waitForStack, type KnownPid } from './lab.ts';
-import { stopTree, waitForOutput, type Started } from './service-process.ts';
+import { checksumChecks, Lab, need, nodeProgram, notAllGood, OurFrames, prerequisites, sigterm, tempWithJohn, waitForStack, type KnownPid } from './lab.ts';
+import { sha256File, stopTree, waitForOutput, type Started } from './service-process.ts';
 
 const lab = new Lab('mipv6');
 const MAC = '02:00:5e:00:00:42';
@@ -80,6 +81,27 @@ describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsma
     expect(ok.stdout).toBe('hello john!\n\n200');
     const bad = await lab.curlInPeer(['-s', '-g', '-w', '\n%{http_code}', `http://[${SLAAC}]:8088/?user=john&password=wrong`]);
     expect(bad.stdout).toBe('Invalid login\n\n401');
+  });
+
+  it('npm run get, as a client over IPv6, fetches a file from the peer kernel’s HTTP server on [fd77::1]', { timeout: 60_000 }, async () => {
+    const size = 300_000;
+    const content = randomBytes(size);
+    const file = path.join(tmp, 'file');
+    writeFileSync(file, content);
+    const srv = lab.spawnInPeer(nodeProgram('http-file-server.ts', [file, 'fd77::1', '45000']), 50_000);
+    const out = path.join(tmp, 'got');
+    try {
+      const port = Number((await waitForOutput(srv, /listening on (\d+)/, 15_000))[1]);
+      const args = [`http://[fd77::1]:${port}/file`, '-o', out, '--bridge', 'br0', '--mac', '02:00:5e:00:00:43', '--dhcp-state', path.join(tmp, 'get-lease.json'), '--timeout', '30'];
+      const g = lab.spawnInLab(['npm', 'run', 'get', '--', ...args], 40_000, 'SIGKILL');
+      const code = await g.exited;
+      const report = `npm run get -- ${args.join(' ')}\n${g.output().slice(-3000)}`;
+      expect(code, report).toBe(0);
+      expect(g.output(), report).toMatch(new RegExp(`^get: 200 .*, ${size} bytes in `, 'm'));
+      expect(await sha256File(out)).toBe(createHash('sha256').update(content).digest('hex'));
+    } finally {
+      await stopTree(srv, 2000);
+    }
   });
 
   it('stops on SIGTERM; tshark finds every frame we sent well formed, ICMPv6 and TCP checksums good', { timeout: 60_000 }, async () => {
