@@ -1,8 +1,10 @@
 // IPv6 for real, as root: the stack with `--ipv6 auto` in a lab made by scripts/setup-bridge.sh inside namespaces
 // of this test's own, where dnsmasq sends router advertisements for fd77::/64. The stack detects its link-local
 // address, solicits a router, forms its SLAAC address from dnsmasq's prefix, and then the peer's Linux kernel
-// pings it (also with fragments), resolves it by neighbour discovery, and curl asks it for the seed's 200 and 401
-// over IPv6. Its pcap is read by tshark: no malformed frame, every ICMPv6 and TCP checksum good.
+// pings it (also with fragments), resolves it by neighbour discovery, curl asks it for the seed's 200 and 401
+// over IPv6 (also two on one kept-alive connection), the kernel's TCP echoes 2 MB through it, and `npm run get`
+// fetches a file from the peer's kernel HTTP server over IPv6. Its pcap is read by tshark: no malformed frame,
+// every ICMPv6 and TCP checksum good.
 // In CI (CI=true) nothing skips: without root, tshark, dnsmasq, curl or ping the suite fails.
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -10,7 +12,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eui64, ipv6ToString, parseIpv6, parseMac, withInterfaceId } from '../../src/net/addr.ts';
-import { checksumChecks, Lab, need, nodeProgram, notAllGood, OurFrames, prerequisites, sigterm, tempWithJohn, waitForStack, type KnownPid } from './lab.ts';
+import type { EchoReport } from './programs/echo-roundtrip.ts';
+import { checksumChecks, Lab, lastJsonLine, need, nodeProgram, notAllGood, OurFrames, prerequisites, sigterm, tempWithJohn, waitForStack, type KnownPid } from './lab.ts';
 import { sha256File, stopTree, waitForOutput, type Started } from './service-process.ts';
 
 const lab = new Lab('mipv6');
@@ -19,6 +22,8 @@ const MAC = '02:00:5e:00:00:42';
 const SLAAC = ipv6ToString(withInterfaceId(parseIpv6('fd77::') ?? 0n, eui64(parseMac(MAC) ?? 0)));
 const LINK_LOCAL = ipv6ToString(withInterfaceId(parseIpv6('fe80::') ?? 0n, eui64(parseMac(MAC) ?? 0)));
 const STACK_LIFETIME_MS = 120_000;
+const ECHO_PORT = 7;
+const ECHO_SIZE = 2 * 1024 * 1024;
 const PREREQUISITES = await prerequisites(['ip', 'dnsmasq', 'tshark', 'ping', 'curl']);
 
 const FIELDS = ['icmpv6.checksum.status', 'tcp.checksum.status', 'icmpv6.type', 'ipv6.hlim'] as const;
@@ -43,7 +48,7 @@ describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsma
     pcap = path.join(tmp, 'ipv6.pcap');
     await lab.up();
     stack = lab.startStack(
-      ['--bridge', 'br0', '--mac', MAC, '--ipv6', 'auto', '--ipv6-iid', 'eui64', '--data', made.data, '--dhcp-state', path.join(tmp, 'lease.json'), '--pcap', pcap],
+      ['--bridge', 'br0', '--mac', MAC, '--ipv6', 'auto', '--ipv6-iid', 'eui64', '--data', made.data, '--echo-port', String(ECHO_PORT), '--dhcp-state', path.join(tmp, 'lease.json'), '--pcap', pcap],
       STACK_LIFETIME_MS,
     );
   });
@@ -81,6 +86,23 @@ describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsma
     expect(ok.stdout).toBe('hello john!\n\n200');
     const bad = await lab.curlInPeer(['-s', '-g', '-w', '\n%{http_code}', `http://[${SLAAC}]:8088/?user=john&password=wrong`]);
     expect(bad.stdout).toBe('Invalid login\n\n401');
+  });
+
+  it('keeps one connection alive for two requests over IPv6', async () => {
+    const base = `http://[${SLAAC}]:8088`;
+    const r = await lab.curlInPeer(['-s', '-v', '-g', '-w', ' %{http_code} %{num_connects}\n', `${base}/?user=john&password=password`, `${base}/?user=john&password=wrong`]);
+    expect(r.stdout).toBe('hello john!\n 200 1\nInvalid login\n 401 0\n'); // the second request made no new connection
+    expect(r.stderr).toMatch(/Re-using existing connection/i);
+  });
+
+  it(`echoes ${ECHO_SIZE / 1024 / 1024} MB over IPv6 to the peer kernel's TCP, byte for byte`, { timeout: 60_000 }, async () => {
+    const r = await lab.programInPeer('echo-roundtrip.ts', [SLAAC, String(ECHO_PORT), String(ECHO_SIZE), '30000'], 45_000);
+    const res = lastJsonLine<EchoReport>(r);
+    const report = JSON.stringify({ ...res, sentSha: undefined, receivedSha: undefined });
+    expect(res.error, report).toBeNull();
+    expect(res.how, report).toBe('end');
+    expect(res.received, report).toBe(ECHO_SIZE);
+    expect(res.receivedSha, report).toBe(res.sentSha);
   });
 
   it('npm run get, as a client over IPv6, fetches a file from the peer kernel’s HTTP server on [fd77::1]', { timeout: 60_000 }, async () => {
