@@ -125,6 +125,7 @@ export type Program =
   | 'http-file-server.ts'
   | 'http-load.ts'
   | 'http-pipeline.ts'
+  | 'ipv6-hostile-frames.ts'
   | 'udp-closed-port.ts';
 
 /**
