@@ -17,6 +17,7 @@ import type { Ipv6Config } from '../net/ipv6.ts';
 import type { OutPacket } from '../net/packet.ts';
 import type { Random } from '../random.ts';
 import { Ipv6Addresses, type AddressOptions } from './addresses.ts';
+import { MldReporter, type MldReporterOptions } from './mld-reporter.ts';
 import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, MODE_IS_EXCLUDE, mldv2Report, parseMldQuery, type MldRecord } from './mld-wire.ts';
 import { NeighborCache, type NeighborOptions } from './neighbor-cache.ts';
 import { checkNdHeader, neighborAdvertisement, neighborSolicitation, parseNd, routerSolicitation, type NdMessage } from './ndp-wire.ts';
@@ -26,6 +27,7 @@ export interface NdpOptions {
   neighbors: Partial<NeighborOptions>;
   addresses: Partial<AddressOptions>;
   routers: Partial<RouterDiscoveryOptions>;
+  mld: Partial<MldReporterOptions>;
 }
 
 /** How neighbour discovery sends: ICMPv6 through the IPv6 layer, and queued packets straight to the link. */
@@ -44,6 +46,7 @@ export class NeighborDiscovery implements Ipv6Config {
   readonly routers: RouterDiscovery;
   /** The groups we listen to, besides all-nodes: the solicited-node groups of our addresses. */
   private readonly joined = new Set<Ipv6Addr>();
+  private readonly mld: MldReporter;
   private dns: { servers: Ipv6Addr[]; expiresAt: number } | undefined;
 
   constructor(
@@ -67,6 +70,7 @@ export class NeighborDiscovery implements Ipv6Config {
     );
     this.addresses = new Ipv6Addresses(mac, secret, random, options.addresses);
     this.routers = new RouterDiscovery(random, linkMtu, options.routers);
+    this.mld = new MldReporter(random, options.mld);
   }
 
   /** Brings IPv6 up: the link-local address (detected first), then router solicitations. */
@@ -216,11 +220,11 @@ export class NeighborDiscovery implements Ipv6Config {
         switch (e.kind) {
           case 'join':
             this.joined.add(e.group);
-            this.report([{ type: CHANGE_TO_EXCLUDE, group: e.group, sources: [] }], now);
+            this.report(this.mld.change({ type: CHANGE_TO_EXCLUDE, group: e.group, sources: [] }, now), now);
             break;
           case 'leave':
             this.joined.delete(e.group);
-            this.report([{ type: CHANGE_TO_INCLUDE, group: e.group, sources: [] }], now);
+            this.report(this.mld.change({ type: CHANGE_TO_INCLUDE, group: e.group, sources: [] }, now), now);
             break;
           case 'dad':
             // RFC 4862 §5.4.2: from the unspecified address to the solicited-node group, without a source address option.
@@ -274,10 +278,12 @@ export class NeighborDiscovery implements Ipv6Config {
     this.addresses.poll(now);
     this.routers.poll(now);
     this.settle(now);
+    const repeated = this.mld.due(now);
+    if (repeated.length > 0) this.report(repeated, now);
   }
 
   nextDeadline(): number | undefined {
-    return earliest(this.cache.nextDeadline(), this.addresses.nextDeadline(), this.routers.nextDeadline());
+    return earliest(this.cache.nextDeadline(), this.addresses.nextDeadline(), this.routers.nextDeadline(), this.mld.nextDeadline());
   }
 
   /** A destination inside the prefix of one of our addresses (a static /64, say) is on-link too. */
