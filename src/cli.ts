@@ -21,8 +21,8 @@ export interface Config {
   bridge: string;
   /** Direct stack: our MAC; random locally administered when not given. */
   mac: MacAddr | undefined;
-  /** Direct stack: a static address instead of DHCP. */
-  ipv4: Ipv4Config | undefined;
+  /** Direct stack: a static address instead of DHCP, or 'off' for an IPv6-only stack (no DHCP, no IPv4 address). */
+  ipv4: Ipv4Config | 'off' | undefined;
   /** Direct stack: record every frame in and out to this pcap file. */
   pcap: string | undefined;
   /** Also serve RFC 862 echo on this TCP port. */
@@ -68,7 +68,7 @@ Options:
 Direct stack (needs root or CAP_NET_ADMIN):
   --bridge NAME          bridge the TAP device joins (default: br0)
   --mac MAC              our Ethernet address (default: random, locally administered)
-  --ipv4 ADDR/PREFIX     static address instead of DHCP, e.g. 192.168.77.10/24
+  --ipv4 ADDR/PREFIX     static address instead of DHCP, e.g. 192.168.77.10/24; off: no IPv4 (IPv6 only)
   --gateway ADDR         default router with --ipv4, e.g. 192.168.77.2
   --pcap FILE            write every frame in and out to FILE (classic pcap)
   --echo-port N          also serve TCP echo (RFC 862) on port N (default: off; both stacks)
@@ -99,12 +99,13 @@ Socket stack:
 
 type Result<T> = { ok: true; value: T } | { ok: false; message: string };
 
-function parseStatic(ipv4: string | undefined, gateway: string | undefined): Result<Ipv4Config | undefined> {
+function parseStatic(ipv4: string | undefined, gateway: string | undefined): Result<Ipv4Config | 'off' | undefined> {
   if (ipv4 === undefined) {
     return gateway === undefined ? { ok: true, value: undefined } : { ok: false, message: '--gateway needs --ipv4 (DHCP supplies the router otherwise)' };
   }
+  if (ipv4 === 'off') return gateway === undefined ? { ok: true, value: 'off' } : { ok: false, message: '--gateway is for IPv4, not with --ipv4 off' };
   if (!ipv4.includes('/') || !Address4.isValid(ipv4)) {
-    return { ok: false, message: `--ipv4 must be ADDRESS/PREFIX such as 192.168.77.10/24, not '${ipv4}'` };
+    return { ok: false, message: `--ipv4 must be ADDRESS/PREFIX such as 192.168.77.10/24, or off, not '${ipv4}'` };
   }
   const a = new Address4(ipv4);
   const address = parseIpv4(a.addressMinusSuffix ?? '');
@@ -207,6 +208,7 @@ export function parseCli(argv: readonly string[]): CliResult {
   const ipv6Iid = v['ipv6-iid'];
   if (ipv6Iid !== undefined && ipv6Iid !== 'stable' && ipv6Iid !== 'eui64') return { kind: 'error', message: `--ipv6-iid must be stable or eui64, not '${ipv6Iid}'` };
   if (ipv6Iid !== undefined && ipv6.value === undefined) return { kind: 'error', message: '--ipv6-iid is for IPv6, not with --ipv6 off' };
+  if (ipv4.value === 'off' && ipv6.value === undefined) return { kind: 'error', message: '--ipv4 off and --ipv6 off leave the stack no address at all' };
   if (stack === 'socket') {
     for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };

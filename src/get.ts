@@ -118,6 +118,7 @@ function parseOptions(argv: string[]): Options {
   const host = name.startsWith('[') && name.endsWith(']') ? parseIpv6(name.slice(1, -1)) : parseIpv4(name);
   if (host === undefined) usage(`the host must be an IPv4 address or a bracketed IPv6 one: '${name}' would need DNS, which this client does not do`);
   if (isIpv6(host) && cli.config.ipv6 === undefined) usage(`${name} is an IPv6 address, but --ipv6 is off`);
+  if (!isIpv6(host) && cli.config.ipv4 === 'off') usage(`${name} is an IPv4 address, but --ipv4 is off`);
   return {
     host,
     port: url.port === '' ? 80 : Number(url.port),

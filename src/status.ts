@@ -117,7 +117,7 @@ export function renderDirectStatus(input: DirectStatusInput): string[] {
   out.push(`status: ${addr}, mac ${macToString(stack.mac)}${processPart(input.process)}`);
 
   const dhcp = stack.dhcp;
-  if (dhcp === undefined) out.push('  IPv4: static address');
+  if (dhcp === undefined) out.push(stack.ipv4Mode === 'off' ? '  IPv4: off' : '  IPv4: static address');
   else {
     const lease = dhcp.lease;
     if (lease === undefined) out.push(`  DHCP ${dhcp.state}: no lease`);

@@ -189,12 +189,13 @@ describe('parseCli', () => {
     for (const flag of ['--tap-binding', '--no-offloads', 'auto', 'native', 'tuntap2']) expect(USAGE).toContain(flag);
   });
 
+  const cfg = (args: string[]) => {
+    const r = parseCli(args);
+    if (r.kind !== 'run') throw new Error(JSON.stringify(r));
+    return r.config;
+  };
+
   it('takes --ipv6 auto, off and ADDRESS/PREFIX, and --ipv6-iid with them; refuses what is not an address for us', () => {
-    const cfg = (args: string[]) => {
-      const r = parseCli(args);
-      if (r.kind !== 'run') throw new Error(JSON.stringify(r));
-      return r.config;
-    };
     expect(cfg([]).ipv6).toEqual({ mode: 'auto' }); // the default
     expect(cfg(['--stack', 'socket']).ipv6).toBeUndefined();
     expect(cfg(['--ipv6', 'off']).ipv6).toBeUndefined();
@@ -208,5 +209,14 @@ describe('parseCli', () => {
     expect(errorOf(parseCli(['--ipv6', 'off', '--ipv6-iid', 'eui64']))).toMatch(/--ipv6-iid is for IPv6, not with --ipv6 off/);
     expect(errorOf(parseCli(['--ipv6', 'auto', '--ipv6-iid', 'random']))).toMatch(/--ipv6-iid must be stable or eui64/);
     expect(errorOf(parseCli(['--stack', 'socket', '--ipv6', 'auto']))).toMatch(/--ipv6 is for the direct stack/);
+  });
+
+  it('takes --ipv4 off for an IPv6-only stack, but not with --ipv6 off, --gateway or --dhcp-state', () => {
+    expect(cfg(['--ipv4', 'off'])).toMatchObject({ ipv4: 'off', ipv6: { mode: 'auto' } });
+    expect(cfg(['--ipv4', 'off', '--ipv6', 'fd77::10/64']).ipv4).toBe('off');
+    expect(errorOf(parseCli(['--ipv4', 'off', '--ipv6', 'off']))).toMatch(/leave the stack no address at all/);
+    expect(errorOf(parseCli(['--ipv4', 'off', '--gateway', '192.168.77.2']))).toMatch(/--gateway is for IPv4, not with --ipv4 off/);
+    expect(errorOf(parseCli(['--ipv4', 'off', '--dhcp-state', '/tmp/x.json']))).toMatch(/--dhcp-state is for DHCP/);
+    expect(errorOf(parseCli(['--ipv4', 'of']))).toMatch(/--ipv4 must be ADDRESS\/PREFIX .*, or off/);
   });
 });

@@ -93,8 +93,8 @@ export interface DirectStackOptions {
   bridge: string;
   /** Our MAC; random (locally administered) when undefined. */
   mac: MacAddr | undefined;
-  /** A static address; DHCP when undefined. */
-  ipv4: Ipv4Config | undefined;
+  /** A static address, or 'off' for none (IPv6 only); DHCP when undefined. */
+  ipv4: Ipv4Config | 'off' | undefined;
   /** Record every frame in and out to this pcap file. */
   pcap: string | undefined;
   /** Inject faults on the device, both directions. */

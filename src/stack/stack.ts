@@ -45,8 +45,8 @@ export interface StackOptions {
   mtu: number;
   random: Random;
   log: (line: string) => void;
-  /** A static address (`--ipv4`, `--gateway`); without it the address comes from DHCP. */
-  ipv4?: Ipv4Config | undefined;
+  /** A static address (`--ipv4`, `--gateway`), or 'off' for none (IPv6 only); without it the address comes from DHCP. */
+  ipv4?: Ipv4Config | 'off' | undefined;
   hostname?: string | undefined;
   arp?: Partial<ArpOptions>;
   ip?: Partial<Ipv4Options>;
@@ -101,12 +101,15 @@ export class Stack {
   readonly icmp6: Icmpv6 | undefined;
   readonly ndp: NeighborDiscovery | undefined;
   readonly dhcp: DhcpClient | undefined;
+  /** Where the IPv4 address comes from: DHCP, a static one, or none at all (`--ipv4 off`). */
+  readonly ipv4Mode: 'dhcp' | 'static' | 'off';
   /** Probes DHCP addresses before use and defends them afterwards (RFC 5227); idle with a static address. */
   readonly acd: Acd;
   private stopping = false;
 
   constructor(private readonly options: StackOptions) {
     this.counters = options.counters ?? new Counters();
+    this.ipv4Mode = options.ipv4 === undefined ? 'dhcp' : options.ipv4 === 'off' ? 'off' : 'static';
     const mac = options.mac;
     const counters = this.counters;
     this.mac = mac;
@@ -208,7 +211,9 @@ export class Stack {
 
   /** Brings the interface up: the static address at once, or DHCP discovery. */
   start(now: number): void {
-    if (this.options.ipv4 !== undefined) {
+    if (this.options.ipv4 === 'off') {
+      this.options.log('IPv4: off (no DHCP, no address)');
+    } else if (this.options.ipv4 !== undefined) {
       const c = this.options.ipv4;
       this.options.log(`IPv4: static ${ipv4ToString(c.address)}/${c.prefix}${c.gateway !== undefined ? ` gw ${ipv4ToString(c.gateway)}` : ''}`);
       this.setAddress(c, now);

@@ -38,6 +38,7 @@ const OUR_FRAMES = new OurFrames({
 describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsmasq router advertisements, tshark)', () => {
   let tmp = '';
   let pcap = '';
+  let dataDir = '';
   let stack: Started | undefined;
   const knownPids: KnownPid[] = [];
 
@@ -45,6 +46,7 @@ describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsma
     PREREQUISITES.demand();
     const made = tempWithJohn('ipv6-e2e-');
     tmp = made.tmp;
+    dataDir = made.data;
     pcap = path.join(tmp, 'ipv6.pcap');
     await lab.up();
     stack = lab.startStack(
@@ -123,6 +125,25 @@ describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsma
       expect(await sha256File(out)).toBe(createHash('sha256').update(content).digest('hex'));
     } finally {
       await stopTree(srv, 2000);
+    }
+  });
+
+  it('runs IPv6 only with --ipv4 off: SLAAC, curl over IPv6, and no DHCP asked of dnsmasq', { timeout: 60_000 }, async () => {
+    const mac = '02:00:5e:00:00:44';
+    const slaac = ipv6ToString(withInterfaceId(parseIpv6('fd77::') ?? 0n, eui64(parseMac(mac) ?? 0)));
+    const only6 = lab.startStack(['--bridge', 'br0', '--mac', mac, '--ipv4', 'off', '--ipv6-iid', 'eui64', '--data', dataDir], 50_000);
+    const known: KnownPid[] = [];
+    try {
+      await waitForStack(only6, /IPv4: off/, 15_000, known);
+      await waitForOutput(only6, new RegExp(`IPv6: ${slaac} ready \\(slaac\\)`), 15_000);
+      await waitForOutput(only6, /auth service on TCP port 8088/, 10_000);
+      const ok = await lab.curlInPeer(['-s', '-g', '-w', '\n%{http_code}', `http://[${slaac}]:8088/?user=john&password=password`]);
+      expect(ok.stdout).toBe('hello john!\n\n200');
+      expect(await sigterm(only6)).toBe(0);
+      expect(only6.output()).not.toMatch(/DHCP(: | \w+:)|IPv4: ready/); // no DHCPv4 client line, no IPv4 address
+      expect(lab.dnsmasqLog()).not.toMatch(new RegExp(`DHCP\\w+\\(br0\\)[^\\n]* ${mac}`));
+    } finally {
+      await stopTree(only6, 2000, known);
     }
   });
 

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { eui64, ipv6ToString, parseIpv6 as parseIpv6Text, solicitedNode, withInterfaceId } from '../../src/net/addr.ts';
-import { buildEthernet, ETHERTYPE_IPV6 } from '../../src/net/ethernet.ts';
+import { ARP_REQUEST, encodeArp } from '../../src/arp/arp-wire.ts';
+import { buildEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../../src/net/ethernet.ts';
 import {
   ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_MLDV2_REPORT, ICMPV6_NEIGHBOR_ADVERTISEMENT, ICMPV6_NEIGHBOR_SOLICITATION,
   ICMPV6_PARAMETER_PROBLEM, ICMPV6_ROUTER_SOLICITATION, UNREACH6_PORT, encodeIcmpv6, parseIcmpv6,
@@ -16,7 +17,7 @@ import { readPcap } from '../../src/net/pcap.ts';
 import { TcpSocket } from '../../src/net/tcp/tcp-socket.ts';
 import { encodeUdp } from '../../src/net/udp-wire.ts';
 import type { StackOptions } from '../../src/stack/stack.ts';
-import { OUR_MAC, PEER_MAC } from './frames.ts';
+import { OUR_IP, OUR_MAC, PEER_IP, PEER_MAC } from './frames.ts';
 import { Net, readAll } from './tcp/harness.ts';
 
 const v6 = (s: string): bigint => parseIpv6Text(s) ?? 0n;
@@ -149,5 +150,26 @@ describe('IPv6 in the stack', () => {
     const v4only = new Net();
     v4only.a.receive(buildEthernet({ dst: OUR_MAC, src: PEER_MAC, ethertype: ETHERTYPE_IPV6 }, buildIpv6({ nextHeader: 59, hopLimit: 64, src: LL_B, dst: LL_A }, new Uint8Array(0))), 0);
     expect(v4only.a.counters.get('eth.rx_unknown_type')).toBe(1);
+  });
+
+  it('with IPv4 off (--ipv4 off): no DHCP, no IPv4 or ARP frame sent, ARP for the old address unanswered; TCP over IPv6 works', async () => {
+    const net = new Net({ ...ipv6(1), ipv4: 'off' }, ipv6(2));
+    net.advance(3000);
+    expect(net.a.ipv4Mode).toBe('off');
+    expect(net.a.dhcp).toBeUndefined();
+    expect(net.a.ipv4.config).toBeUndefined();
+    const arp = encodeArp({ op: ARP_REQUEST, sha: PEER_MAC, spa: PEER_IP, tha: 0, tpa: OUR_IP });
+    net.a.receive(buildEthernet({ dst: 0xffff_ffff_ffff, src: PEER_MAC, ethertype: ETHERTYPE_ARP }, arp), net.now);
+    net.run();
+    const servers: TcpSocket[] = [];
+    net.a.tcp.listen(80, (c) => servers.push(new TcpSocket(c)));
+    const client = new TcpSocket(net.b.tcp.connect(LL_A, 80));
+    net.run();
+    await client.established();
+    expect(servers).toHaveLength(1);
+    const ours = net.log.filter((w) => w.from === 'a').map((w) => ((w.frame[12] ?? 0) << 8) | (w.frame[13] ?? 0));
+    expect(ours.length).toBeGreaterThan(3);
+    expect(ours.filter((t) => t === ETHERTYPE_IPV4 || t === ETHERTYPE_ARP)).toEqual([]);
+    expect(ours.every((t) => t === ETHERTYPE_IPV6)).toBe(true);
   });
 });
