@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Address4 } from 'ip-address';
-import { isIpv6LinkLocal, isIpv6Multicast, parseIpv4, parseIpv6, parseMac, sameSubnet, type Ipv4Config, type Ipv6Addr, type MacAddr } from './net/addr.ts';
+import { ipv6ToString, isIpv6LinkLocal, isIpv6Multicast, parseIpv4, parseIpv6, parseMac, sameSubnet, type Ipv4Config, type Ipv6Addr, type MacAddr } from './net/addr.ts';
 import { parseFaultSpec, type FaultSpec } from './net/fault-device.ts';
 import type { AcdMode } from './arp/acd.ts';
 import type { TapBinding } from './net/tap-device.ts';
@@ -49,7 +49,7 @@ export interface Config {
   ipv6Iid?: 'stable' | 'eui64' | undefined;
 }
 
-export type Ipv6Mode = { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number };
+export type Ipv6Mode = { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number; gateway?: Ipv6Addr | undefined };
 
 export type CliResult = { kind: 'help' } | { kind: 'run'; config: Config } | { kind: 'error'; message: string };
 
@@ -90,6 +90,7 @@ Direct stack (needs root or CAP_NET_ADMIN):
                            addresses from router advertisements; A/P (e.g. fd77::10/64) adds a static one
   --ipv6-iid stable|eui64  interface identifiers: stable (RFC 7217, default; the secret is kept in
                            /var/lib/mirage-direct-ts/ipv6-secret-MAC) or EUI-64 from the MAC
+  --gateway6 ADDR        default router with a static --ipv6, e.g. fe80::1 or fd77::2
 
 Socket stack:
   --listen ADDR          address to listen on (default: 0.0.0.0)
@@ -146,6 +147,7 @@ export function parseCli(argv: readonly string[]): CliResult {
         'no-offloads': { type: 'boolean' },
         ipv6: { type: 'string' },
         'ipv6-iid': { type: 'string' },
+        gateway6: { type: 'string' },
         'metrics-port': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
@@ -208,9 +210,14 @@ export function parseCli(argv: readonly string[]): CliResult {
   const ipv6Iid = v['ipv6-iid'];
   if (ipv6Iid !== undefined && ipv6Iid !== 'stable' && ipv6Iid !== 'eui64') return { kind: 'error', message: `--ipv6-iid must be stable or eui64, not '${ipv6Iid}'` };
   if (ipv6Iid !== undefined && ipv6.value === undefined) return { kind: 'error', message: '--ipv6-iid is for IPv6, not with --ipv6 off' };
+  if (v.gateway6 !== undefined) {
+    const gw = parseGateway6(v.gateway6, ipv6.value);
+    if (!gw.ok) return { kind: 'error', message: gw.message };
+    if (ipv6.value?.mode === 'static') ipv6.value.gateway = gw.value;
+  }
   if (ipv4.value === 'off' && ipv6.value === undefined) return { kind: 'error', message: '--ipv4 off and --ipv6 off leave the stack no address at all' };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid', 'gateway6'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
@@ -239,6 +246,19 @@ function parseIpv6Mode(s: string | undefined): Result<Ipv6Mode | undefined> {
     return { ok: false, message: `--ipv6 ${s} is not a usable address (multicast, link-local, :: or ::1)` };
   }
   return { ok: true, value: { mode: 'static', address, prefixLength } };
+}
+
+/** `--gateway6`: with a static `--ipv6` only; a link-local router or another address of the static prefix (RFC 4861 §8.3 lets only a link-local one redirect). */
+function parseGateway6(s: string, mode: Ipv6Mode | undefined): Result<Ipv6Addr> {
+  if (mode?.mode !== 'static') return { ok: false, message: '--gateway6 needs --ipv6 ADDR/PREFIX (router advertisements supply the router otherwise)' };
+  const gw = parseIpv6(s);
+  if (gw === undefined) return { ok: false, message: `--gateway6 must be an IPv6 address such as fe80::1, not '${s}'` };
+  const host = 128n - BigInt(mode.prefixLength);
+  const onPrefix = gw >> host === mode.address >> host;
+  if (isIpv6Multicast(gw) || gw === 0n || gw === 1n || gw === mode.address || !(isIpv6LinkLocal(gw) || onPrefix)) {
+    return { ok: false, message: `--gateway6 ${s} is not a router on the link: give a link-local address or another one of ${ipv6ToString(mode.address)}/${mode.prefixLength}` };
+  }
+  return { ok: true, value: gw };
 }
 
 function parsePort(s: string): number | undefined {

@@ -219,4 +219,15 @@ describe('parseCli', () => {
     expect(errorOf(parseCli(['--ipv4', 'off', '--dhcp-state', '/tmp/x.json']))).toMatch(/--dhcp-state is for DHCP/);
     expect(errorOf(parseCli(['--ipv4', 'of']))).toMatch(/--ipv4 must be ADDRESS\/PREFIX .*, or off/);
   });
+
+  it('takes --gateway6 with a static --ipv6: link-local or on its prefix, not ours, not multicast', () => {
+    expect(cfg(['--ipv6', 'fd77::10/64', '--gateway6', 'fe80::1']).ipv6).toMatchObject({ mode: 'static', gateway: 0xfe80_0000_0000_0000_0000_0000_0000_0001n });
+    expect(cfg(['--ipv6', 'fd77::10/64', '--gateway6', 'fd77::2']).ipv6).toMatchObject({ gateway: 0xfd77_0000_0000_0000_0000_0000_0000_0002n });
+    expect(errorOf(parseCli(['--gateway6', 'fe80::1']))).toMatch(/--gateway6 needs --ipv6 ADDR\/PREFIX/);
+    expect(errorOf(parseCli(['--ipv6', 'fd77::10/64', '--gateway6', 'fd78::2']))).toMatch(/not a router on the link/);
+    expect(errorOf(parseCli(['--ipv6', 'fd77::10/64', '--gateway6', 'fd77::10']))).toMatch(/not a router on the link/);
+    expect(errorOf(parseCli(['--ipv6', 'fd77::10/64', '--gateway6', 'ff02::2']))).toMatch(/not a router on the link/);
+    expect(errorOf(parseCli(['--ipv6', 'fd77::10/64', '--gateway6', 'router']))).toMatch(/--gateway6 must be an IPv6 address/);
+    expect(errorOf(parseCli(['--stack', 'socket', '--gateway6', 'fe80::1']))).toMatch(/--gateway6 needs|--gateway6 is for the direct stack/);
+  });
 });

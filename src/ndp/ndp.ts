@@ -47,6 +47,8 @@ export class NeighborDiscovery implements Ipv6Config {
   /** The groups we listen to, besides all-nodes: the solicited-node groups of our addresses. */
   private readonly joined = new Set<Ipv6Addr>();
   private readonly mld: MldReporter;
+  /** `--gateway6`: the operator's default router, chosen before any advertised one. */
+  private staticRouter: Ipv6Addr | undefined;
   private dns: { servers: Ipv6Addr[]; expiresAt: number } | undefined;
 
   constructor(
@@ -79,9 +81,13 @@ export class NeighborDiscovery implements Ipv6Config {
     this.settle(now);
   }
 
-  /** A static address (`--ipv6 static`), detected before use like any other. */
-  addStatic(address: Ipv6Addr, prefixLength: number, now: number): void {
+  /** A static address (`--ipv6 ADDR/PREFIX`), detected before use like any other, with its default router if given. */
+  addStatic(address: Ipv6Addr, prefixLength: number, now: number, gateway?: Ipv6Addr): void {
     this.addresses.addStatic(address, prefixLength, now);
+    if (gateway !== undefined) {
+      this.staticRouter = gateway;
+      this.io.log(`IPv6: static default router ${ipv6ToString(gateway)}`);
+    }
     this.settle(now);
   }
 
@@ -107,7 +113,7 @@ export class NeighborDiscovery implements Ipv6Config {
   /** RFC 4861 §5.2 next-hop determination: on-link destinations directly, the rest through a default router. */
   nextHop(dst: Ipv6Addr, now: number): Ipv6Addr | undefined {
     if (isIpv6LinkLocal(dst) || this.routers.isOnLink(dst, now) || this.onLinkByAddress(dst)) return dst;
-    return this.routers.defaultRouters(now)[0];
+    return this.staticRouter ?? this.routers.defaultRouters(now)[0];
   }
 
   /** The 33:33 MACs of the groups we listen to (RFC 2464 §7): Ethernet takes those, and no other multicast. */

@@ -105,7 +105,7 @@ export interface DirectStackOptions {
   tapBinding?: TapBinding | undefined;
   noOffloads?: boolean | undefined;
   /** IPv6 beside IPv4: `auto` (link-local and SLAAC) or also a static address; undefined: off. */
-  ipv6?: { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number } | undefined;
+  ipv6?: { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number; gateway?: Ipv6Addr | undefined } | undefined;
   ipv6Iid?: 'stable' | 'eui64' | undefined;
 }
 
@@ -192,7 +192,7 @@ function ipv6Options(config: DirectStackOptions, mac: MacAddr, log: Logger): Sta
   const v6 = config.ipv6;
   return {
     secret,
-    ...(v6?.mode === 'static' ? { static: { address: v6.address, prefixLength: v6.prefixLength } } : {}),
+    ...(v6?.mode === 'static' ? { static: { address: v6.address, prefixLength: v6.prefixLength, gateway: v6.gateway } } : {}),
     ndp: { addresses: { iid } },
   };
 }

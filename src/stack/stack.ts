@@ -72,8 +72,8 @@ export interface StackOptions {
 export interface StackIpv6Options {
   /** The RFC 7217 secret for stable interface identifiers (kept by the caller, so addresses survive restarts). */
   secret: Uint8Array;
-  /** A static address besides the autoconfigured ones. */
-  static?: { address: Ipv6Addr; prefixLength: number } | undefined;
+  /** A static address besides the autoconfigured ones, and a default router for it (used before advertised ones). */
+  static?: { address: Ipv6Addr; prefixLength: number; gateway?: Ipv6Addr | undefined } | undefined;
   ip?: Partial<Ipv6Options>;
   icmp?: Partial<Icmpv6Options>;
   ndp?: Partial<NdpOptions>;
@@ -223,7 +223,7 @@ export class Stack {
     this.settleAddressing(now);
     const v6 = this.options.ipv6;
     this.ndp?.start(now);
-    if (v6?.static !== undefined) this.ndp?.addStatic(v6.static.address, v6.static.prefixLength, now);
+    if (v6?.static !== undefined) this.ndp?.addStatic(v6.static.address, v6.static.prefixLength, now, v6.static.gateway);
   }
 
   /** One frame from the device, valid only during the call; `info` is what the device knows of it. */

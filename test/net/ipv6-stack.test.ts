@@ -172,4 +172,29 @@ describe('IPv6 in the stack', () => {
     expect(ours.filter((t) => t === ETHERTYPE_IPV4 || t === ETHERTYPE_ARP)).toEqual([]);
     expect(ours.every((t) => t === ETHERTYPE_IPV6)).toBe(true);
   });
+
+  it('with a static address and --gateway6, sends off-link traffic to that router; without one, none (tx_no_route)', () => {
+    const offLink = v6('2001:db8::1'); // a documentation address: these frames only cross the simulated wire
+    const staticA = (gateway?: bigint): Partial<StackOptions> => ({
+      ipv6: { secret: new Uint8Array(16), static: { address: v6('fd77::10'), prefixLength: 64, gateway }, ndp: { addresses: { iid: 'eui64' } } },
+    });
+    const synsTo = (net: Net) => net.log.filter((w) => w.from === 'a' && w.frame[12] === 0x86 && w.frame[13] === 0xdd).flatMap((w) => {
+      const ip = parseIpv6(w.frame.subarray(14));
+      return ip.ok && ip.protocol === 6 && ip.header.dst === offLink ? [w.frame.subarray(0, 6)] : [];
+    });
+    const routed = new Net(staticA(LL_B), ipv6(2));
+    routed.advance(3000);
+    routed.a.tcp.connect(offLink, 80);
+    routed.run();
+    const syns = synsTo(routed);
+    expect(syns.length).toBeGreaterThan(0);
+    expect(syns.every((mac) => Array.from(mac).join() === [2, 0, 0, 0, 0, 1].join())).toBe(true); // PEER_MAC: B is the router
+    const unrouted = new Net(staticA(), ipv6(2));
+    unrouted.advance(3000);
+    const before = unrouted.a.counters.get('ip6.tx_no_route');
+    unrouted.a.tcp.connect(offLink, 80);
+    unrouted.run();
+    expect(synsTo(unrouted)).toEqual([]);
+    expect(unrouted.a.counters.get('ip6.tx_no_route')).toBeGreaterThan(before);
+  });
 });
