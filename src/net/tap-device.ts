@@ -17,7 +17,7 @@ import { OffloadFrame } from './device.ts';
 import { TapPump } from './tap-pump.ts';
 import { TapRing } from './tap-ring.ts';
 import {
-  TUN_F_CSUM, TUN_F_TSO4, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, loadTapNative, type TapNative,
+  TUN_F_CSUM, TUN_F_TSO4, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, loadTapNative, type TapNative,
 } from './tap-native.ts';
 
 export type TapBinding = 'auto' | 'native' | 'tuntap2';
@@ -97,6 +97,11 @@ interface TapBackend {
   close(): Promise<void>;
 }
 
+/** Whether an Ethernet frame carries IPv6 (EtherType 0x86dd). */
+function isIpv6Frame(frame: Uint8Array): boolean {
+  return frame[12] === 0x86 && frame[13] === 0xdd;
+}
+
 class NativeBackend implements TapBackend {
   readonly binding = 'native';
   readonly offloads: DeviceOffloads | undefined;
@@ -117,7 +122,8 @@ class NativeBackend implements TapBackend {
   send(frame: Uint8Array): number {
     if (frame instanceof OffloadFrame) {
       const o = frame.offload;
-      const gso = o.gsoSize > 0 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE;
+      // The kernel cuts a super-segment by its type: TCP over IPv4 or over IPv6 (its Ethernet type says which).
+      const gso = o.gsoSize === 0 ? VIRTIO_NET_HDR_GSO_NONE : isIpv6Frame(frame) ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
       return this.native.writeVnet(this.fd, frame, VIRTIO_NET_HDR_F_NEEDS_CSUM, gso, o.hdrLen, o.gsoSize, o.csumStart, o.csumOffset);
     }
     if (this.hdrLen === 0) return this.native.write(this.fd, frame);

@@ -128,10 +128,11 @@ describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsma
     }
   });
 
-  it('runs IPv6 only with --ipv4 off: SLAAC, curl over IPv6, and no DHCP asked of dnsmasq', { timeout: 60_000 }, async () => {
+  it('runs IPv6 only with --ipv4 off: SLAAC, curl and a 2 MB echo with offloads (TSO6), and no DHCP asked of dnsmasq', { timeout: 60_000 }, async () => {
     const mac = '02:00:5e:00:00:44';
     const slaac = ipv6ToString(withInterfaceId(parseIpv6('fd77::') ?? 0n, eui64(parseMac(mac) ?? 0)));
-    const only6 = lab.startStack(['--bridge', 'br0', '--mac', mac, '--ipv4', 'off', '--ipv6-iid', 'eui64', '--data', dataDir], 50_000);
+    // No --pcap: the TAP's offloads are on, so the echo below goes out as TCP super-segments over IPv6 (TSO6).
+    const only6 = lab.startStack(['--bridge', 'br0', '--mac', mac, '--ipv4', 'off', '--ipv6-iid', 'eui64', '--data', dataDir, '--echo-port', String(ECHO_PORT), '--metrics-port', '9100'], 50_000);
     const known: KnownPid[] = [];
     try {
       await waitForStack(only6, /IPv4: off/, 15_000, known);
@@ -139,6 +140,14 @@ describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsma
       await waitForOutput(only6, /auth service on TCP port 8088/, 10_000);
       const ok = await lab.curlInPeer(['-s', '-g', '-w', '\n%{http_code}', `http://[${slaac}]:8088/?user=john&password=password`]);
       expect(ok.stdout).toBe('hello john!\n\n200');
+      const r = await lab.programInPeer('echo-roundtrip.ts', [slaac, String(ECHO_PORT), String(ECHO_SIZE), '30000'], 45_000);
+      const res = lastJsonLine<EchoReport>(r);
+      const report = JSON.stringify({ ...res, sentSha: undefined, receivedSha: undefined });
+      expect(res.how, report).toBe('end');
+      expect(res.receivedSha, report).toBe(res.sentSha);
+      const metrics = await lab.curlInPeer(['-s', '-g', `http://[${slaac}]:9100/metrics`]);
+      const tso = Number(/^direct_stack_events_total\{name="tcp\.tx_tso"\} (\d+)$/m.exec(metrics.stdout)?.[1] ?? 0);
+      expect(tso, 'super-segments sent').toBeGreaterThan(0);
       expect(await sigterm(only6)).toBe(0);
       expect(only6.output()).not.toMatch(/DHCP(: | \w+:)|IPv4: ready/); // no DHCPv4 client line, no IPv4 address
       expect(lab.dnsmasqLog()).not.toMatch(new RegExp(`DHCP\\w+\\(br0\\)[^\\n]* ${mac}`));
