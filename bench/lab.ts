@@ -10,6 +10,8 @@ import {
 } from '../test/e2e/service-process.ts';
 
 export const BRIDGE_ADDR = '192.168.77.2';
+/** br0's IPv6 address (scripts/setup-bridge.sh): where the socket stack answers over IPv6. */
+export const BRIDGE_ADDR6 = 'fd77::2';
 export const PEER_ADDR = '192.168.77.1';
 const SETUP = path.join(repoRoot, 'scripts/setup-bridge.sh');
 /** Runs a command with its file limit raised to the hard limit (10 000 connections need more than the usual 1024). */
@@ -166,6 +168,8 @@ export interface Service {
   /** The node process (npm start execs it), whose memory is measured. */
   pid: number;
   address: string;
+  /** Its IPv6 address: the direct stack's SLAAC one, the socket stack's br0 one (it listens on both families). */
+  address6: string;
   /** The TAP's name (direct stack only). */
   tap: string | undefined;
   /** DHCP (direct stack only): spawn → bound, and `DHCP: start discovery` (or `reboot`) → bound, in ms. */
@@ -186,12 +190,13 @@ export async function startService(lab: Lab, kind: StackKind, dataDir: string, d
   const common = ['--port', String(HTTP_PORT), '--data', dataDir, '--echo-port', String(ECHO_PORT)];
   const args = kind === 'direct'
     ? ['--bridge', 'br0', '--mac', DIRECT_MAC, '--dhcp-state', dhcpState, ...common]
-    : ['--stack', 'socket', '--listen', BRIDGE_ADDR, ...common];
+    : ['--stack', 'socket', '--listen', '::', ...common];
   // The built service (npm run build: one esbuild bundle, plain node), as `npm run serve` runs it: no
   // TypeScript loader in the measured process's start-up time or memory.
   const proc = lab.spawnInLab(['node', 'dist/main.js', ...args], lifetimeMs);
   try {
     let address = BRIDGE_ADDR;
+    let address6 = BRIDGE_ADDR6;
     let tap: string | undefined;
     let boundMs: number | undefined;
     let discoverToBoundMs: number | undefined;
@@ -203,6 +208,7 @@ export async function startService(lab: Lab, kind: StackKind, dataDir: string, d
       discoverToBoundMs = bound.at - discover.at;
       tap = (await proc.waitLine(/^Netif: plugging (\S+) into/, 1000)).match[1];
       await proc.waitLine(/^IPv4: ready on/, 10_000);
+      address6 = (await proc.waitLine(/^IPv6: (fd77:\S+) ready \(slaac\)/, 15_000)).match[1] ?? '';
     }
     await proc.waitLine(/^echo service on TCP port/, 30_000);
     // `ip netns exec` (and prlimit) exec into node, so the process we started may be node itself.
@@ -210,7 +216,7 @@ export async function startService(lab: Lab, kind: StackKind, dataDir: string, d
     const pid = findDescendant(started, /dist\/main\.js/) ?? (isProcess(started, /dist\/main\.js/) ? started : undefined);
     if (pid === undefined) throw new Error('no node process running dist/main.js');
     return {
-      kind, proc, pid, address, tap, boundMs, discoverToBoundMs,
+      kind, proc, pid, address, address6, tap, boundMs, discoverToBoundMs,
       rssKiB: () => memoryKiB(pid)?.rss ?? NaN,
     };
   } catch (err) {

@@ -276,6 +276,20 @@ async function measureStack(c: Ctx, kind: StackKind, round: number): Promise<voi
       add(kind, 'echoFps', fps);
     }
     add(kind, 'afterRssKiB', s.rssKiB());
+    // The same keep-alive load and echo over IPv6, in the same service: the second network layer beside the first.
+    const url6 = `http://[${s.address6}]:${HTTP_PORT}/`;
+    const ka6 = await attempt(`${kind} keep-alive wrk over IPv6`, () =>
+      runWrk(c.lab, { url: url6, script: c.script, seconds: c.o.seconds, connections: c.o.connections, threads: 2, close: false }));
+    if (ka6 !== undefined) {
+      checkWrk(kind, 'keep-alive over IPv6', ka6);
+      add(kind, 'keepAliveRps6', ka6.requestsPerSecond);
+    }
+    await sleep(1000);
+    const echo6 = await attempt(`${kind} echo ${c.o.bulkMb} MiB over IPv6`, () => echoBulk(c.lab, s.address6, ECHO_PORT, c.o.bulkMb, 120_000));
+    if (echo6 !== undefined) {
+      log(`${kind} echo over IPv6: ${echo6.mbitPerSecond.toFixed(0)} Mbit/s each way`);
+      add(kind, 'echoMbit6', echo6.mbitPerSecond);
+    }
   });
 }
 
@@ -356,6 +370,8 @@ function buildRows(o: Options): Row[] {
     { metric: 'HTTP keep-alive, GET / 401 (no file read)', unit: 'req/s', direct: d('keepAlive401Rps'), socket: s('keepAlive401Rps'), goal: '≥ socket', met: (_v, r) => (r ?? 0) >= 1, decimals: 0 },
     { metric: `HTTP Connection: close, login 200, wrk -c${o.connections} ${o.seconds} s`, unit: 'req/s', direct: d('closeRps'), socket: s('closeRps'), goal: '≥ socket', met: (_v, r) => (r ?? 0) >= 1, decimals: 0 },
     { metric: `echo ${o.bulkMb} MiB, each way at once`, unit: 'Mbit/s', direct: d('echoMbit'), socket: s('echoMbit'), goal: '≥ 1000', met: atLeast(1000), decimals: 0 },
+    { metric: `IPv6: HTTP keep-alive, login 200, wrk -c${o.connections} ${o.seconds} s`, unit: 'req/s', direct: d('keepAliveRps6'), socket: s('keepAliveRps6'), goal: '≥ 0.9 × IPv4 direct', met: (v) => v >= 0.9 * (d('keepAliveRps') ?? Infinity), decimals: 0 },
+    { metric: `IPv6: echo ${o.bulkMb} MiB, each way at once`, unit: 'Mbit/s', direct: d('echoMbit6'), socket: s('echoMbit6'), goal: '≥ 0.9 × IPv4 direct', met: (v) => v >= 0.9 * (d('echoMbit') ?? Infinity), decimals: 0 },
     { metric: `download ${o.downloadMb} MiB as client (get vs curl)`, unit: 'Mbit/s', direct: d('downloadMbit'), socket: s('downloadMbit'), goal: '≥ 1000', met: atLeast(1000), decimals: 0 },
     // The kernel moves GSO/GRO packets of up to 64 KiB over the veth: its packet counts are not frames, so the
     // socket stack's (kept in the JSON) are not shown.

@@ -17,7 +17,7 @@ import { OffloadFrame } from './device.ts';
 import { TapPump } from './tap-pump.ts';
 import { TapRing } from './tap-ring.ts';
 import {
-  TUN_F_CSUM, TUN_F_TSO4, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, loadTapNative, type TapNative,
+  TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, loadTapNative, type TapNative,
 } from './tap-native.ts';
 
 export type TapBinding = 'auto' | 'native' | 'tuntap2';
@@ -198,7 +198,7 @@ function openNative(native: TapNative, offloads: boolean): TapBackend {
   let fd: number;
   let name: string;
   try {
-    [fd, name] = native.open('', offloads, offloads ? TUN_F_CSUM | TUN_F_TSO4 : 0);
+    [fd, name] = native.open('', offloads, offloads ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 : 0);
   } catch (err) {
     const msg = String(err instanceof Error ? err.message : err);
     throw new DeviceSetupError(permissionAdvice(msg) ?? `cannot create a TAP device: ${msg}`);

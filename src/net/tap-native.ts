@@ -20,6 +20,7 @@ export interface TapNative {
 // <linux/if_tun.h> and <linux/virtio_net.h>
 export const TUN_F_CSUM = 0x01;
 export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
 export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 export const VIRTIO_NET_HDR_F_DATA_VALID = 2;
 export const VIRTIO_NET_HDR_GSO_NONE = 0;
