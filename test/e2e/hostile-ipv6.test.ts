@@ -114,8 +114,10 @@ describe.skipIf(PREREQUISITES.skip)('hostile IPv6 from the host-only namespace (
     await stillServes();
     const after = await metrics();
     expect(event(after, 'icmp6.rx_nd') - event(before, 'icmp6.rx_nd')).toBeGreaterThanOrEqual(5000);
+    // Had they been learned, 5000 would fill the cache to its 512. What is there: the peer, and the INCOMPLETE entries
+    // of the rate-limited ICMPv6 errors earlier attacks drew (to their random sources), until they give up.
     const neighbours = [...after].filter(([k]) => k.startsWith('direct_stack_ipv6_neighbours{')).reduce((s, [, v]) => s + v, 0);
-    expect(neighbours).toBeLessThan(10);
+    expect(neighbours).toBeLessThan(100);
   });
 
   it(`a flood of solicitations for our address from random sources fills the neighbour cache only to ${NEIGHBOUR_BOUND}`, { timeout: 90_000 }, async () => {
