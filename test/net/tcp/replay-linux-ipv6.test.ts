@@ -18,13 +18,14 @@ import { ETH_HEADER_LEN } from '../../../src/net/ethernet.ts';
 import { ICMPV6_NEIGHBOR_ADVERTISEMENT, ICMPV6_NEIGHBOR_SOLICITATION } from '../../../src/net/icmpv6-wire.ts';
 import { IPV6_HEADER_LEN, NH_ICMPV6, ipv6Pseudo, parseIpv6 } from '../../../src/net/ipv6-wire.ts';
 import { readPcap } from '../../../src/net/pcap.ts';
-import { seqAdd, seqDiff } from '../../../src/net/tcp/seq.ts';
+import { seqDiff } from '../../../src/net/tcp/seq.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { ACK, SYN, flagsToString, parseTcp, type TcpSegment } from '../../../src/net/tcp/tcp-wire.ts';
 import { seededRandom } from '../../../src/random.ts';
 import { createAuthService } from '../../../src/service.ts';
 import { Stack } from '../../../src/stack/stack.ts';
 import { OUR_MAC } from '../frames.ts';
+import { settle, shiftPeerNumbers } from './replay-shift.ts';
 
 const PORT = 8088;
 const NH_TCP = 6;
@@ -91,21 +92,7 @@ function translate(frame: Uint8Array, seqDelta: number, tsDelta: number): Uint8A
   if (d === undefined || seg === undefined || !(seg.flags & ACK)) return out;
   const off = ETH_HEADER_LEN + IPV6_HEADER_LEN; // Linux sends its TCP without extension headers
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  const move = (at: number, delta: number): void => v.setUint32(at, seqAdd(v.getUint32(at), delta));
-  move(off + 8, seqDelta);
-  const end = off + ((v.getUint8(off + 12) >>> 4) * 4);
-  for (let i = off + 20; i < end;) {
-    const kind = v.getUint8(i);
-    if (kind === 0) break;
-    if (kind === 1) {
-      i++;
-      continue;
-    }
-    const len = v.getUint8(i + 1);
-    if (kind === 5) for (let j = i + 2; j + 4 <= i + len; j += 4) move(j, seqDelta);
-    if (kind === 8 && len === 10) move(i + 6, tsDelta);
-    i += len;
-  }
+  shiftPeerNumbers(v, off, seqDelta, tsDelta);
   const tcpLen = d.payload.length;
   v.setUint16(off + 16, 0);
   v.setUint16(off + 16, finish(sumBytes(out, off, tcpLen, ipv6Pseudo(d.src, d.dst, NH_TCP) + tcpLen)));
@@ -124,10 +111,6 @@ function withoutEarlyWindowUpdate(lines: string[]): string[] {
     const next = lines[i + 1];
     return !(l.startsWith('tcp [.]') && l.endsWith('len=0') && next !== undefined && /^tcp \[P?\.\]/.test(next) && !next.endsWith('len=0') && key(l) === key(next));
   });
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'replay-linux6-'));

@@ -29,6 +29,7 @@ import { ACK, FIN, PSH, RST, SYN, flagsToString, parseTcp, type TcpSegment } fro
 import { seededRandom } from '../../../src/random.ts';
 import { createAuthService } from '../../../src/service.ts';
 import { GW_IP, OUR_IP, OUR_MAC, PEER_IP, decode, type Decoded } from '../frames.ts';
+import { settle, shiftPeerNumbers } from './replay-shift.ts';
 
 const PORT = 8088;
 const records = readPcap(new Uint8Array(readFileSync(new URL('../../fixtures/linux-curl-http.pcap', import.meta.url))));
@@ -114,22 +115,7 @@ function translate(frame: Uint8Array, seqDelta: number, tsDelta: number): Uint8A
   const off = ETH_HEADER_LEN + t.d.ip.headerLength;
   const tcpLen = t.d.ip.totalLength - t.d.ip.headerLength;
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  const move = (at: number, delta: number): void => v.setUint32(at, seqAdd(v.getUint32(at), delta));
-  move(off + 8, seqDelta);
-  const end = off + ((v.getUint8(off + 12) >>> 4) * 4);
-  for (let i = off + 20; i < end;) {
-    const kind = v.getUint8(i);
-    if (kind === 0) break;
-    if (kind === 1) {
-      i++;
-      continue;
-    }
-    const len = v.getUint8(i + 1);
-    // SACK blocks (kind 5) hold sequence numbers of ours; the timestamps option (kind 8) echoes our TSval.
-    if (kind === 5) for (let j = i + 2; j + 4 <= i + len; j += 4) move(j, seqDelta);
-    if (kind === 8 && len === 10) move(i + 6, tsDelta);
-    i += len;
-  }
+  shiftPeerNumbers(v, off, seqDelta, tsDelta);
   v.setUint16(off + 16, 0);
   v.setUint16(off + 16, finish(sumBytes(out, off, tcpLen, pseudoHeaderSum(t.d.ip.src, t.d.ip.dst, PROTO_TCP, tcpLen))));
   return out;
@@ -198,11 +184,6 @@ function recordedStates(): Array<{ segment: string; atOnce: StateNow; after: Sta
     out.push({ segment: flagsToString(seg.flags), atOnce: state, after: state });
   }
   return out;
-}
-
-/** Lets promise continuations and I/O callbacks (the store's file reads) run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'replay-linux-'));
