@@ -54,7 +54,7 @@ export type AddressEvent =
   /** Send a DAD Neighbor Solicitation for `target` from the unspecified address, with this nonce (RFC 7527). */
   | { kind: 'dad'; target: Ipv6Addr; nonce: Uint8Array }
   /** The address passed DAD and is usable; announce it (an unsolicited NA, RFC 4861 §7.2.6). */
-  | { kind: 'added'; address: Ipv6Addr; origin: AddressOrigin }
+  | { kind: 'added'; address: Ipv6Addr; origin: AddressOrigin; prefix: Ipv6Addr; prefixLength: number }
   | { kind: 'deprecated'; address: Ipv6Addr }
   /** Gone: its valid lifetime ended, or another host has it (`duplicate`). */
   | { kind: 'removed'; address: Ipv6Addr; reason: 'expired' | 'duplicate' };
@@ -243,7 +243,7 @@ export class Ipv6Addresses {
   private assign(e: Entry, now: number): void {
     e.dadAt = undefined;
     e.state = e.preferredUntil !== undefined && now >= e.preferredUntil ? 'deprecated' : 'preferred';
-    this.events.push({ kind: 'added', address: e.address, origin: e.origin });
+    this.events.push({ kind: 'added', address: e.address, origin: e.origin, prefix: e.prefix, prefixLength: e.prefixLength });
   }
 
   private duplicate(e: Entry, now: number): void {

@@ -238,6 +238,7 @@ export class NeighborDiscovery implements Ipv6Config {
             break;
           case 'added':
             this.io.log(`IPv6: ${ipv6ToString(e.address)} ready (${e.origin})`);
+            if (e.origin === 'slaac') this.io.log(`SLAAC: ${ipv6ToString(e.address)}/${e.prefixLength} from prefix ${ipv6ToString(e.prefix)}/${e.prefixLength}`);
             // RFC 4861 §7.2.6: tell the link at once (neighbours may have cached another host's address for it).
             this.io.sendIcmpv6(IPV6_ALL_NODES, neighborAdvertisement(e.address, { router: false, solicited: false, override: true }, { targetLla: this.mac }), now, { src: e.address, hopLimit: 255 });
             if (e.origin === 'link-local') this.routers.start(now);

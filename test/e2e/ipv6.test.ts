@@ -65,6 +65,7 @@ describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsma
     const s = need(stack, 'the stack');
     await waitForStack(s, new RegExp(`IPv6: ${LINK_LOCAL} ready \\(link-local\\)`), 15_000, knownPids);
     await waitForOutput(s, new RegExp(`IPv6: ${SLAAC} ready \\(slaac\\)`), 15_000);
+    await waitForOutput(s, new RegExp(`^SLAAC: ${SLAAC}/64 from prefix fd77::/64$`, 'm'), 1000); // the boot log, as the issue has it
     await waitForOutput(s, /auth service on TCP port 8088/, 10_000);
     const log = await lab.mustInLab(['cat', `/run/mirage-lab/${lab.name}/dnsmasq.log`]);
     expect(log).toMatch(new RegExp(`RTR-SOLICIT\\(br0\\) ${MAC}`)); // our router solicitation reached dnsmasq

@@ -33,7 +33,7 @@ describe('IPv6 addresses (RFC 4862)', () => {
     run(999);
     expect(a.takeEvents()).toEqual([{ kind: 'dad', target: ll, nonce: new Uint8Array(6) }]);
     run(1000);
-    expect(a.takeEvents()).toEqual([{ kind: 'added', address: ll, origin: 'link-local' }]);
+    expect(a.takeEvents()).toEqual([{ kind: 'added', address: ll, origin: 'link-local', prefix: parseIpv6('fe80::') ?? 0n, prefixLength: 64 }]);
     expect(a.isAssigned(ll)).toBe(true);
     expect(a.selectSource(v6('fe80::1'))).toBe(ll);
   });
