@@ -29,7 +29,7 @@ import { ACK, FIN, PSH, RST, SYN, flagsToString, parseTcp, type TcpSegment } fro
 import { seededRandom } from '../../../src/random.ts';
 import { createAuthService } from '../../../src/service.ts';
 import { GW_IP, OUR_IP, OUR_MAC, PEER_IP, decode, type Decoded } from '../frames.ts';
-import { settle, shiftPeerNumbers } from './replay-shift.ts';
+import { pollUntil, settle, shiftPeerNumbers } from './replay-shift.ts';
 
 const PORT = 8088;
 const records = readPcap(new Uint8Array(readFileSync(new URL('../../fixtures/linux-curl-http.pcap', import.meta.url))));
@@ -305,22 +305,8 @@ describe('replay of a recorded Linux/curl HTTP conversation', () => {
       }
     };
     const sentCount = (): number => out.filter((o) => keptByFixtureFilter(o.frame)).length;
-    /** Polls every deadline up to `t` (delayed ACKs, retransmissions), the HTTP server's clock moving along. */
-    const runUntil = async (t: number): Promise<void> => {
-      let rounds = 0;
-      for (let d = stack.nextDeadline(); d !== undefined && d <= t; d = stack.nextDeadline()) {
-        if (++rounds > 1000) throw new Error(`the stack never went quiet before ${t} ms`);
-        now = Math.max(now, d);
-        timers.advance(now - timers.now());
-        stack.poll(now);
-        take();
-        await settle();
-        stack.poll(now);
-        take();
-      }
-      now = t;
-      timers.advance(now - timers.now());
-    };
+    const clock = { get: (): number => now, set: (t: number): void => { now = t; } };
+    const runUntil = (t: number): Promise<void> => pollUntil(t, stack, timers, clock, take);
     const connection = (): TcpConnection | undefined => stack.tcp.connections().next().value;
     const stateNow = (): StateNow => connection()?.state ?? accepted[0]?.state ?? 'none';
 
