@@ -3,8 +3,8 @@
 // default router (via neighbour discovery, `NextHopResolver`), multicast straight to its 33:33 MAC, fragmented
 // only for packets that may be (never TCP's). It is the network layer TCP and UDP send through over IPv6.
 
-import { sumBytes } from './checksum.ts';
 import { isIpv6, isIpv6Multicast, ipv6MulticastMac, readIpv6, type IpAddr, type Ipv6Addr } from './addr.ts';
+import { sumBytes } from './checksum.ts';
 import type { Counters, LayerCounter } from './counters.ts';
 import { ETHERTYPE_IPV6, type LinkRxContext, type LinkSend } from './ethernet.ts';
 import type { NetSendOptions, NetworkLayer, RxContext } from './ip.ts';
