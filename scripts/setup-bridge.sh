@@ -3,7 +3,11 @@
 # serving DHCP and IPv6 router advertisements on it, and a "host-only" peer namespace (192.168.77.1/24,
 # fd77::1/64) wired to br0 through a veth pair.
 #
-#   scripts/setup-bridge.sh up|down|status [--netns NAME]
+#   scripts/setup-bridge.sh up|down|status [--netns NAME] [--dhcpv6]
+#
+# IPv6 addresses come by SLAAC (dnsmasq's `ra-stateless`: the RA's A and O flags, DHCPv6 for other configuration
+# only) unless `up --dhcpv6` asks for stateful DHCPv6: the RA then sets M, its prefix is on-link but not
+# autonomous, and dnsmasq leases addresses from fd77::100-fd77::1ff (RFC 8415).
 #
 # Without --netns, br0 and dnsmasq live in the current namespace and the peer namespace is `hostonly`.
 # With --netns NAME, br0, dnsmasq and the bridge end of the veth live in namespace NAME (created if missing) and
@@ -26,6 +30,8 @@ RANGE_END=192.168.77.200
 PREFIX6=fd77::
 BRIDGE_ADDR6=fd77::2
 PEER_ADDR6=fd77::1
+RANGE6_START=fd77::100 # stateful DHCPv6 (--dhcpv6)
+RANGE6_END=fd77::1ff
 VETH_BR=veth-hostonly # the end enslaved to br0
 VETH_PEER=veth0       # the end in the peer namespace
 LEASE=${DHCP_LEASE:-12h}
@@ -33,7 +39,7 @@ DNSMASQ=${DNSMASQ:-dnsmasq}
 STATE_ROOT=/run/mirage-lab
 
 usage() {
-  echo "usage: $0 up|down|status [--netns NAME]" >&2
+  echo "usage: $0 up|down|status [--netns NAME] [--dhcpv6]" >&2
   exit 64
 }
 die() {
@@ -48,8 +54,13 @@ ACTION=$1
 shift
 case "$ACTION" in up | down | status) ;; -h | --help) usage ;; *) echo "setup-bridge: unknown action '$ACTION'" >&2; usage ;; esac
 LAB_NS=""
+DHCPV6=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --dhcpv6)
+      DHCPV6=1
+      shift
+      ;;
     --netns)
       [ $# -ge 2 ] || usage
       LAB_NS=$2
@@ -199,7 +210,9 @@ do_up() {
   ip -n "$PEER_NS" -6 addr replace "$PEER_ADDR6/64" dev "$VETH_PEER" nodad
   say "$PEER_NS/$VETH_PEER has $PEER_ADDR/$PREFIX and $PEER_ADDR6/64, default via $BRIDGE_ADDR"
 
-  # dnsmasq, DHCP and IPv6 router advertisements (ra-stateless: SLAAC from PREFIX6, RFC 4862), on br0 only.
+  # dnsmasq, DHCP and IPv6 router advertisements (ra-stateless: SLAAC from PREFIX6, RFC 4862; with --dhcpv6,
+  # stateful DHCPv6 from RANGE6), on br0 only. The DNS server it names (br0) is for the clients' configuration.
+  if [ "$DHCPV6" = 1 ]; then RANGE6="$RANGE6_START,$RANGE6_END,64,$LEASE"; else RANGE6="$PREFIX6,ra-stateless,64,$LEASE"; fi
   # --no-ping: skip the server's 3 s ping check before each offer (the lab has no other hosts to clash with;
   # address conflict detection is the client's job, RFC 5227).
   if pid=$(our_dnsmasq_pid); then
@@ -212,7 +225,8 @@ do_up() {
       --bind-interfaces --interface="$BRIDGE" --except-interface=lo \
       --dhcp-range="$RANGE_START,$RANGE_END,$NETMASK,$LEASE" \
       --dhcp-option=option:router,"$BRIDGE_ADDR" \
-      --enable-ra --dhcp-range="$PREFIX6,ra-stateless,64,$LEASE" --ra-param="$BRIDGE,10,1800" \
+      --enable-ra --dhcp-range="$RANGE6" --ra-param="$BRIDGE,10,1800" \
+      --dhcp-option=option6:dns-server,"[$BRIDGE_ADDR6]" \
       --dhcp-authoritative \
       --no-ping \
       --log-dhcp --log-facility="$LOGFILE" \
@@ -229,7 +243,9 @@ do_up() {
       die "dnsmasq did not start (no live dnsmasq in $PIDFILE)"
     fi
     mark "dnsmasq"
-    say "started dnsmasq (pid $pid): DHCP $RANGE_START-$RANGE_END/$PREFIX, router $BRIDGE_ADDR, lease $LEASE, RA $PREFIX6/64, log $LOGFILE"
+    local v6what="RA $PREFIX6/64 (SLAAC)"
+    if [ "$DHCPV6" = 1 ]; then v6what="RA $PREFIX6/64, DHCPv6 $RANGE6_START-$RANGE6_END"; fi
+    say "started dnsmasq (pid $pid): DHCP $RANGE_START-$RANGE_END/$PREFIX, router $BRIDGE_ADDR, lease $LEASE, $v6what, log $LOGFILE"
   fi
   UP_DONE=1
   say "up: lab ready in $WHERE${LAB_NS:+ (run the stack with: ip netns exec $LAB_NS …)}"

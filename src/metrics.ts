@@ -7,6 +7,7 @@
 // knows about metrics. Counters copied this way stay monotonic because their sources only ever grow.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { leaseEnd } from './dhcp/dhcpv6-lease.ts';
 import type { DeviceTraffic } from './stack/direct-stack.ts';
 import type { RequestHandler } from './http/server.ts';
 import type { Logger } from './log.ts';
@@ -150,6 +151,19 @@ function registerStack(registry: Registry, src: StackSource): void {
       this.set(stack.arp.pendingAddresses);
     },
   });
+  const dhcp6 = stack.dhcp6;
+  if (dhcp6 !== undefined) {
+    new Gauge({
+      name: 'direct_stack_dhcpv6_lease_remaining_seconds',
+      help: 'Seconds until the last address of the DHCPv6 lease ends; 0 without a lease, -1 for a lease without end.',
+      registers,
+      collect() {
+        const lease = dhcp6.lease;
+        const end = lease === undefined ? 0 : leaseEnd(lease);
+        this.set(lease === undefined ? 0 : Number.isFinite(end) ? Math.max(0, (end - src.now()) / 1000) : -1);
+      },
+    });
+  }
   const dhcp = stack.dhcp;
   if (dhcp !== undefined) {
     new Gauge({

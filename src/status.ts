@@ -12,6 +12,7 @@
 //     frames in 120 (15.1 KiB), out 118 (21.0 KiB); tcp.retransmit 0, tcp.rx_reset 0, arp.conflict 0
 //     drops: eth.rx_unknown_type 3, arp.rx_malformed 1
 
+import { leaseEnd } from './dhcp/dhcpv6-lease.ts';
 import type { DeviceTraffic } from './stack/direct-stack.ts';
 import { ipToString, ipv4ToString, ipv6ToString, isIpv4, macToString, type IpAddr } from './net/addr.ts';
 import type { Stack } from './stack/stack.ts';
@@ -147,6 +148,19 @@ export function renderDirectStatus(input: DirectStatusInput): string[] {
     for (const a of addrs.slice(0, arpRows)) {
       const valid = a.validUntil === undefined ? 'forever' : formatDuration(a.validUntil - now);
       out.push(`    ${ipv6ToString(a.address).padEnd(28)} ${a.state.padEnd(10)} ${a.origin.padEnd(10)} ${valid}`);
+    }
+    const dhcp6 = stack.dhcp6;
+    if (dhcp6 !== undefined && dhcp6.state !== 'idle') {
+      const lease = dhcp6.lease;
+      const dns = dhcp6.dnsServers;
+      const dnsPart = dns.length > 0 ? `, DNS ${dns.map(ipv6ToString).join(' ')}` : '';
+      if (lease === undefined) out.push(`  DHCPv6 ${dhcp6.state}: no lease${dnsPart}`);
+      else {
+        const end = leaseEnd(lease);
+        const left = Number.isFinite(end) ? `${formatDuration(end - now)} left` : 'forever';
+        const renewal = dhcp6.state === 'bound' && Number.isFinite(lease.t1At) ? `, renewal in ${formatDuration(lease.t1At - now)}` : '';
+        out.push(`  DHCPv6 ${dhcp6.state}: ${lease.addresses.map((a) => ipv6ToString(a.address)).join(' ')}, lease ${left}${renewal}${dnsPart}`);
+      }
     }
     const neighbours = ndp.cache.list();
     const routers = ndp.routers.defaultRouters(now);

@@ -3,6 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { DhcpMessageType, encodeDhcp, parseDhcp } from '../src/dhcp/dhcp-wire.ts';
+import { Dhcpv6Type, encodeDhcpv6, type Dhcpv6Message } from '../src/dhcp/dhcpv6-wire.ts';
 import { MAC_BROADCAST, macToString } from '../src/net/addr.ts';
 import { Stack } from '../src/stack/stack.ts';
 import { TcpSocket } from '../src/net/tcp/tcp-socket.ts';
@@ -144,5 +145,25 @@ describe('status rendering', () => {
     const v4only = renderDirectStatus({ stack: new Net().a, now: 0, listening: [] }).join('\n');
     expect(v4only).not.toContain('IPv6');
     sock.abort();
+  });
+
+  it('shows the DHCPv6 lease (addresses, time left, renewal) and the DNS servers it gave', () => {
+    const net = new Net({ ipv6: { secret: new Uint8Array(16) } });
+    net.advance(3000);
+    const c = net.a.dhcp6;
+    if (c === undefined) throw new Error('no DHCPv6 client');
+    const reply = (type: number, extra: Partial<Dhcpv6Message>): void =>
+      c.receive(encodeDhcpv6({ type, xid: c.xid ?? 0, clientId: c.clientId, serverId: Uint8Array.of(0, 3, 0, 1, 2, 0, 0, 0, 0, 2), iaNa: [], ...extra }), net.now);
+    c.routerFlags(false, true, net.now);
+    net.advance(1200);
+    reply(Dhcpv6Type.REPLY, { dnsServers: [0xfd77n << 112n | 2n] });
+    expect(renderDirectStatus({ stack: net.a, now: net.now, listening: [] }).join('\n')).toContain('  DHCPv6 informed: no lease, DNS fd77::2');
+    c.routerFlags(true, true, net.now);
+    net.advance(1200);
+    const ia = { iaid: c.iaid, t1: 1800, t2: 2880, addresses: [{ address: 0xfd77n << 112n | 0x1a2n, preferred: 3600, valid: 7200 }] };
+    reply(Dhcpv6Type.ADVERTISE, { iaNa: [ia], preference: 255 });
+    reply(Dhcpv6Type.REPLY, { iaNa: [ia], dnsServers: [0xfd77n << 112n | 2n] });
+    const text = renderDirectStatus({ stack: net.a, now: net.now, listening: [] }).join('\n');
+    expect(text).toContain(`  DHCPv6 bound: fd77::1a2, lease ${formatDuration(7200_000)} left, renewal in ${formatDuration(1800_000)}, DNS fd77::2`);
   });
 });

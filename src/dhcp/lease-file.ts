@@ -35,6 +35,46 @@ export type LeaseFileRead =
 
 /** Reads the state file of `mac`; never throws. A file for another MAC, or anything malformed, is `bad`. */
 export function readLeaseFile(file: string, mac: MacAddr, clocks: LeaseClocks): LeaseFileRead {
+  const read = readStateRecord(file, mac);
+  if (read.kind !== 'ok') return read;
+  const r = read.record;
+  const address = typeof r.address === 'string' ? parseIpv4(r.address) : undefined;
+  const server = typeof r.server === 'string' ? parseIpv4(r.server) : undefined;
+  const end = typeof r.leaseEnd === 'string' ? Date.parse(r.leaseEnd) : NaN;
+  if (address === undefined || server === undefined || !Number.isFinite(end)) {
+    return { kind: 'bad', reason: 'address, server or leaseEnd missing or malformed' };
+  }
+  return { kind: 'ok', saved: { address, server, expiresAt: clocks.stack() + (end - clocks.wall()) }, leaseEnd: new Date(end) };
+}
+
+/**
+ * Remembers `saved` for `mac` in `file` (creating its directory), atomically: readers see the old file or the
+ * new one, never a part. `undefined` removes the file. Throws on failure (the caller logs it and goes on).
+ */
+export function writeLeaseFile(file: string, mac: MacAddr, saved: DhcpSavedLease | undefined, clocks: LeaseClocks): void {
+  writeStateRecord(file, mac, saved === undefined ? undefined : {
+    address: ipv4ToString(saved.address),
+    server: ipv4ToString(saved.server),
+    leaseEnd: wallTime(saved.expiresAt, clocks),
+  });
+}
+
+/** A time of the stack's clock as wall-clock ISO text; what lies beyond a Date (an infinite lease) is the last one. */
+export function wallTime(at: number, clocks: LeaseClocks): string {
+  const d = new Date(clocks.wall() + (at - clocks.stack()));
+  return (Number.isFinite(d.getTime()) ? d : new Date(8.64e15)).toISOString();
+}
+
+/** Wall-clock ISO text back in the stack's clock, or undefined when it is not a time. */
+export function stackTime(text: unknown, clocks: LeaseClocks): number | undefined {
+  const end = typeof text === 'string' ? Date.parse(text) : NaN;
+  return Number.isFinite(end) ? clocks.stack() + (end - clocks.wall()) : undefined;
+}
+
+export type StateRecordRead = { kind: 'none' } | { kind: 'ok'; record: Record<string, unknown> } | { kind: 'bad'; reason: string };
+
+/** A state file's JSON object, checked for its version and MAC; never throws. */
+export function readStateRecord(file: string, mac: MacAddr): StateRecordRead {
   let text: string;
   try {
     if (statSync(file).size > MAX_FILE_BYTES) return { kind: 'bad', reason: `larger than ${MAX_FILE_BYTES} bytes` };
@@ -53,33 +93,16 @@ export function readLeaseFile(file: string, mac: MacAddr, clocks: LeaseClocks): 
   const r = json as Record<string, unknown>;
   if (r.version !== 1) return { kind: 'bad', reason: 'unknown version' };
   if (r.mac !== macToString(mac)) return { kind: 'bad', reason: `for MAC ${String(r.mac)}, not ${macToString(mac)}` };
-  const address = typeof r.address === 'string' ? parseIpv4(r.address) : undefined;
-  const server = typeof r.server === 'string' ? parseIpv4(r.server) : undefined;
-  const end = typeof r.leaseEnd === 'string' ? Date.parse(r.leaseEnd) : NaN;
-  if (address === undefined || server === undefined || !Number.isFinite(end)) {
-    return { kind: 'bad', reason: 'address, server or leaseEnd missing or malformed' };
-  }
-  return { kind: 'ok', saved: { address, server, expiresAt: clocks.stack() + (end - clocks.wall()) }, leaseEnd: new Date(end) };
+  return { kind: 'ok', record: r };
 }
 
-/**
- * Remembers `saved` for `mac` in `file` (creating its directory), atomically: readers see the old file or the
- * new one, never a part. `undefined` removes the file. Throws on failure (the caller logs it and goes on).
- */
-export function writeLeaseFile(file: string, mac: MacAddr, saved: DhcpSavedLease | undefined, clocks: LeaseClocks): void {
-  if (saved === undefined) {
+/** Writes `{version, mac, ...fields}` to `file` atomically (temporary file, fsync, rename), or removes it for undefined. */
+export function writeStateRecord(file: string, mac: MacAddr, fields: Record<string, unknown> | undefined): void {
+  if (fields === undefined) {
     rmSync(file, { force: true });
     return;
   }
-  const leaseEnd = new Date(clocks.wall() + (saved.expiresAt - clocks.stack()));
-  const record = {
-    version: 1,
-    mac: macToString(mac),
-    address: ipv4ToString(saved.address),
-    server: ipv4ToString(saved.server),
-    // An infinite lease (0xffffffff s) lands beyond what a Date can hold: keep the latest one it can.
-    leaseEnd: (Number.isFinite(leaseEnd.getTime()) ? leaseEnd : new Date(8.64e15)).toISOString(),
-  };
+  const record = { version: 1, mac: macToString(mac), ...fields };
   const dir = path.dirname(file);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);

@@ -11,7 +11,7 @@ import { earliest } from '../net/deadline.ts';
 import type { Random } from '../random.ts';
 
 export type AddressState = 'tentative' | 'preferred' | 'deprecated';
-export type AddressOrigin = 'link-local' | 'slaac' | 'static';
+export type AddressOrigin = 'link-local' | 'slaac' | 'static' | 'dhcpv6';
 
 export interface Ipv6AddressInfo {
   address: Ipv6Addr;
@@ -57,7 +57,10 @@ export type AddressEvent =
   | { kind: 'added'; address: Ipv6Addr; origin: AddressOrigin; prefix: Ipv6Addr; prefixLength: number }
   | { kind: 'deprecated'; address: Ipv6Addr }
   /** Gone: its valid lifetime ended, or another host has it (`duplicate`). */
-  | { kind: 'removed'; address: Ipv6Addr; reason: 'expired' | 'duplicate' };
+  | { kind: 'removed'; address: Ipv6Addr; origin: AddressOrigin; reason: RemovalReason };
+
+/** Why an address went: its valid lifetime ended, another host has it, or its DHCPv6 lease is over. */
+export type RemovalReason = 'expired' | 'duplicate' | 'released';
 
 interface Entry extends Ipv6AddressInfo {
   /** Tentative: DAD solicitations sent, when the next step is due, our nonce. */
@@ -119,6 +122,27 @@ export class Ipv6Addresses {
   addStatic(address: Ipv6Addr, prefixLength: number, now: number): void {
     if (this.entries.has(address)) return;
     this.insert({ address, prefixLength, origin: 'static', prefix: address, dadCounter: 0 }, undefined, undefined, now);
+  }
+
+  /**
+   * The addresses DHCPv6 leases us (RFC 8415 §18.2.10.1), each a /128 (DHCPv6 says nothing of prefixes; what is
+   * on-link comes from router advertisements): new ones are detected before use, known ones take the lifetimes
+   * given (Infinity: forever), and leased addresses not in `leased` go.
+   */
+  setLeased(leased: readonly { address: Ipv6Addr; preferredUntil: number; validUntil: number }[], now: number): void {
+    const until = (t: number): number | undefined => (t === Infinity ? undefined : t);
+    const keep = new Set(leased.map((l) => l.address));
+    for (const e of [...this.entries.values()]) if (e.origin === 'dhcpv6' && !keep.has(e.address)) this.remove(e, 'released');
+    for (const l of leased) {
+      const e = this.entries.get(l.address);
+      if (e === undefined) {
+        this.insert({ address: l.address, prefixLength: 128, origin: 'dhcpv6', prefix: l.address, dadCounter: 0 }, until(l.preferredUntil), until(l.validUntil), now);
+      } else if (e.origin === 'dhcpv6') {
+        e.preferredUntil = until(l.preferredUntil);
+        e.validUntil = until(l.validUntil);
+        if (e.state === 'deprecated' && (e.preferredUntil === undefined || now < e.preferredUntil)) e.state = 'preferred';
+      }
+    }
   }
 
   /**
@@ -254,10 +278,10 @@ export class Ipv6Addresses {
     }
   }
 
-  private remove(e: Entry, reason: 'expired' | 'duplicate'): void {
+  private remove(e: Entry, reason: RemovalReason): void {
     this.entries.delete(e.address);
     this.leave(solicitedNode(e.address));
-    this.events.push({ kind: 'removed', address: e.address, reason });
+    this.events.push({ kind: 'removed', address: e.address, origin: e.origin, reason });
   }
 
   private join(group: Ipv6Addr): void {

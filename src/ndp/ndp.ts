@@ -16,7 +16,7 @@ import type { RxContext } from '../net/ip.ts';
 import type { Ipv6Config } from '../net/ipv6.ts';
 import type { OutPacket } from '../net/packet.ts';
 import type { Random } from '../random.ts';
-import { Ipv6Addresses, type AddressOptions } from './addresses.ts';
+import { Ipv6Addresses, type AddressOptions, type AddressOrigin } from './addresses.ts';
 import { MldReporter, type MldReporterOptions } from './mld-reporter.ts';
 import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, MODE_IS_EXCLUDE, mldv2Report, parseMldQuery, type MldRecord } from './mld-wire.ts';
 import { NeighborCache, type NeighborOptions } from './neighbor-cache.ts';
@@ -40,6 +40,14 @@ export interface NdpIo {
   log(line: string): void;
 }
 
+/**
+ * What neighbour discovery leaves to the stack above it (`takeEvents`): the routers' request for DHCPv6, and an
+ * address that duplicate address detection took away (a DHCPv6 lease must then be declined).
+ */
+export type NdpEvent =
+  | { kind: 'dhcpv6'; managed: boolean; other: boolean }
+  | { kind: 'duplicate'; address: Ipv6Addr; origin: AddressOrigin };
+
 export class NeighborDiscovery implements Ipv6Config {
   readonly cache: NeighborCache;
   readonly addresses: Ipv6Addresses;
@@ -50,6 +58,7 @@ export class NeighborDiscovery implements Ipv6Config {
   /** `--gateway6`: the operator's default router, chosen before any advertised one. */
   private staticRouter: Ipv6Addr | undefined;
   private dns: { servers: Ipv6Addr[]; expiresAt: number } | undefined;
+  private events: NdpEvent[] = [];
 
   constructor(
     private readonly mac: MacAddr,
@@ -89,6 +98,27 @@ export class NeighborDiscovery implements Ipv6Config {
       this.io.log(`IPv6: static default router ${ipv6ToString(gateway)}`);
     }
     this.settle(now);
+  }
+
+  /** The addresses a DHCPv6 lease gives (see Ipv6Addresses.setLeased): detected, then used. */
+  setLeased(leased: readonly { address: Ipv6Addr; preferredUntil: number; validUntil: number }[], now: number): void {
+    this.addresses.setLeased(leased, now);
+    this.settle(now);
+  }
+
+  /** Our link-local address once it passed duplicate address detection. */
+  get linkLocal(): Ipv6Addr | undefined {
+    return this.addresses.list().find((a) => a.origin === 'link-local' && a.state !== 'tentative')?.address;
+  }
+
+  takeEvents(): NdpEvent[] {
+    const out = this.events;
+    this.events = [];
+    return out;
+  }
+
+  get hasEvents(): boolean {
+    return this.events.length > 0;
   }
 
   /** DNS servers advertised (RFC 8106), while their lifetime lasts. */
@@ -212,7 +242,7 @@ export class NeighborDiscovery implements Ipv6Config {
 
   /** MLDv2 reports go to all MLDv2 routers with hop limit 1 and a Router Alert, from the link-local address or :: (§5.2.13). */
   private report(records: MldRecord[], now: number): void {
-    const ll = this.addresses.list().find((a) => a.origin === 'link-local' && a.state !== 'tentative')?.address ?? IPV6_ANY;
+    const ll = this.linkLocal ?? IPV6_ANY;
     this.io.sendIcmpv6(IPV6_ALL_MLDV2_ROUTERS, mldv2Report(records), now, { src: ll, hopLimit: 1, routerAlert: true });
   }
 
@@ -239,6 +269,7 @@ export class NeighborDiscovery implements Ipv6Config {
           case 'added':
             this.io.log(`IPv6: ${ipv6ToString(e.address)} ready (${e.origin})`);
             if (e.origin === 'slaac') this.io.log(`SLAAC: ${ipv6ToString(e.address)}/${e.prefixLength} from prefix ${ipv6ToString(e.prefix)}/${e.prefixLength}`);
+            if (e.origin === 'dhcpv6') this.io.log(`DHCPv6: bound to ${ipv6ToString(e.address)}`);
             // RFC 4861 §7.2.6: tell the link at once (neighbours may have cached another host's address for it).
             this.io.sendIcmpv6(IPV6_ALL_NODES, neighborAdvertisement(e.address, { router: false, solicited: false, override: true }, { targetLla: this.mac }), now, { src: e.address, hopLimit: 255 });
             if (e.origin === 'link-local') this.routers.start(now);
@@ -248,13 +279,14 @@ export class NeighborDiscovery implements Ipv6Config {
             break;
           case 'removed':
             this.io.log(`IPv6: ${ipv6ToString(e.address)} removed (${e.reason})`);
+            if (e.reason === 'duplicate') this.events.push({ kind: 'duplicate', address: e.address, origin: e.origin });
             break;
         }
       }
       for (const e of fromRouters) {
         switch (e.kind) {
           case 'solicit': {
-            const src = this.addresses.list().find((a) => a.origin === 'link-local' && a.state !== 'tentative')?.address;
+            const src = this.linkLocal;
             // §6.3.7: from the link-local address with our link-layer address (or from :: without it).
             const rs = routerSolicitation(src === undefined ? {} : { sourceLla: this.mac });
             this.io.sendIcmpv6(IPV6_ALL_ROUTERS, rs, now, { src: src ?? IPV6_ANY, hopLimit: 255 });
@@ -271,7 +303,7 @@ export class NeighborDiscovery implements Ipv6Config {
             this.dns = { servers: e.servers, expiresAt: e.expiresAt };
             break;
           case 'dhcpv6':
-            if (e.managed || e.other) this.io.log(`IPv6: the router asks for DHCPv6 (${e.managed ? 'addresses' : 'other configuration'}), which is not done yet`);
+            this.events.push({ kind: 'dhcpv6', managed: e.managed, other: e.other });
             break;
           case 'routers':
             break;

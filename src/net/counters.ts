@@ -29,6 +29,7 @@ export const COUNTER_NAMES = {
     'tx_rate_limited',
   ],
   icmp: ['rx', 'rx_malformed', 'rx_error', 'rx_redirect_ignored', 'rx_broadcast_echo_ignored', 'tx_echo_reply', 'tx_unreachable', 'tx_rate_limited'],
+  dhcp6: ['rx', 'rx_bad', 'rx_ignored', 'tx'],
   udp: ['rx', 'tx', 'rx_bad_short', 'rx_bad_length', 'rx_bad_checksum', 'rx_closed_port', 'tx_no_address'],
   tcp: [
     'rx', 'tx', 'tx_reset', 'tx_tso', 'rx_bad_short', 'rx_bad_offset', 'rx_bad_checksum', 'rx_bad_options', 'rx_broadcast', 'rx_closed_port',

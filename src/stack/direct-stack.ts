@@ -6,8 +6,10 @@ import { acdOptionsFor } from '../arp/acd.ts';
 import type { Timers } from '../clock.ts';
 import type { AcdMode } from '../arp/acd.ts';
 import type { Logger } from '../log.ts';
+import type { Dhcpv6Lease } from '../dhcp/dhcpv6-client.ts';
+import { dhcpv6LeaseFilePath, readDhcpv6LeaseFile, writeDhcpv6LeaseFile } from '../dhcp/dhcpv6-lease-file.ts';
 import { defaultLeaseFilePath, readLeaseFile, writeLeaseFile, type LeaseClocks } from '../dhcp/lease-file.ts';
-import { ipv4ToString, macToString, randomLocalMac, type Ipv4Config, type Ipv6Addr, type MacAddr } from '../net/addr.ts';
+import { ipv4ToString, ipv6ToString, macToString, randomLocalMac, type Ipv4Config, type Ipv6Addr, type MacAddr } from '../net/addr.ts';
 import type { ByteStream } from '../net/byte-stream.ts';
 import type { DeviceOffloads, NetDevice, RxInfo } from '../net/device.ts';
 import { Counters } from '../net/counters.ts';
@@ -19,7 +21,7 @@ import { TcpSocket } from '../net/tcp/tcp-socket.ts';
 import type { Random } from '../random.ts';
 import { StackDriver } from './driver.ts';
 import { defaultIpv6SecretPath, loadIpv6Secret } from './ipv6-secret.ts';
-import { describeConfig, type DhcpStateStore, type Stack, type StackIpv6Options, type StackOptions } from './stack.ts';
+import { describeConfig, type DhcpStateStore, type Stack, type StackIpv6Options, type StackOptions, type StateStore } from './stack.ts';
 
 /** How long shutdown waits for the DHCP release and the last FINs to get out. */
 const RELEASE_GRACE_MS = 1000;
@@ -122,7 +124,7 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
   const tap = TapDevice.open({ bridge: config.bridge, mac, binding: config.tapBinding, offloads, log: (l) => log.info(l) }, counters);
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
   let addressWaiters: Array<() => void> = [];
-  const ipv6 = config.ipv6 === undefined ? undefined : ipv6Options(config, mac, log);
+  const ipv6 = config.ipv6 === undefined ? undefined : ipv6Options(config, mac, timers, log);
   const options: Omit<StackOptions, 'wake'> = {
     mac, mtu: tap.mtu, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd, counters, offloads: tap.offloads, ipv6,
     onAddress: (cfg) => {
@@ -179,11 +181,12 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
 }
 
 /** IPv6's stack options: the stable-identifier secret from its file (made on first use), the static address. */
-function ipv6Options(config: DirectStackOptions, mac: MacAddr, log: Logger): StackIpv6Options {
+function ipv6Options(config: DirectStackOptions, mac: MacAddr, timers: Timers, log: Logger): StackIpv6Options {
   const iid = config.ipv6Iid ?? 'stable';
+  const stateDir = path.dirname(config.dhcpState ?? defaultLeaseFilePath(mac));
   let secret: Uint8Array = new Uint8Array(0);
   if (iid === 'stable') {
-    const file = defaultIpv6SecretPath(path.dirname(config.dhcpState ?? defaultLeaseFilePath(mac)), mac);
+    const file = defaultIpv6SecretPath(stateDir, mac);
     const loaded = loadIpv6Secret(file);
     secret = loaded.secret;
     if (loaded.error !== undefined) log.warn(`IPv6: cannot keep the address secret in ${file} (${loaded.error}): addresses will change at the next start`);
@@ -192,6 +195,7 @@ function ipv6Options(config: DirectStackOptions, mac: MacAddr, log: Logger): Sta
   const v6 = config.ipv6;
   return {
     secret,
+    dhcpv6State: dhcpv6LeaseStore(dhcpv6LeaseFilePath(stateDir, mac), mac, timers, log),
     ...(v6?.mode === 'static' ? { static: { address: v6.address, prefixLength: v6.prefixLength, gateway: v6.gateway } } : {}),
     ndp: { addresses: { iid } },
   };
@@ -202,19 +206,37 @@ function ipv6Options(config: DirectStackOptions, mac: MacAddr, log: Logger): Sta
  * A file that cannot be read or written is reported and otherwise ignored: DHCP then simply starts from INIT.
  */
 function leaseStore(file: string, mac: MacAddr, timers: Timers, log: Logger): DhcpStateStore {
-  const clocks: LeaseClocks = { wall: () => Date.now(), stack: () => timers.now() };
-  const read = readLeaseFile(file, mac, clocks);
-  if (read.kind === 'bad') log.warn(`DHCP: ignoring the state file ${file}: ${read.reason}`);
-  if (read.kind === 'ok') log.info(`DHCP: state file ${file}: ${ipv4ToString(read.saved.address)} until ${read.leaseEnd.toISOString()}`);
-  else log.info(`DHCP: state file ${file}`);
+  const clocks = clocksOf(timers);
+  return stateStore('DHCP', file, log, readLeaseFile(file, mac, clocks), (lease) => writeLeaseFile(file, mac, lease, clocks),
+    (saved) => `${ipv4ToString(saved.address)} until ${new Date(clocks.wall() + saved.expiresAt - clocks.stack()).toISOString()}`);
+}
+
+/** The DHCPv6 lease remembered beside the DHCPv4 one (src/dhcp/dhcpv6-lease-file.ts), for Confirm at the next start. */
+function dhcpv6LeaseStore(file: string, mac: MacAddr, timers: Timers, log: Logger): StateStore<Dhcpv6Lease> {
+  const clocks = clocksOf(timers);
+  return stateStore('DHCPv6', file, log, readDhcpv6LeaseFile(file, mac, clocks), (lease) => writeDhcpv6LeaseFile(file, mac, lease, clocks),
+    (saved) => saved.addresses.map((a) => ipv6ToString(a.address)).join(', '));
+}
+
+function clocksOf(timers: Timers): LeaseClocks {
+  return { wall: () => Date.now(), stack: () => timers.now() };
+}
+
+function stateStore<T>(
+  what: string, file: string, log: Logger, read: { kind: 'none' } | { kind: 'ok'; saved: T } | { kind: 'bad'; reason: string },
+  write: (lease: T | undefined) => void, describe: (saved: T) => string,
+): StateStore<T> {
+  if (read.kind === 'bad') log.warn(`${what}: ignoring the state file ${file}: ${read.reason}`);
+  if (read.kind === 'ok') log.info(`${what}: state file ${file}: ${describe(read.saved)}`);
+  else log.info(`${what}: state file ${file}`);
   return {
     saved: read.kind === 'ok' ? read.saved : undefined,
     save: (lease) => {
       try {
-        writeLeaseFile(file, mac, lease, clocks);
+        write(lease);
       } catch (err) {
-        const what = lease === undefined ? 'remove' : 'write';
-        log.warn(`DHCP: cannot ${what} the state file ${file}: ${err instanceof Error ? err.message : String(err)}`);
+        const verb = lease === undefined ? 'remove' : 'write';
+        log.warn(`${what}: cannot ${verb} the state file ${file}: ${err instanceof Error ? err.message : String(err)}`);
       }
     },
   };

@@ -32,7 +32,9 @@ import { encodeIcmpv6 } from '../net/icmpv6-wire.ts';
 import { Icmpv6, type Icmpv6Options } from '../net/icmpv6.ts';
 import { Ipv6, type Ipv6Options } from '../net/ipv6.ts';
 import { NH_ICMPV6 } from '../net/ipv6-wire.ts';
-import { NeighborDiscovery, type NdpOptions } from '../ndp/ndp.ts';
+import { NeighborDiscovery, type NdpEvent, type NdpOptions } from '../ndp/ndp.ts';
+import { Dhcpv6Client, type Dhcpv6ClientOptions, type Dhcpv6Event, type Dhcpv6Lease } from '../dhcp/dhcpv6-client.ts';
+import { ALL_DHCP_RELAY_AGENTS_AND_SERVERS, DHCPV6_CLIENT_PORT, DHCPV6_SERVER_PORT } from '../dhcp/dhcpv6-wire.ts';
 import { DualNetwork } from './dual-network.ts';
 import { earliest } from '../net/deadline.ts';
 
@@ -77,15 +79,20 @@ export interface StackIpv6Options {
   ip?: Partial<Ipv6Options>;
   icmp?: Partial<Icmpv6Options>;
   ndp?: Partial<NdpOptions>;
+  /** The DHCPv6 client (run when router advertisements ask for it), or false for none. */
+  dhcpv6?: Partial<Dhcpv6ClientOptions> | false;
+  /** The DHCPv6 lease kept across restarts by the caller (for Confirm, RFC 8415 §18.2.3). */
+  dhcpv6State?: StateStore<Dhcpv6Lease> | undefined;
+}
+
+/** Where a lease is remembered between runs: what an earlier run left (in the stack's clock), and how to change it. */
+export interface StateStore<T> {
+  saved: T | undefined;
+  save(lease: T | undefined): void;
 }
 
 /** Where the DHCP client's lease is remembered between runs, for INIT-REBOOT (RFC 2131 §3.2). */
-export interface DhcpStateStore {
-  /** The lease of an earlier run, in the stack's clock; undefined when there is none. */
-  saved: DhcpSavedLease | undefined;
-  /** Remember `lease`, or forget the one remembered (undefined). */
-  save(lease: DhcpSavedLease | undefined): void;
-}
+export type DhcpStateStore = StateStore<DhcpSavedLease>;
 
 export class Stack {
   readonly counters: Counters;
@@ -101,6 +108,8 @@ export class Stack {
   readonly icmp6: Icmpv6 | undefined;
   readonly ndp: NeighborDiscovery | undefined;
   readonly dhcp: DhcpClient | undefined;
+  /** Stateful DHCPv6 or Information-request, as the routers ask (RFC 8415), when the stack has IPv6. */
+  readonly dhcp6: Dhcpv6Client | undefined;
   /** Where the IPv4 address comes from: DHCP, a static one, or none at all (`--ipv4 off`). */
   readonly ipv4Mode: 'dhcp' | 'static' | 'off';
   /** Probes DHCP addresses before use and defends them afterwards (RFC 5227); idle with a static address. */
@@ -142,6 +151,8 @@ export class Stack {
       }, counters, options.random, v6.ip);
       this.icmp6 = new Icmpv6(this.ipv6, { neighborDiscovery: (m, ctx) => ndp.receive(m, ctx), multicastListener: (m, ctx) => ndp.receiveQuery(m, ctx) }, counters, v6.icmp);
     }
+    this.dhcp6 = v6 === undefined || v6.dhcpv6 === false ? undefined : new Dhcpv6Client({ mac, random: options.random, ...v6.dhcpv6 }, counters, options.log);
+    this.dhcp6?.restore(v6?.dhcpv6State?.saved);
     // TCP and UDP see one network layer of both families.
     const net = new DualNetwork(this.ipv4, this.icmp, this.ipv6, this.icmp6, counters);
     this.udp = new Udp(net, net, counters);
@@ -157,6 +168,14 @@ export class Stack {
         this.settleAddressing(d.now);
       });
     }
+    const dhcp6 = this.dhcp6;
+    if (dhcp6 !== undefined) {
+      this.udp.bind(DHCPV6_CLIENT_PORT, (d) => {
+        if (d.srcPort !== DHCPV6_SERVER_PORT) return;
+        dhcp6.receive(d.payload, d.now);
+        this.settleAddressing(d.now);
+      });
+    }
   }
 
   /**
@@ -168,7 +187,9 @@ export class Stack {
     for (let round = 0; round < 64; round++) {
       const fromDhcp = dhcp?.takeEvents() ?? [];
       const fromAcd = this.acd.takeEvents();
-      if (fromDhcp.length === 0 && fromAcd.length === 0) return;
+      const fromNdp = this.ndp?.takeEvents() ?? [];
+      const fromDhcp6 = this.dhcp6?.takeEvents() ?? [];
+      if (fromDhcp.length === 0 && fromAcd.length === 0 && fromNdp.length === 0 && fromDhcp6.length === 0) return;
       for (const e of fromDhcp) {
         switch (e.kind) {
           case 'send':
@@ -206,6 +227,41 @@ export class Stack {
             break;
         }
       }
+      this.applyIpv6Addressing(fromNdp, fromDhcp6, now);
+    }
+  }
+
+  /** IPv6's share of settleAddressing: the routers' M/O flags to DHCPv6, its leases to the address list, DAD verdicts back. */
+  private applyIpv6Addressing(fromNdp: NdpEvent[], fromDhcp6: Dhcpv6Event[], now: number): void {
+    const ndp = this.ndp;
+    const dhcp6 = this.dhcp6;
+    if (ndp === undefined) return;
+    for (const e of fromNdp) {
+      if (e.kind === 'dhcpv6') dhcp6?.routerFlags(e.managed, e.other, now);
+      else if (e.origin === 'dhcpv6') dhcp6?.addressConflict(e.address, now);
+    }
+    for (const e of fromDhcp6) {
+      switch (e.kind) {
+        case 'send': {
+          // RFC 8415 §13.1: from the link-local address, to All_DHCP_Relay_Agents_and_Servers.
+          const src = ndp.linkLocal;
+          if (src === undefined) this.counters.inc('udp.tx_no_address');
+          else this.udp.send({ srcPort: DHCPV6_CLIENT_PORT, dst: ALL_DHCP_RELAY_AGENTS_AND_SERVERS, dstPort: DHCPV6_SERVER_PORT, payload: e.payload, src }, now);
+          break;
+        }
+        case 'bound':
+          ndp.setLeased(e.lease.addresses, now);
+          break;
+        case 'lost':
+          // While stopping, the addresses stay until the RELEASE has left.
+          if (!this.stopping) ndp.setLeased([], now);
+          break;
+        case 'persist':
+          this.options.ipv6?.dhcpv6State?.save(e.saved);
+          break;
+        case 'information':
+          break;
+      }
     }
   }
 
@@ -235,7 +291,10 @@ export class Stack {
       this.arp.receive(rx.payload, ctx);
       this.settleAddressing(now); // a conflict may have moved ACD
     } else if (rx.ethertype === ETHERTYPE_IPV4) this.ipv4.receive(rx.payload, ctx);
-    else if (rx.ethertype === ETHERTYPE_IPV6 && this.ipv6 !== undefined) this.ipv6.receive(rx.payload, ctx);
+    else if (rx.ethertype === ETHERTYPE_IPV6 && this.ipv6 !== undefined) {
+      this.ipv6.receive(rx.payload, ctx);
+      if (this.ndp?.hasEvents === true) this.settleAddressing(now); // an advertisement asking for DHCPv6, a DAD verdict
+    }
     else this.counters.inc('eth.rx_unknown_type');
   }
 
@@ -283,6 +342,7 @@ export class Stack {
     this.acd.poll(now);
     this.ipv4.poll(now);
     this.dhcp?.poll(now);
+    this.dhcp6?.poll(now);
     this.settleAddressing(now);
     this.tcp.poll(now);
   }
@@ -291,7 +351,7 @@ export class Stack {
   nextDeadline(): number | undefined {
     return earliest(
       this.arp.nextDeadline(), this.acd.nextDeadline(), this.ipv4.nextDeadline(), this.dhcp?.nextDeadline(), this.tcp.nextDeadline(),
-      this.ipv6?.nextDeadline(), this.ndp?.nextDeadline(),
+      this.ipv6?.nextDeadline(), this.ndp?.nextDeadline(), this.dhcp6?.nextDeadline(),
     );
   }
 
@@ -306,6 +366,7 @@ export class Stack {
     this.acd.cancelProbe();
     this.acd.defend(undefined, 'give-up');
     this.dhcp?.release(now);
+    this.dhcp6?.release(now);
     this.settleAddressing(now);
   }
 

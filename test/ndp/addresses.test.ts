@@ -65,7 +65,7 @@ describe('IPv6 addresses (RFC 4862)', () => {
     expect(a.solicitationFor(first, false, undefined, 10)).toBe('none'); // resolution, not a conflict
     expect(a.solicitationFor(first, true, Uint8Array.of(1, 2, 3, 4, 5, 6), 10)).toBe('duplicate');
     const ev = a.takeEvents();
-    expect(ev).toContainEqual({ kind: 'removed', address: first, reason: 'duplicate' });
+    expect(ev).toContainEqual({ kind: 'removed', address: first, origin: 'slaac', reason: 'duplicate' });
     const second = a.list()[0]?.address ?? 0n;
     expect(second).not.toBe(first);
     expect(second >> 64n).toBe(PREFIX >> 64n);
@@ -92,7 +92,7 @@ describe('IPv6 addresses (RFC 4862)', () => {
     expect(a.takeEvents()).toEqual([{ kind: 'deprecated', address: addr }]);
     expect(a.isAssigned(addr)).toBe(true); // deprecated: still ours for the connections it has
     run(100_000);
-    expect(a.takeEvents()).toEqual([{ kind: 'leave', group: solicitedNode(addr) }, { kind: 'removed', address: addr, reason: 'expired' }]);
+    expect(a.takeEvents()).toEqual([{ kind: 'leave', group: solicitedNode(addr) }, { kind: 'removed', address: addr, origin: 'slaac', reason: 'expired' }]);
     expect(a.isAssigned(addr)).toBe(false);
   });
 
