@@ -18,7 +18,7 @@ import type { OutPacket } from '../net/packet.ts';
 import type { Random } from '../random.ts';
 import { Ipv6Addresses, type AddressOptions, type AddressOrigin } from './addresses.ts';
 import { MldReporter, type MldReporterOptions } from './mld-reporter.ts';
-import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, MODE_IS_EXCLUDE, mldv2Report, parseMldQuery, type MldRecord } from './mld-wire.ts';
+import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, mldv2Report, parseMldQuery, type MldRecord } from './mld-wire.ts';
 import { NeighborCache, type NeighborOptions } from './neighbor-cache.ts';
 import { checkNdHeader, neighborAdvertisement, neighborSolicitation, parseNd, routerSolicitation, type NdMessage } from './ndp-wire.ts';
 import { RouterDiscovery, type RouterDiscoveryOptions } from './router-discovery.ts';
@@ -191,12 +191,12 @@ export class NeighborDiscovery implements Ipv6Config {
     this.settle(now);
   }
 
-  /** An MLD query (RFC 3810 §6.2): our groups are reported again. */
+  /** An MLD query (RFC 3810 §6.2): our groups (or the one asked about, if ours) are reported after a random delay. */
   receiveQuery(m: Icmpv6Message, ctx: RxContext): void {
     const q = parseMldQuery(m);
     if (q === undefined || ctx.hopLimit !== 1) return;
-    const groups = [...this.joined].filter((g) => q.group === IPV6_ANY || g === q.group);
-    if (groups.length > 0) this.report(groups.map((group): MldRecord => ({ type: MODE_IS_EXCLUDE, group, sources: [] })), ctx.now);
+    if (q.group !== IPV6_ANY && !this.joined.has(q.group)) return;
+    this.mld.query(q.group === IPV6_ANY ? undefined : q.group, q.maxResponseMs, ctx.now);
   }
 
   private onSolicitation(ns: Extract<NdMessage, { kind: 'ns' }>, src: Ipv6Addr, now: number): void {
@@ -317,7 +317,7 @@ export class NeighborDiscovery implements Ipv6Config {
     this.addresses.poll(now);
     this.routers.poll(now);
     this.settle(now);
-    const repeated = this.mld.due(now);
+    const repeated = this.mld.due(now, this.joined);
     if (repeated.length > 0) this.report(repeated, now);
   }
 

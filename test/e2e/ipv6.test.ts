@@ -69,6 +69,9 @@ describe.skipIf(PREREQUISITES.skip)('IPv6 in a lab (root, real namespaces, dnsma
     await waitForOutput(s, /auth service on TCP port 8088/, 10_000);
     const log = await lab.mustInLab(['cat', `/run/mirage-lab/${lab.name}/dnsmasq.log`]);
     expect(log).toMatch(new RegExp(`RTR-SOLICIT\\(br0\\) ${MAC}`)); // our router solicitation reached dnsmasq
+    // ra-stateless sets O: other configuration by DHCPv6 Information-request (RFC 8415 §18.2.6), DNS from dnsmasq.
+    await waitForOutput(s, /^DHCPv6: information received: DNS fd77::2, refreshed in \d+ s$/m, 10_000);
+    expect(await lab.mustInLab(['cat', `/run/mirage-lab/${lab.name}/dnsmasq.log`])).toMatch(/DHCPINFORMATION-REQUEST\(br0\) 00:03:00:01:02:00:5e:00:00:42/);
   });
 
   it('answers ping -6, also one that is fragmented both ways', async () => {

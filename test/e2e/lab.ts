@@ -148,7 +148,8 @@ export class Lab {
   readonly peer: string;
   private readonly extras: string[] = [];
 
-  constructor(prefix: string) {
+  /** `dhcpv6`: dnsmasq leases IPv6 addresses by stateful DHCPv6 (setup-bridge.sh --dhcpv6) instead of SLAAC. */
+  constructor(prefix: string, private readonly options: { dhcpv6?: boolean } = {}) {
     this.name = `${prefix}-${randomBytes(3).toString('hex')}`;
     this.peer = `${this.name}-peer`;
   }
@@ -169,7 +170,7 @@ export class Lab {
   async up(mustBeAbsent: readonly string[] = [this.name]): Promise<void> {
     const before = await netnsNames();
     for (const ns of mustBeAbsent) expect(before).not.toContain(ns);
-    const up = await runCommand('bash', [SETUP_SCRIPT, 'up', '--netns', this.name], 60_000);
+    const up = await runCommand('bash', [SETUP_SCRIPT, 'up', '--netns', this.name, ...(this.options.dhcpv6 === true ? ['--dhcpv6'] : [])], 60_000);
     if (up.code !== 0) throw new Error(`setup-bridge.sh up --netns ${this.name} failed (${up.code}):\n${up.stdout}\n${up.stderr}`);
   }
 

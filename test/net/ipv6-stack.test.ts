@@ -9,11 +9,12 @@ import { ARP_REQUEST, encodeArp } from '../../src/arp/arp-wire.ts';
 import { buildEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../../src/net/ethernet.ts';
 import {
   ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_MLDV2_REPORT, ICMPV6_NEIGHBOR_ADVERTISEMENT, ICMPV6_NEIGHBOR_SOLICITATION,
-  ICMPV6_PARAMETER_PROBLEM, ICMPV6_ROUTER_SOLICITATION, UNREACH6_PORT, encodeIcmpv6, parseIcmpv6,
+  ICMPV6_MLD_QUERY, ICMPV6_PARAMETER_PROBLEM, ICMPV6_ROUTER_SOLICITATION, UNREACH6_PORT, encodeIcmpv6, parseIcmpv6,
 } from '../../src/net/icmpv6-wire.ts';
 import { PROTO_UDP } from '../../src/net/ip.ts';
 import { NH_FRAGMENT, NH_ICMPV6, buildIpv6, encodeFragmentHeader, ipv6Pseudo, parseIpv6 } from '../../src/net/ipv6-wire.ts';
 import { readPcap } from '../../src/net/pcap.ts';
+import { parseMldv2Report } from '../../src/ndp/mld-wire.ts';
 import { TcpSocket } from '../../src/net/tcp/tcp-socket.ts';
 import { encodeUdp } from '../../src/net/udp-wire.ts';
 import type { StackOptions } from '../../src/stack/stack.ts';
@@ -197,4 +198,22 @@ describe('IPv6 in the stack', () => {
     expect(synsTo(unrouted)).toEqual([]);
     expect(unrouted.a.counters.get('ip6.tx_no_route')).toBeGreaterThan(before);
   });
+
+  it('answers an MLDv2 General Query after a random delay within its Maximum Response Delay, not at once (RFC 3810 §6.2)', () => {
+    const net = upNet();
+    net.advance(5000); // the start-up reports and their repetitions are over
+    const reports = (): number => icmpv6Sent(net, 'a').filter((x) => x.m.type === ICMPV6_MLDV2_REPORT).length;
+    const before = reports();
+    // Maximum Response Code 10000 ms, the unspecified group (general), S/QRV/QQIC and no sources: 20 bytes of body.
+    const body = new Uint8Array(20);
+    const query = encodeIcmpv6({ type: ICMPV6_MLD_QUERY, code: 0, rest: 10_000 << 16, body }, ipv6Pseudo(LL_B, v6('ff02::1'), NH_ICMPV6));
+    net.a.receive(buildEthernet({ dst: 0x333300000001, src: PEER_MAC, ethertype: ETHERTYPE_IPV6 }, buildIpv6({ nextHeader: NH_ICMPV6, hopLimit: 1, src: LL_B, dst: v6('ff02::1') }, query)), net.now);
+    net.run();
+    expect(reports()).toBe(before);
+    net.advance(10_000);
+    const after = icmpv6Sent(net, 'a').filter((x) => x.m.type === ICMPV6_MLDV2_REPORT).slice(before);
+    expect(after).toHaveLength(1);
+    expect(parseMldv2Report(after[0]?.m ?? { type: 0, code: 0, rest: 0, body: new Uint8Array(0) })?.map((r) => r.group)).toEqual([solicitedNode(LL_A)]);
+  });
 });
+
