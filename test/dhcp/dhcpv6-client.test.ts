@@ -80,6 +80,19 @@ function harness(seed = 1) {
     kinds(): string[] {
       return h.events.map((e) => e.kind);
     },
+    /** The router sets M: the first Solicit. */
+    solicit(): Sent {
+      c.routerFlags(true, false, h.now);
+      h.drain();
+      return h.next(T.SOLICIT);
+    },
+    /** Soliciting, answered by a preference-255 Advertise of ADDR: the Request that follows at once. */
+    requested(): Sent {
+      h.answer(h.solicit(), { type: T.ADVERTISE, iaNa: [ia([leased()])], preference: 255 });
+      const req = h.sent.at(-1);
+      if (req?.m.type !== T.REQUEST) throw new Error('no request after a preference-255 advertise');
+      return req;
+    },
   };
   return h;
 }
@@ -90,12 +103,7 @@ const leased = (address = ADDR, preferred = 3600, valid = 7200): Dhcpv6IaAddress
 /** Solicit, advertise, request, reply: bound with ADDR (T1 1800 s, T2 2880 s, valid 7200 s). */
 function bound(seed = 1) {
   const h = harness(seed);
-  h.c.routerFlags(true, true, h.now);
-  h.drain();
-  const sol = h.next(T.SOLICIT);
-  h.answer(sol, { type: T.ADVERTISE, iaNa: [ia([leased()])], preference: 255 });
-  const req = h.sent.at(-1);
-  if (req?.m.type !== T.REQUEST) throw new Error('no request after a preference-255 advertise');
+  const req = h.requested();
   h.answer(req, { type: T.REPLY, iaNa: [ia([leased()])], dnsServers: [DNS] });
   return { h, req };
 }
@@ -149,9 +157,7 @@ describe('DHCPv6 client: acquiring a lease', () => {
     expect(lastGap).toBeLessThanOrEqual(3600_000 * 1.1);
     // An Advertise without addresses is ignored, but its SOL_MAX_RT is taken (§18.2.9) for the next exchange.
     const h2 = harness(4);
-    h2.c.routerFlags(true, false, 0);
-    h2.drain();
-    const sol = h2.next(T.SOLICIT);
+    const sol = h2.solicit();
     h2.answer(sol, { type: T.ADVERTISE, status: { code: Dhcpv6Status.NO_ADDRS_AVAIL, message: 'none left' }, solMaxRt: 120 });
     expect(h2.c.state).toBe('soliciting');
     expect(h2.counters.get('dhcp6.rx_ignored')).toBe(1);
@@ -159,9 +165,7 @@ describe('DHCPv6 client: acquiring a lease', () => {
 
   it('collects Advertises during the first RT and requests from the one with the highest preference', () => {
     const h = harness();
-    h.c.routerFlags(true, false, 0);
-    h.drain();
-    const sol = h.next(T.SOLICIT);
+    const sol = h.solicit();
     h.c.receive(encodeDhcpv6({ type: T.ADVERTISE, xid: sol.m.xid, clientId: sol.m.clientId, serverId: OTHER_SERVER, iaNa: [ia([leased(ADDR2)])], preference: 10 }), h.now);
     h.answer(sol, { type: T.ADVERTISE, iaNa: [ia([leased()])], preference: 50 });
     h.drain();
@@ -200,9 +204,7 @@ describe('DHCPv6 client: acquiring a lease', () => {
 
   it('ignores answers with another xid, another client id, no server id, or bytes that do not parse (counted)', () => {
     const h = harness();
-    h.c.routerFlags(true, false, 0);
-    h.drain();
-    const sol = h.next(T.SOLICIT);
+    const sol = h.solicit();
     const adv = { type: T.ADVERTISE, iaNa: [ia([leased()])], preference: 255 };
     h.c.receive(encodeDhcpv6({ ...adv, xid: sol.m.xid ^ 1, clientId: sol.m.clientId, serverId: SERVER }), h.now);
     h.c.receive(encodeDhcpv6({ ...adv, xid: sol.m.xid, clientId: OTHER_SERVER, serverId: SERVER }), h.now);
@@ -217,9 +219,7 @@ describe('DHCPv6 client: acquiring a lease', () => {
 
   it('after REQ_MAX_RC (10) unanswered REQUESTs, solicits again', () => {
     const h = harness();
-    h.c.routerFlags(true, false, 0);
-    h.drain();
-    const sol = h.next(T.SOLICIT);
+    const sol = h.solicit();
     h.answer(sol, { type: T.ADVERTISE, iaNa: [ia([leased()])], preference: 255 });
     h.until(h.now + 300_000);
     expect(h.sent.filter((s) => s.m.type === T.REQUEST)).toHaveLength(10);
@@ -235,12 +235,7 @@ describe('DHCPv6 client: acquiring a lease', () => {
       { status: { code: Dhcpv6Status.NOT_ON_LINK, message: 'moved' } },
     ]) {
       const h = harness();
-      h.c.routerFlags(true, false, 0);
-      h.drain();
-      const sol = h.next(T.SOLICIT);
-      h.answer(sol, { type: T.ADVERTISE, iaNa: [ia([leased()])], preference: 255 });
-      const req = h.sent.at(-1);
-      if (req === undefined) throw new Error('no request');
+      const req = h.requested();
       h.answer(req, { type: T.REPLY, ...reply });
       expect(h.c.state).toBe('soliciting');
       expect(h.c.lease).toBeUndefined();
@@ -249,21 +244,11 @@ describe('DHCPv6 client: acquiring a lease', () => {
 
   it('T1 = T2 = 0 (left to the client): 0.5 and 0.8 of the shortest preferred lifetime; T1 > T2 discards the IA_NA', () => {
     const h = harness();
-    h.c.routerFlags(true, false, 0);
-    h.drain();
-    const sol = h.next(T.SOLICIT);
-    h.answer(sol, { type: T.ADVERTISE, iaNa: [ia([leased()])], preference: 255 });
-    const req = h.sent.at(-1);
-    if (req === undefined) throw new Error('no request');
+    const req = h.requested();
     h.answer(req, { type: T.REPLY, iaNa: [ia([leased()], 3000, 2000)] });
     expect(h.c.state).toBe('soliciting');
     const again = harness();
-    again.c.routerFlags(true, false, 0);
-    again.drain();
-    const s2 = again.next(T.SOLICIT);
-    again.answer(s2, { type: T.ADVERTISE, iaNa: [ia([leased()])], preference: 255 });
-    const r2 = again.sent.at(-1);
-    if (r2 === undefined) throw new Error('no request');
+    const r2 = again.requested();
     again.answer(r2, { type: T.REPLY, iaNa: [ia([leased(ADDR, 1000, 2000)], 0, 0)] });
     expect(again.c.lease?.t1At).toBe(r2.at + 500_000);
     expect(again.c.lease?.t2At).toBe(r2.at + 800_000);
@@ -271,12 +256,7 @@ describe('DHCPv6 client: acquiring a lease', () => {
 
   it('an infinite lease: no renewal deadline at all', () => {
     const h = harness();
-    h.c.routerFlags(true, false, 0);
-    h.drain();
-    const sol = h.next(T.SOLICIT);
-    h.answer(sol, { type: T.ADVERTISE, iaNa: [ia([leased()])], preference: 255 });
-    const req = h.sent.at(-1);
-    if (req === undefined) throw new Error('no request');
+    const req = h.requested();
     const inf = DHCPV6_INFINITY;
     h.answer(req, { type: T.REPLY, iaNa: [ia([leased(ADDR, inf, inf)], inf, inf)] });
     expect(h.c.state).toBe('bound');
