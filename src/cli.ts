@@ -1,5 +1,7 @@
 // Command-line flags: parsed and checked here, so that main.ts only starts things.
 
+import { CONGESTION_CONTROLS, isCongestionControl } from './net/tcp/algorithms.ts';
+import type { CongestionControlName } from './net/tcp/congestion-control.ts';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Address4 } from 'ip-address';
@@ -47,6 +49,8 @@ export interface Config {
   ipv6?: Ipv6Mode | undefined;
   /** Direct stack: interface identifiers, stable (RFC 7217, default) or EUI-64. */
   ipv6Iid?: 'stable' | 'eui64' | undefined;
+  /** `--tcp-cc`: the congestion control of our TCP (default cubic). */
+  tcpCc?: CongestionControlName | undefined;
 }
 
 export type Ipv6Mode = { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number; gateway?: Ipv6Addr | undefined };
@@ -91,6 +95,8 @@ Direct stack (needs root or CAP_NET_ADMIN):
   --ipv6-iid stable|eui64  interface identifiers: stable (RFC 7217, default; the secret is kept in
                            /var/lib/mirage-direct-ts/ipv6-secret-MAC) or EUI-64 from the MAC
   --gateway6 ADDR        default router with a static --ipv6, e.g. fe80::1 or fd77::2
+  --tcp-cc cubic|newreno TCP congestion control: cubic (RFC 9438 with HyStart++, default) or newreno
+                           (RFC 5681's window growth)
 
 Socket stack:
   --listen ADDR          address to listen on (default: 0.0.0.0)
@@ -148,6 +154,7 @@ export function parseCli(argv: readonly string[]): CliResult {
         ipv6: { type: 'string' },
         'ipv6-iid': { type: 'string' },
         gateway6: { type: 'string' },
+        'tcp-cc': { type: 'string' },
         'metrics-port': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
@@ -215,9 +222,11 @@ export function parseCli(argv: readonly string[]): CliResult {
     if (!gw.ok) return { kind: 'error', message: gw.message };
     if (ipv6.value?.mode === 'static') ipv6.value.gateway = gw.value;
   }
+  const tcpCc = v['tcp-cc'];
+  if (tcpCc !== undefined && !isCongestionControl(tcpCc)) return { kind: 'error', message: `--tcp-cc must be ${CONGESTION_CONTROLS.join(' or ')}, not '${tcpCc}'` };
   if (ipv4.value === 'off' && ipv6.value === undefined) return { kind: 'error', message: '--ipv4 off and --ipv6 off leave the stack no address at all' };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid', 'gateway6'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid', 'gateway6', 'tcp-cc'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
@@ -227,7 +236,7 @@ export function parseCli(argv: readonly string[]): CliResult {
     kind: 'run',
     config: {
       stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault, dhcpState, acd,
-      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid,
+      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid, tcpCc,
     },
   };
 }

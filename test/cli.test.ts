@@ -211,6 +211,14 @@ describe('parseCli', () => {
     expect(errorOf(parseCli(['--stack', 'socket', '--ipv6', 'auto']))).toMatch(/--ipv6 is for the direct stack/);
   });
 
+  it('takes --tcp-cc cubic or newreno for the direct stack; refuses others, and it with --stack socket', () => {
+    expect(cfg([]).tcpCc).toBeUndefined(); // the TCP layer's default: cubic
+    expect(cfg(['--tcp-cc', 'cubic']).tcpCc).toBe('cubic');
+    expect(cfg(['--tcp-cc', 'newreno']).tcpCc).toBe('newreno');
+    expect(errorOf(parseCli(['--tcp-cc', 'bbr']))).toMatch(/--tcp-cc must be cubic or newreno, not 'bbr'/);
+    expect(errorOf(parseCli(['--stack', 'socket', '--tcp-cc', 'cubic']))).toMatch(/--tcp-cc is for the direct stack/);
+  });
+
   it('takes --ipv4 off for an IPv6-only stack, but not with --ipv6 off, --gateway or --dhcp-state', () => {
     expect(cfg(['--ipv4', 'off'])).toMatchObject({ ipv4: 'off', ipv6: { mode: 'auto' } });
     expect(cfg(['--ipv4', 'off', '--ipv6', 'fd77::10/64']).ipv4).toBe('off');

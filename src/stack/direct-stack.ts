@@ -16,6 +16,8 @@ import { Counters } from '../net/counters.ts';
 import { FaultyDevice, type FaultSpec } from '../net/fault-device.ts';
 import { RecordingDevice } from '../net/pcap.ts';
 import { TapDevice, type TapBinding } from '../net/tap-device.ts';
+import type { CongestionControlName } from '../net/tcp/congestion-control.ts';
+import { defaultTcpConfig } from '../net/tcp/tcp-config.ts';
 import type { TcpListener } from '../net/tcp/tcp.ts';
 import { TcpSocket } from '../net/tcp/tcp-socket.ts';
 import type { Random } from '../random.ts';
@@ -109,6 +111,8 @@ export interface DirectStackOptions {
   /** IPv6 beside IPv4: `auto` (link-local and SLAAC) or also a static address; undefined: off. */
   ipv6?: { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number; gateway?: Ipv6Addr | undefined } | undefined;
   ipv6Iid?: 'stable' | 'eui64' | undefined;
+  /** TCP's congestion control (default: the TCP layer's, cubic). */
+  tcpCc?: CongestionControlName | undefined;
 }
 
 /** Starts the direct stack; throws DeviceSetupError (with advice) when the TAP cannot be made. */
@@ -123,10 +127,12 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
   const offloads = config.noOffloads !== true && config.pcap === undefined && config.fault === undefined;
   const tap = TapDevice.open({ bridge: config.bridge, mac, binding: config.tapBinding, offloads, log: (l) => log.info(l) }, counters);
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
+  log.info(`TCP: ${config.tcpCc ?? defaultTcpConfig.congestionControl} congestion control`);
   let addressWaiters: Array<() => void> = [];
   const ipv6 = config.ipv6 === undefined ? undefined : ipv6Options(config, mac, timers, log);
   const options: Omit<StackOptions, 'wake'> = {
     mac, mtu: tap.mtu, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd, counters, offloads: tap.offloads, ipv6,
+    ...(config.tcpCc === undefined ? {} : { tcp: { congestionControl: config.tcpCc } }),
     onAddress: (cfg) => {
       if (cfg === undefined) {
         log.info('IPv4: no address');

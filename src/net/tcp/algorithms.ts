@@ -3,15 +3,22 @@
 import type { CongestionControl, CongestionControlName } from './congestion-control.ts';
 import type { LossRecovery, LossRecoveryName, RecoverySender } from './loss-recovery.ts';
 import { NewRenoRecovery } from './newreno-recovery.ts';
+import { CubicCongestion } from './cubic.ts';
 import { RenoCongestion } from './reno.ts';
 import { SackRecovery } from './sack-recovery.ts';
 
-export const CONGESTION_CONTROLS: readonly CongestionControlName[] = ['reno'];
+export const CONGESTION_CONTROLS: readonly CongestionControlName[] = ['cubic', 'newreno'];
 export const LOSS_RECOVERIES: readonly LossRecoveryName[] = ['sack', 'newreno'];
+
+export function isCongestionControl(name: string): name is CongestionControlName {
+  return (CONGESTION_CONTROLS as readonly string[]).includes(name);
+}
 
 export function createCongestionControl(name: CongestionControlName): CongestionControl {
   switch (name) {
-    case 'reno':
+    case 'cubic':
+      return new CubicCongestion();
+    case 'newreno':
       return new RenoCongestion();
   }
 }

@@ -2,7 +2,19 @@
 // grows with each acknowledgment and answers a loss. Loss recovery (loss-recovery.ts) decides when a loss
 // happened and may set the window itself while it repairs one; this part owns the window outside of that.
 
-export type CongestionControlName = 'reno';
+export type CongestionControlName = 'cubic' | 'newreno';
+
+/** What a congestion controller may read of the path and the sender as an ACK arrives. */
+export interface PathView {
+  /** A full segment's payload. */
+  readonly smss: number;
+  /** SND.UNA (after the ACK) and the highest sequence number sent. */
+  readonly una: number;
+  readonly max: number;
+  /** The smoothed RTT (RFC 6298), and the RTT sample the latest ACK gave (undefined: it gave none). */
+  readonly srttMs: number | undefined;
+  readonly latestRttMs: number | undefined;
+}
 
 export interface CongestionControl {
   readonly name: CongestionControlName;
@@ -13,7 +25,7 @@ export interface CongestionControl {
   /** The initial window, once the sender's MSS is known. */
   start(smss: number, now: number): void;
   /** `acked` bytes newly acknowledged while the window may grow. */
-  onAck(acked: number, smss: number, now: number): void;
+  onAck(acked: number, path: PathView, now: number): void;
   /** A loss found by acknowledgments (fast retransmit) with `flight` bytes outstanding: lower ssthresh. */
   onCongestion(flight: number, smss: number, now: number): void;
   /**
@@ -21,4 +33,14 @@ export interface CongestionControl {
    * this timeout belongs to a loss episode already answered (`sameEpisode`).
    */
   onTimeout(flight: number, smss: number, sameEpisode: boolean, now: number): void;
+  /** Data is to be sent after an idle period longer than the RTO (RFC 5681 §4.1, RFC 9438 §4.8). */
+  restartAfterIdle(smss: number, now: number): void;
 }
+
+/** RFC 6928 §2: IW = min(10 × MSS, max(2 × MSS, 14600)). */
+export function initialWindow(smss: number): number {
+  return Math.min(10 * smss, Math.max(2 * smss, 14600));
+}
+
+/** The slow-start threshold before any loss (RFC 5681 §3.1: arbitrarily high). */
+export const INITIAL_SSTHRESH = 0xffffffff;

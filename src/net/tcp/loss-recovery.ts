@@ -5,7 +5,7 @@
 // congestion control they are given while they run.
 
 import type { LayerCounter } from '../counters.ts';
-import type { CongestionControl } from './congestion-control.ts';
+import type { CongestionControl, PathView } from './congestion-control.ts';
 import { seqDiff, seqLe } from './seq.ts';
 import type { SeqRange } from './seq-ranges.ts';
 
@@ -14,16 +14,12 @@ export type LossRecoveryName = 'newreno' | 'sack';
 /** RFC 5681 §3.2. */
 export const DUP_THRESH = 3;
 
-/** What recovery needs of the sender's sequence space. */
-export interface RecoverySender {
-  /** SND.UNA, the highest sequence number sent (SND.MAX), and where the data (and a FIN) end. */
-  readonly una: number;
-  readonly max: number;
+/** What recovery needs of the sender's sequence space (and what the congestion control reads of it, PathView). */
+export interface RecoverySender extends PathView {
+  /** Where the data (and a FIN) end. */
   readonly dataEnd: number;
-  /** A full segment's payload, and what a segment sent now may carry (less room for SACK blocks). */
-  readonly smss: number;
+  /** What a segment sent now may carry (SMSS less room for SACK blocks). */
   readonly segPayload: number;
-  readonly srttMs: number | undefined;
   readonly rtoMs: number;
   /** Sends `len` bytes from `seq` again (with the FIN if they end the data); the sequence space sent. */
   transmit(seq: number, len: number, now: number): number;
@@ -82,7 +78,7 @@ export abstract class RecoveryBase {
   protected ackOutsideRecovery(acked: number, now: number): boolean {
     if (this.recover !== undefined) return false;
     this.dupAcks = 0;
-    this.cc.onAck(acked, this.snd.smss, now);
+    this.cc.onAck(acked, this.snd, now);
     return true;
   }
 

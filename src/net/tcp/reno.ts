@@ -1,23 +1,24 @@
-// Reno congestion control (RFC 5681): slow start below ssthresh, congestion avoidance above it, ssthresh halved
-// on a loss.
+// Reno congestion control (RFC 5681; with RFC 6582 NewReno or RFC 6675 SACK recovery beside it): slow start below
+// ssthresh, congestion avoidance above it, ssthresh halved on a loss. `--tcp-cc newreno`.
 
-import type { CongestionControl } from './congestion-control.ts';
+import { INITIAL_SSTHRESH, initialWindow, type CongestionControl, type PathView } from './congestion-control.ts';
 
 export class RenoCongestion implements CongestionControl {
-  readonly name = 'reno';
+  readonly name = 'newreno';
   cwnd = 0;
-  ssthresh = 0xffffffff;
+  ssthresh = INITIAL_SSTHRESH;
 
-  /** RFC 5681 §3.1 initial window (RFC 3390's formula). */
+  /** RFC 6928 initial window. */
   start(smss: number): void {
-    this.cwnd = Math.min(4 * smss, Math.max(2 * smss, 4380));
+    this.cwnd = initialWindow(smss);
   }
 
   /**
    * RFC 5681 §3.1: slow start below ssthresh (appropriate byte counting, L = 1 SMSS), then congestion
    * avoidance, about one SMSS per round trip.
    */
-  onAck(acked: number, smss: number): void {
+  onAck(acked: number, path: PathView): void {
+    const smss = path.smss;
     if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, smss);
     else this.cwnd += Math.max(1, Math.floor((smss * smss) / this.cwnd));
   }
@@ -35,5 +36,10 @@ export class RenoCongestion implements CongestionControl {
   onTimeout(flight: number, smss: number, sameEpisode: boolean): void {
     if (!sameEpisode) this.onCongestion(flight, smss);
     this.cwnd = smss;
+  }
+
+  /** RFC 5681 §4.1: after an idle period, at most the restart window (the initial window). */
+  restartAfterIdle(smss: number): void {
+    this.cwnd = Math.min(this.cwnd, initialWindow(smss));
   }
 }

@@ -64,7 +64,7 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
     const sent = this.rexmitAt;
     if (sent !== undefined) for (const q of sent.keys()) if (seqLt(q, s.una)) sent.delete(q);
     // RFC 5681 §3.1 after a timeout: slow start (then congestion avoidance) on every ACK that advances.
-    if (this.rtoRecovery) this.cc.onAck(acked, s.smss, now);
+    if (this.rtoRecovery) this.cc.onAck(acked, s, now);
   }
 
   onTimeout(now: number): void {

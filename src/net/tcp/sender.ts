@@ -10,7 +10,7 @@ import type { CongestionControl } from './congestion-control.ts';
 import type { LossRecovery, LossRecoveryName, RecoverySender } from './loss-recovery.ts';
 import type { MemoryBudget } from './memory-budget.ts';
 import { PersistTimer } from './persist.ts';
-import { RtoEstimator } from './rto.ts';
+import { RttMeter } from './rtt-meter.ts';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax } from './seq.ts';
 import type { TcpConfig } from './tcp-config.ts';
 import type { TcpTimestamps } from './timestamps.ts';
@@ -53,11 +53,11 @@ export class TcpSender implements RecoverySender {
   private sndShift = 0;
   private tsOk = false;
   private readonly buf: ByteRing;
-  private readonly rto: RtoEstimator;
+  private readonly rtt: RttMeter;
   private rtoAt: number | undefined;
   private retransmits = 0;
-  private rttSeq: number | undefined;
-  private rttStart = 0;
+  /** When data last left, for the restart after idle (RFC 5681 §4.1). */
+  private lastSentAt: number | undefined;
   private readonly persist = new PersistTimer();
   /** The application will send no more: a FIN follows the queued data. */
   private finQueued = false;
@@ -83,7 +83,7 @@ export class TcpSender implements RecoverySender {
     this.sndMss = Math.min(536, ourMss);
     this.noDelay = config.noDelay;
     this.buf = new ByteRing(config.sendBufferSize, budget);
-    this.rto = new RtoEstimator(config);
+    this.rtt = new RttMeter(config, ts);
     this.cc = createCongestionControl(cc);
     this.recovery = createLossRecovery('newreno', false, this, this.cc);
   }
@@ -98,8 +98,9 @@ export class TcpSender implements RecoverySender {
   get peerMss(): number { return this.sndMss; }
   get windowShift(): number { return this.sndShift; }
   get initialSeq(): number { return this.iss; }
-  get rtoMs(): number { return this.rto.rtoMs; }
-  get srttMs(): number | undefined { return this.rto.srttMs; }
+  get rtoMs(): number { return this.rtt.rto.rtoMs; }
+  get srttMs(): number | undefined { return this.rtt.rto.srttMs; }
+  get latestRttMs(): number | undefined { return this.rtt.latestMs; }
   get recoveryInUse(): LossRecoveryName { return this.recovery.name; }
   get inRecovery(): boolean { return this.recovery.inRecovery; }
   /** Bytes queued but not yet acknowledged, and what the application may still queue. */
@@ -164,20 +165,19 @@ export class TcpSender implements RecoverySender {
   /** Our SYN (or SYN-ACK) left; `first`: not a retransmission, so it may be timed (Karn). */
   synSent(now: number, first: boolean): void {
     if (first) {
-      this.rttSeq = this.iss;
-      this.rttStart = now;
+      this.rtt.time(this.iss, now, true);
     } else {
       this.ts.retransmitted(now); // Karn: an echo of an earlier SYN measures nothing
     }
     this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = seqMax(this.sndMax, this.sndNxt);
-    if (this.rtoAt === undefined) this.rtoAt = now + this.rto.rtoMs;
+    if (this.rtoAt === undefined) this.rtoAt = now + this.rtt.rto.rtoMs;
   }
 
   /** Our SYN is acknowledged by `seg` (SYN_SENT: its SYN-ACK; SYN_RECEIVED: its ACK); `scaled` once both agreed. */
   synAcked(seg: TcpSegment, now: number, takeWindow: boolean): void {
     this.sndUna = takeWindow ? seqAdd(this.iss, 1) : seg.ack;
-    this.rttSample(seg, now);
+    this.rtt.onAck(seg, now);
     this.rtoAt = undefined;
     this.retransmits = 0;
     if (!takeWindow) return;
@@ -210,7 +210,7 @@ export class TcpSender implements RecoverySender {
     let sent = this.recovery.retransmit(now);
     sent = this.sendNewData(now) || sent;
     // RFC 9293 §3.8.6.1: with a zero window and data waiting, probe the window on the persist timer.
-    if (this.sndWnd === 0 && this.buf.length > 0 && this.sndMax === this.sndUna) this.persist.start(now, this.rto.rtoMs);
+    if (this.sndWnd === 0 && this.buf.length > 0 && this.sndMax === this.sndUna) this.persist.start(now, this.rtt.rto.rtoMs);
     return sent;
   }
 
@@ -231,6 +231,11 @@ export class TcpSender implements RecoverySender {
   private sendNewData(now: number): boolean {
     let sent = false;
     const end = this.dataEnd;
+    // RFC 5681 §4.1: nothing sent for longer than an RTO and nothing in flight: start again from the restart window.
+    if (this.lastSentAt !== undefined && now - this.lastSentAt > this.rtt.rto.rtoMs && this.sndMax === this.sndUna && seqGt(end, this.sndNxt)) {
+      this.cc.restartAfterIdle(this.smss, now);
+      this.lastSentAt = undefined;
+    }
     for (;;) {
       const offset = seqDiff(this.sndNxt, this.sndUna);
       const unsent = seqDiff(end, this.sndNxt);
@@ -282,15 +287,13 @@ export class TcpSender implements RecoverySender {
     if (payload.length > 0 && offset + payload.length === this.buf.length) flags |= PSH;
     if (fin) flags |= FIN;
     this.io.segmentOut(seq, flags, payload, now, payload.length > per ? per : 0);
+    this.lastSentAt = now;
     const next = seqAdd(endSeq, fin ? 1 : 0);
     const isNew = seqGt(next, this.sndMax);
     if (seqGt(next, this.sndNxt) && !seqLt(seq, this.sndNxt)) this.sndNxt = next;
     if (isNew) {
       // Without timestamps, time one new segment at a time for the RTT (Karn: never a retransmitted one).
-      if (!this.tsOk && this.rttSeq === undefined) {
-        this.rttSeq = seq;
-        this.rttStart = now;
-      }
+      if (!this.tsOk) this.rtt.time(seq, now);
       this.sndMax = next;
     } else {
       this.io.count('tcp.retransmitted_segment');
@@ -300,7 +303,7 @@ export class TcpSender implements RecoverySender {
       this.finSeq = endSeq;
       this.io.finSent();
     }
-    if (this.rtoAt === undefined) this.rtoAt = now + this.rto.rtoMs; // RFC 6298 (5.1)
+    if (this.rtoAt === undefined) this.rtoAt = now + this.rtt.rto.rtoMs; // RFC 6298 (5.1)
     this.persist.stop();
     return seqDiff(next, seq);
   }
@@ -310,7 +313,7 @@ export class TcpSender implements RecoverySender {
   }
 
   forgetRttSample(): void {
-    this.rttSeq = undefined;
+    this.rtt.forget();
   }
 
   count(name: LayerCounter<'tcp'>): void {
@@ -365,27 +368,13 @@ export class TcpSender implements RecoverySender {
     this.buf.consume(acked);
     this.sndUna = ack;
     if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
-    this.rttSample(seg, now);
+    this.rtt.onAck(seg, now);
     this.retransmits = 0;
     this.recovery.onNewAck(acked, now);
     // RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else restart it.
-    this.rtoAt = this.sndUna === this.sndMax ? undefined : now + this.rto.rtoMs;
+    this.rtoAt = this.sndUna === this.sndMax ? undefined : now + this.rtt.rto.rtoMs;
     if (finAcked) this.io.finAcked(now);
     this.io.notify();
-  }
-
-  private rttSample(seg: TcpSegment, now: number): void {
-    const ts = seg.options.timestamp;
-    if (this.ts.enabled && ts !== undefined && ts.echo !== 0) {
-      // RFC 7323 §4.1 RTTM: the echoed timestamp measures every ACK that advances SND.UNA.
-      if (this.ts.measures(ts.echo)) this.rto.sample(seqDiff(this.ts.now(now), ts.echo));
-      this.rttSeq = undefined;
-      return;
-    }
-    if (this.rttSeq !== undefined && seqGt(seg.ack, this.rttSeq)) {
-      this.rto.sample(now - this.rttStart);
-      this.rttSeq = undefined;
-    }
   }
 
   // ——— Timers ———
@@ -406,8 +395,8 @@ export class TcpSender implements RecoverySender {
     this.io.count('tcp.rto');
     // Where timeouts come from: a retransmission lost in recovery, or a tail with too few ACKs behind it.
     this.io.count(this.recovery.inRecovery ? 'tcp.rto_in_recovery' : seqDiff(this.sndMax, this.sndUna) <= 2 * this.smss ? 'tcp.rto_tail' : 'tcp.rto_other');
-    this.rto.backoff();
-    this.rttSeq = undefined;
+    this.rtt.rto.backoff();
+    this.rtt.forget();
     if (!handshake) this.recovery.onTimeout(now);
     return 'retransmit';
   }
@@ -426,7 +415,7 @@ export class TcpSender implements RecoverySender {
   probeWindow(now: number): RtoOutcome | 'none' {
     const shut = this.sndWnd === 0 && this.buf.length > 0 && !seqGt(this.sndNxt, this.sndUna);
     const c = this.config;
-    const action = this.persist.fire(now, shut, this.rto.rtoMs, c.maxRtoMs, c.zeroWindowTimeoutMs);
+    const action = this.persist.fire(now, shut, this.rtt.rto.rtoMs, c.maxRtoMs, c.zeroWindowTimeoutMs);
     if (action === 'none') return 'none';
     if (action === 'give-up') {
       this.io.count('tcp.zero_window_timeout');
@@ -440,7 +429,7 @@ export class TcpSender implements RecoverySender {
 
   /** After a timer ran: data still outstanding and nothing sent (a closed window): keep the timer running. */
   keepTimerRunning(now: number): void {
-    if (this.rtoAt === undefined && seqGt(this.sndMax, this.sndUna) && this.persist.deadline === undefined) this.rtoAt = now + this.rto.rtoMs;
+    if (this.rtoAt === undefined && seqGt(this.sndMax, this.sndUna) && this.persist.deadline === undefined) this.rtoAt = now + this.rtt.rto.rtoMs;
   }
 
   /** No more timers (TIME_WAIT, CLOSED); with `release`, the send buffer goes back too. */

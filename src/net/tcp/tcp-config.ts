@@ -94,7 +94,7 @@ export const defaultTcpConfig: TcpConfig = {
   keepAliveIdleMs: 0,
   keepAliveIntervalMs: 75_000,
   keepAliveProbes: 9,
-  congestionControl: 'reno',
+  congestionControl: 'cubic',
   lossRecovery: 'sack',
 };
 

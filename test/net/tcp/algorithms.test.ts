@@ -1,6 +1,6 @@
 // Congestion control and loss recovery are chosen per connection, behind their interfaces: each
 // implementation can be picked by a connection (connect, or a listener for what it accepts), and the one picked
-// is the one that runs. Reno's window arithmetic is checked against RFC 5681's rules directly.
+// is the one that runs. Reno's window arithmetic is checked against RFC 5681's rules directly (CUBIC's: cubic.test.ts).
 
 import type { CounterName } from '../../../src/net/counters.ts';
 import { createHash } from 'node:crypto';
@@ -112,26 +112,31 @@ describe('congestion control, chosen per connection', () => {
     }
   });
 
-  it('Reno: RFC 3390 initial window, slow start by bytes acked, congestion avoidance, halving, one segment after an RTO', () => {
+  it('Reno: RFC 6928 initial window, slow start by bytes acked, congestion avoidance, halving, one segment after an RTO', () => {
     const smss = 1448;
+    const path = { smss, una: 0, max: 0, srttMs: 10, latestRttMs: undefined };
     const cc = new RenoCongestion();
     cc.start(smss);
-    expect(cc.cwnd).toBe(4380); // min(4 SMSS, max(2 SMSS, 4380 bytes))
-    cc.onAck(500, smss);
-    expect(cc.cwnd).toBe(4380 + 500); // slow start: min(acked, SMSS) per ACK (RFC 5681 §3.1, L = 1)
-    cc.onAck(5000, smss);
-    expect(cc.cwnd).toBe(4880 + smss);
+    expect(cc.cwnd).toBe(10 * smss); // min(10 MSS, max(2 MSS, 14600 bytes))
+    cc.onAck(500, path);
+    expect(cc.cwnd).toBe(10 * smss + 500); // slow start: min(acked, SMSS) per ACK (RFC 5681 §3.1, L = 1)
+    cc.onAck(5000, path);
+    expect(cc.cwnd).toBe(11 * smss + 500);
     cc.onCongestion(20_000, smss);
     expect(cc.ssthresh).toBe(10_000); // max(FlightSize / 2, 2 SMSS)
     cc.onCongestion(2000, smss);
     expect(cc.ssthresh).toBe(2 * smss);
     cc.cwnd = 20_000;
     cc.ssthresh = 10_000;
-    cc.onAck(smss, smss);
+    cc.onAck(smss, path);
     expect(cc.cwnd).toBe(20_000 + Math.floor((smss * smss) / 20_000)); // congestion avoidance
     cc.onTimeout(30_000, smss, false);
     expect([cc.cwnd, cc.ssthresh]).toEqual([smss, 15_000]);
     cc.onTimeout(3000, smss, true); // the same loss episode: ssthresh is not halved again
     expect([cc.cwnd, cc.ssthresh]).toEqual([smss, 15_000]);
+    cc.cwnd = 40 * smss;
+    cc.restartAfterIdle(smss); // RFC 5681 §4.1: at most the restart window
+    expect(cc.cwnd).toBe(10 * smss);
+    expect(new RenoCongestion().name).toBe('newreno');
   });
 });

@@ -1,6 +1,6 @@
 // Two of our stacks on a simulated link (1 ms each way) with the fault injector on both ends and a fake
 // clock: transfers across a sweep of loss, reordering, duplication and corruption, every one byte-exact.
-// The test prints retransmissions and completion time per setting, and bounds both.
+// The test prints retransmissions and completion time per setting, and bounds both, for each congestion control.
 
 import { Counters, type CounterName } from '../../../src/net/counters.ts';
 import type { NetDevice } from '../../../src/net/device.ts';
@@ -13,9 +13,12 @@ import { Stack } from '../../../src/stack/stack.ts';
 import { StackDriver } from '../../../src/stack/driver.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { seededRandom } from '../../../src/random.ts';
+import { CONGESTION_CONTROLS } from '../../../src/net/tcp/algorithms.ts';
+import type { CongestionControlName } from '../../../src/net/tcp/congestion-control.ts';
 import { GW_IP, OUR_IP, OUR_MAC, PEER_IP, PEER_MAC } from '../frames.ts';
 
 interface Row {
+  cc: CongestionControlName;
   setting: string;
   kbytes: number;
   simulatedMs: number;
@@ -27,14 +30,14 @@ interface Row {
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-async function transfer(setting: string, fault: Omit<FaultSpec, 'seed' | 'delayMs'>, size: number, seed: number): Promise<Row> {
+async function transfer(cc: CongestionControlName, setting: string, fault: Omit<FaultSpec, 'seed' | 'delayMs'>, size: number, seed: number): Promise<Row> {
   const timers = new ManualTimers();
   const [la, lb] = createMemoryLink(timers, OUR_MAC, PEER_MAC, { latencyMs: 1 });
   const spec = (s: number): FaultSpec => ({ ...fault, delayMs: 0, seed: s });
   const mk = (mac: number, address: number, s: number, link: NetDevice, faultSeed: number): StackDriver => {
     const counters = new Counters();
     const device = new FaultyDevice(link, spec(faultSeed), timers, counters);
-    return new StackDriver(device, timers, { mac, mtu: 1500, random: seededRandom(s), log: () => {}, ipv4: { address, prefix: 24, gateway: GW_IP }, arp: { announceCount: 0 }, counters });
+    return new StackDriver(device, timers, { mac, mtu: 1500, random: seededRandom(s), log: () => {}, ipv4: { address, prefix: 24, gateway: GW_IP }, arp: { announceCount: 0 }, counters, tcp: { congestionControl: cc } });
   };
   const da = mk(OUR_MAC, OUR_IP, seed, la, seed * 2);
   const db = mk(PEER_MAC, PEER_IP, seed + 1, lb, seed * 2 + 1);
@@ -74,6 +77,7 @@ async function transfer(setting: string, fault: Omit<FaultSpec, 'seed' | 'delayM
   expect(sha(got)).toBe(sha(data));
   const c = (name: CounterName): number => a.counters.get(name) + b.counters.get(name);
   return {
+    cc,
     setting,
     kbytes: size / 1024,
     simulatedMs: Math.round(timers.now()),
@@ -100,10 +104,10 @@ describe('transfers over a faulty simulated link', () => {
       ['all at once', { drop: 0.02, dup: 0.01, reorder: 0.05, corrupt: 0.01 }, 1 << 20, 30_000],
     ];
     const rows: Row[] = [];
-    for (const [i, [name, fault, size, bound]] of settings.entries()) {
-      const row = await transfer(name, fault, size, 100 + i);
+    for (const cc of CONGESTION_CONTROLS) for (const [i, [name, fault, size, bound]] of settings.entries()) {
+      const row = await transfer(cc, name, fault, size, 100 + i);
       rows.push(row);
-      expect(row.simulatedMs, `${name} took ${row.simulatedMs} ms`).toBeLessThan(bound);
+      expect(row.simulatedMs, `${cc}, ${name} took ${row.simulatedMs} ms`).toBeLessThan(bound);
       // One lost frame should cost about one retransmission, not a window's worth; a reordered one may
       // cost a spurious fast retransmit (no DSACK/RACK here to undo it).
       const segments = size / 1448;
@@ -111,8 +115,9 @@ describe('transfers over a faulty simulated link', () => {
       expect(row.retransmitted, `${name}: ${row.retransmitted} retransmissions for ${row.framesDropped} lost frames`).toBeLessThanOrEqual(allowed);
     }
     console.table(rows);
-    const clean = rows[0];
-    expect(clean?.retransmitted).toBe(0);
-    expect(rows.find((r) => r.setting === 'loss 2%')?.fastRetransmits).toBeGreaterThan(0);
+    for (const cc of CONGESTION_CONTROLS) {
+      expect(rows.find((r) => r.cc === cc && r.setting === 'clean')?.retransmitted).toBe(0);
+      expect(rows.find((r) => r.cc === cc && r.setting === 'loss 2%')?.fastRetransmits).toBeGreaterThan(0);
+    }
   }, 300_000);
 });
