@@ -139,4 +139,46 @@ describe('congestion control, chosen per connection', () => {
     expect(cc.cwnd).toBe(10 * smss);
     expect(new RenoCongestion().name).toBe('newreno');
   });
+
+  it('after an idle period longer than the RTO, sending starts again from the restart window (RFC 5681 §4.1)', async () => {
+    for (const name of CONGESTION_CONTROLS) {
+      const net = new Net();
+      const servers: TcpSocket[] = [];
+      net.a.tcp.listen(80, (c) => servers.push(new TcpSocket(c)));
+      const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80, { congestionControl: name }));
+      net.run();
+      await client.established();
+      const server = servers[0];
+      if (server === undefined) throw new Error('not accepted');
+      const drain = (async () => {
+        for (let c = await server.read(); c !== null; c = await server.read());
+      })();
+      // Time and the sockets' promises move together, 10 ms at a time.
+      const pump = async (ms: number): Promise<void> => {
+        for (let t = 0; t < ms; t += 10) {
+          net.advance(10);
+          await new Promise<void>((r) => setImmediate(r));
+        }
+      };
+      void client.write(pattern(512 * 1024));
+      await pump(1000);
+      expect(client.conn.unacknowledged, name).toBe(0);
+      const smss = client.conn.info().sndMss - 12;
+      expect(client.conn.info().cwnd, name).toBeGreaterThan(20 * smss);
+      await pump(5000); // idle, longer than the RTO
+      // The first flight after the idle period: held on the wire, it is the restart window (IW10), not the old cwnd.
+      net.filter = (w) => (w.from === 'b' ? 'hold' : 'deliver');
+      void client.write(pattern(64 * 1024));
+      await new Promise<void>((r) => setImmediate(r));
+      net.run();
+      expect(net.held.filter((w) => dataSeq(w) !== undefined).length, name).toBe(10);
+      net.filter = () => 'deliver';
+      net.release();
+      await pump(500);
+      void client.shutdownWrite();
+      await pump(500);
+      await drain;
+    }
+  });
 });
+
