@@ -180,7 +180,7 @@ class Reader {
 }
 
 function closedHow(sock: TcpSocket): string {
-  const e = sock.conn.error;
+  const e = sock.conn.errorText;
   return e === undefined ? 'closed' : `failed (${e})`;
 }
 

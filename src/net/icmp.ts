@@ -1,9 +1,11 @@
 // ICMP (RFC 792, RFC 1122 §3.2.2): echo replies, destination-unreachable errors (rate-limited), and
-// the rules for when never to send an error. Redirects are ignored: we keep our one route.
+// the rules for when never to send an error. Redirects are ignored: we keep our one route. Errors about what we
+// sent go to the transport that sent it (`transportError`, icmp-errors.ts).
 
 import { IPV4_ANY, IPV4_BROADCAST, isIpv4 } from './addr.ts';
 import type { Counters } from './counters.ts';
-import { PROTO_ICMP, type IcmpReporter, type NetworkLayer, type RxContext } from './ip.ts';
+import { icmpv4TransportError } from './icmp-errors.ts';
+import { PROTO_ICMP, type IcmpReporter, type NetworkLayer, type RxContext, type TransportErrorSink } from './ip.ts';
 import {
   ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_REDIRECT, UNREACH_PORT, encodeIcmp, isIcmpError, parseIcmp,
 } from './icmp-wire.ts';
@@ -28,6 +30,7 @@ export class Icmp implements IcmpReporter {
     private readonly net: NetworkLayer,
     private readonly counters: Counters,
     options: Partial<IcmpOptions> = {},
+    private readonly transportError: TransportErrorSink = () => {},
   ) {
     this.options = { ...defaultIcmpOptions, ...options };
     this.errors = new TokenBucket(this.options.errorBurst, this.options.errorsPerSecond);
@@ -54,8 +57,10 @@ export class Icmp implements IcmpReporter {
       this.counters.inc('icmp.rx_redirect_ignored');
       return;
     }
-    // Errors about what we sent are counted; acting on them (PMTU, TCP) is not done yet.
-    if (isIcmpError(m.type)) this.counters.inc('icmp.rx_error');
+    if (!isIcmpError(m.type)) return;
+    this.counters.inc('icmp.rx_error');
+    const e = icmpv4TransportError(m, ctx.src, ctx.now);
+    if (e !== undefined) this.transportError(e);
   }
 
   portUnreachable(ctx: RxContext): void {

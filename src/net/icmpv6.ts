@@ -1,10 +1,11 @@
 // ICMPv6 (RFC 4443): echo replies, the errors we send (destination unreachable, parameter problem), rate
 // limited (§2.4 (f)) and never where §2.4 (e) forbids them, and the hand-off of neighbour discovery and MLD
-// messages to src/ndp. Errors that reach us about what we sent are counted (path MTU and TCP use them later).
+// messages to src/ndp. Errors that reach us about what we sent go to the transport that sent it (icmp-errors.ts).
 
 import { IPV6_ANY, isIpv6, isIpv6Multicast } from './addr.ts';
 import type { Counters } from './counters.ts';
-import type { IcmpReporter, NetworkLayer, RxContext } from './ip.ts';
+import { icmpv6TransportError } from './icmp-errors.ts';
+import type { IcmpReporter, NetworkLayer, RxContext, TransportErrorSink } from './ip.ts';
 import {
   ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMPV6_MLD_QUERY, ICMPV6_PARAMETER_PROBLEM, ICMPV6_REDIRECT,
   ICMPV6_ROUTER_SOLICITATION, UNREACH6_PORT, encodeIcmpv6, isIcmpv6Error, parseIcmpv6, type Icmpv6Message,
@@ -24,6 +25,8 @@ export const defaultIcmpv6Options: Icmpv6Options = { errorBurst: 10, errorsPerSe
 export interface Icmpv6Upcalls {
   neighborDiscovery(m: Icmpv6Message, ctx: RxContext): void;
   multicastListener(m: Icmpv6Message, ctx: RxContext): void;
+  /** An error about a datagram we sent (RFC 4443 §3), for its transport. */
+  transportError: TransportErrorSink;
 }
 
 export class Icmpv6 implements IcmpReporter {
@@ -68,7 +71,10 @@ export class Icmpv6 implements IcmpReporter {
       this.up.multicastListener(m, ctx);
       return;
     }
-    if (isIcmpv6Error(m.type)) this.counters.inc('icmp6.rx_error');
+    if (!isIcmpv6Error(m.type)) return;
+    this.counters.inc('icmp6.rx_error');
+    const e = icmpv6TransportError(m, ctx.src, ctx.now);
+    if (e !== undefined) this.up.transportError(e);
   }
 
   portUnreachable(ctx: RxContext): void {

@@ -55,8 +55,18 @@ export interface NetworkLayer {
    * transport checksum adds its own length and bytes to it.
    */
   pseudoSum(src: IpAddr, dst: IpAddr, protocol: number): number;
-  /** The largest transport packet (its header included) a datagram to `dst` carries without fragmentation. */
-  maxPayload(dst: IpAddr): number;
+  /**
+   * The largest transport packet (its header included) a datagram to `dst` carries without fragmentation: with
+   * `now`, what the path takes as far as is known (learned MTUs); without, what the link takes (the MSS option
+   * announces what we can receive, RFC 9293 §3.7.1).
+   */
+  maxPayload(dst: IpAddr, now?: number): number;
+  /**
+   * A transport layer vouches (RFC 5927 §4.1) for an ICMP report that the path to `dst` takes at most `mtu` bytes
+   * (RFC 1191, RFC 8201): the path MTU is lowered (never under the family's floor); the new one, or undefined
+   * when nothing changed.
+   */
+  learnPathMtu(dst: IpAddr, mtu: number, now: number): number | undefined;
   /** The source address for a datagram to `dst`, or undefined while there is none. */
   sourceFor(dst: IpAddr): IpAddr | undefined;
 }
@@ -66,3 +76,30 @@ export interface IcmpReporter {
   /** Port unreachable (RFC 1122 §4.1.3.1), if the rules and the rate limit allow. */
   portUnreachable(ctx: RxContext): void;
 }
+
+/**
+ * An ICMP or ICMPv6 error about a datagram we sent, for the transport that sent it (RFC 1122 §4.2.3.9, §3.2.2.1;
+ * RFC 4443 §3): what happened, and the quoted datagram's addresses, protocol and first transport bytes.
+ */
+export interface TransportError {
+  kind: 'unreachable' | 'too-big' | 'time-exceeded' | 'parameter-problem';
+  /** An end host says the protocol or port is not there (RFC 1122 §4.2.3.9 "hard"); the rest are soft. */
+  hard: boolean;
+  /** For `too-big`: the MTU reported; 0 when an old IPv4 router named none (RFC 1191 §4). */
+  mtu: number;
+  /** The refused datagram's length (IPv4 total length), for the RFC 1191 §7 plateaus when `mtu` is 0. */
+  quotedLength: number;
+  /** What it is, for logs and the socket's error ("port unreachable", "host unreachable"…). */
+  description: string;
+  /** The quoted datagram: our address, the destination, the protocol, and at least 8 bytes of its transport header. */
+  src: IpAddr;
+  dst: IpAddr;
+  protocol: number;
+  transport: Uint8Array;
+  /** Who sent the ICMP error. */
+  reporter: IpAddr;
+  now: number;
+}
+
+export type TransportErrorSink = (e: TransportError) => void;
+

@@ -2,6 +2,7 @@
 // above, and the way out: on-link or through the gateway (via the next-hop resolver, ARP), or to the link
 // broadcast. It is the network layer TCP and UDP send through (`NetworkLayer`).
 
+import { PathMtuCache, type PathMtuOptions } from './path-mtu.ts';
 import {
   IPV4_ANY, IPV4_BROADCAST, MAC_BROADCAST, isIpv4, isUnicastSource, sameSubnet, subnetBroadcast, type IpAddr, type Ipv4Addr,
   type Ipv4Config,
@@ -20,9 +21,14 @@ export interface Ipv4Options {
   /** TTL of datagrams we send (RFC 1700 default, as Linux). */
   ttl: number;
   reassembly: Partial<ReassemblyOptions>;
+  /** Learned path MTUs: how long they hold and how many destinations (path-mtu.ts). */
+  pathMtu: Partial<PathMtuOptions>;
 }
 
-export const defaultIpv4Options: Ipv4Options = { ttl: 64, reassembly: {} };
+/** RFC 1191 allows 68; as Linux's min_pmtu, a path MTU is never taken below 552. */
+export const IPV4_MIN_PATH_MTU = 552;
+
+export const defaultIpv4Options: Ipv4Options = { ttl: 64, reassembly: {}, pathMtu: {} };
 
 /** What IPv4 needs around it: the link, the next-hop resolver, and where accepted datagrams go. */
 export interface Ipv4Io {
@@ -37,6 +43,7 @@ export class Ipv4 implements NetworkLayer {
   private cfg: Ipv4Config | undefined;
   private readonly reassembler: Reassembler;
   private nextId: number;
+  readonly pathMtu: PathMtuCache;
 
   constructor(
     private readonly mtu: number,
@@ -47,6 +54,7 @@ export class Ipv4 implements NetworkLayer {
   ) {
     this.options = { ...defaultIpv4Options, ...options };
     this.reassembler = new Reassembler(counters, this.options.reassembly);
+    this.pathMtu = new PathMtuCache(IPV4_MIN_PATH_MTU, this.options.pathMtu);
     this.nextId = randomU32(random) & 0xffff;
   }
 
@@ -100,8 +108,13 @@ export class Ipv4 implements NetworkLayer {
     return isIpv4(src) && isIpv4(dst) ? pseudoHeaderSum(src, dst, protocol, 0) : 0;
   }
 
-  maxPayload(_dst: IpAddr): number {
-    return this.mtu - IPV4_MIN_HEADER;
+  maxPayload(dst: IpAddr, now?: number): number {
+    return (now === undefined ? this.mtu : (this.pathMtu.get(dst, now) ?? this.mtu)) - IPV4_MIN_HEADER;
+  }
+
+  /** RFC 1191 §6.3: the path MTU to `dst` lowered, never under 552. */
+  learnPathMtu(dst: IpAddr, mtu: number, now: number): number | undefined {
+    return isIpv4(dst) ? this.pathMtu.lower(dst, mtu, this.mtu, now) : undefined;
   }
 
   sourceFor(_dst: IpAddr): Ipv4Addr | undefined {
@@ -141,7 +154,7 @@ export class Ipv4 implements NetworkLayer {
     const id = this.nextId;
     this.nextId = (this.nextId + 1) & 0xffff;
     const base = { id, ttl: opts.hopLimit ?? this.options.ttl, protocol, src, dst, tos: opts.tos ?? 0, dontFragment: opts.dontFragment ?? false };
-    const maxData = this.mtu - IPV4_MIN_HEADER;
+    const maxData = this.maxPayload(dst, now);
     // A TSO super-segment is one packet past the MTU: the device cuts it, each piece under the MTU.
     const tso = data instanceof OutPacket && data.offload !== undefined && data.offload.gsoSize > 0;
     if (data.length <= maxData || (tso && IPV4_MIN_HEADER + data.length <= 65535)) {

@@ -3,6 +3,7 @@
 // default router (via neighbour discovery, `NextHopResolver`), multicast straight to its 33:33 MAC, fragmented
 // only for packets that may be (never TCP's). It is the network layer TCP and UDP send through over IPv6.
 
+import { PathMtuCache, type PathMtuOptions } from './path-mtu.ts';
 import { isIpv6, isIpv6Multicast, ipv6MulticastMac, readIpv6, type IpAddr, type Ipv6Addr } from './addr.ts';
 import { sumBytes } from './checksum.ts';
 import type { Counters, LayerCounter } from './counters.ts';
@@ -22,6 +23,8 @@ export interface Ipv6Options {
   hopLimit: number;
   reassembly: ReassemblyOptions;
   chain: Ipv6ChainLimits;
+  /** Learned path MTUs (path-mtu.ts; RFC 8201 §5.3: 10 minutes). */
+  pathMtu: Partial<PathMtuOptions>;
 }
 
 /** RFC 8200 §4.5: 60 s to reassemble; the other bounds as IPv4's. */
@@ -29,6 +32,7 @@ export const defaultIpv6Options: Ipv6Options = {
   hopLimit: 64,
   reassembly: { maxDatagrams: 16, maxBytes: 256 * 1024, maxFragments: 128, timeoutMs: 60_000 },
   chain: defaultIpv6ChainLimits,
+  pathMtu: {},
 };
 
 /** What IPv6 asks of the addresses and routes it works with (neighbour discovery keeps both). */
@@ -75,6 +79,7 @@ export class Ipv6 implements NetworkLayer {
   readonly options: Ipv6Options;
   private readonly reassembler: FragmentReassembler;
   private nextId: number;
+  readonly pathMtu: PathMtuCache;
   private linkMtu: number;
 
   constructor(
@@ -88,6 +93,7 @@ export class Ipv6 implements NetworkLayer {
     this.linkMtu = Math.max(IPV6_MIN_MTU, mtu);
     this.reassembler = new FragmentReassembler(this.options.reassembly, 65535, 'exact-duplicates-only', (e) => counters.inc(REASSEMBLY_COUNTER[e]));
     this.nextId = randomU32(random);
+    this.pathMtu = new PathMtuCache(IPV6_MIN_MTU, this.options.pathMtu);
   }
 
   /** The link MTU (a router advertisement's MTU option may lower it, never under 1280). */
@@ -167,8 +173,13 @@ export class Ipv6 implements NetworkLayer {
     return isIpv6(src) && isIpv6(dst) ? ipv6Pseudo(src, dst, protocol) : 0;
   }
 
-  maxPayload(_dst: IpAddr): number {
-    return this.linkMtu - IPV6_HEADER_LEN;
+  maxPayload(dst: IpAddr, now?: number): number {
+    return (now === undefined ? this.linkMtu : (this.pathMtu.get(dst, now) ?? this.linkMtu)) - IPV6_HEADER_LEN;
+  }
+
+  /** RFC 8201 §4: the path MTU to `dst` lowered, never under 1280 (RFC 8200 §5). */
+  learnPathMtu(dst: IpAddr, mtu: number, now: number): number | undefined {
+    return isIpv6(dst) ? this.pathMtu.lower(dst, mtu, this.linkMtu, now) : undefined;
   }
 
   sourceFor(dst: IpAddr): Ipv6Addr | undefined {
@@ -207,7 +218,7 @@ export class Ipv6 implements NetworkLayer {
       body = b;
       base.nextHeader = NH_HOP_BY_HOP;
     }
-    const maxData = this.linkMtu - IPV6_HEADER_LEN;
+    const maxData = this.maxPayload(dst, now);
     const tso = body instanceof OutPacket && body.offload !== undefined && body.offload.gsoSize > 0;
     if (body.length <= maxData || (tso && body.length <= 65535)) {
       const packet = body instanceof OutPacket ? body : OutPacket.copyOf(body);

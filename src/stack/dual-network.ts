@@ -32,8 +32,12 @@ export class DualNetwork implements NetworkLayer, IcmpReporter {
     return this.of(dst)?.pseudoSum(src, dst, protocol) ?? 0;
   }
 
-  maxPayload(dst: IpAddr): number {
-    return this.of(dst)?.maxPayload(dst) ?? 0;
+  maxPayload(dst: IpAddr, now?: number): number {
+    return this.of(dst)?.maxPayload(dst, now) ?? 0;
+  }
+
+  learnPathMtu(dst: IpAddr, mtu: number, now: number): number | undefined {
+    return this.of(dst)?.learnPathMtu(dst, mtu, now);
   }
 
   sourceFor(dst: IpAddr): IpAddr | undefined {

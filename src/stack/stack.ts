@@ -16,14 +16,14 @@ import { Acd, type AcdOptions } from '../arp/acd.ts';
 import { Arp, type ArpOptions } from '../arp/arp.ts';
 import { DhcpClient, type DhcpClientOptions, type DhcpSavedLease, type Lease } from '../dhcp/dhcp-client.ts';
 import type { Random } from '../random.ts';
-import { IPV4_ANY, ipv4ToString, prefixToMask, type Ipv4Config, type MacAddr } from '../net/addr.ts';
+import { IPV4_ANY, ipv4ToString, isIpv6, prefixToMask, type Ipv4Config, type MacAddr } from '../net/addr.ts';
 import { Counters } from '../net/counters.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../net/ethernet.ts';
 import { EthernetLink } from '../net/ethernet-link.ts';
 import type { DeviceOffloads, RxInfo } from '../net/device.ts';
 import { Icmp, type IcmpOptions } from '../net/icmp.ts';
 import { UNREACH_PROTOCOL } from '../net/icmp-wire.ts';
-import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, type RxContext } from '../net/ip.ts';
+import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, type RxContext, type TransportError } from '../net/ip.ts';
 import { Ipv4, type Ipv4Options } from '../net/ipv4.ts';
 import { Tcp, type TcpLayerOptions } from '../net/tcp/tcp.ts';
 import { Udp } from '../net/udp.ts';
@@ -128,7 +128,7 @@ export class Stack {
     this.acd = new Acd(options.log, options.random, counters, options.acd);
     this.arp = new Arp(mac, this.link.send, counters, options.log, this.acd, options.arp);
     this.ipv4 = new Ipv4(options.mtu, { link: this.link.send, nextHop: this.arp, deliver: (p, ctx) => this.deliver(p, ctx) }, counters, options.random, options.ip);
-    this.icmp = new Icmp(this.ipv4, counters, options.icmp);
+    this.icmp = new Icmp(this.ipv4, counters, options.icmp, (e) => this.transportError(e));
     const v6 = options.ipv6;
     if (v6 !== undefined) {
       const ndp = new NeighborDiscovery(mac, v6.secret, options.mtu, {
@@ -149,7 +149,7 @@ export class Stack {
         deliver: (p, ctx) => this.deliver6(p, ctx),
         parameterProblem: (problem, ctx) => this.icmp6?.parameterProblem(problem, ctx),
       }, counters, options.random, v6.ip);
-      this.icmp6 = new Icmpv6(this.ipv6, { neighborDiscovery: (m, ctx) => ndp.receive(m, ctx), multicastListener: (m, ctx) => ndp.receiveQuery(m, ctx) }, counters, v6.icmp);
+      this.icmp6 = new Icmpv6(this.ipv6, { neighborDiscovery: (m, ctx) => ndp.receive(m, ctx), multicastListener: (m, ctx) => ndp.receiveQuery(m, ctx), transportError: (e) => this.transportError(e) }, counters, v6.icmp);
     }
     this.dhcp6 = v6 === undefined || v6.dhcpv6 === false ? undefined : new Dhcpv6Client({ mac, random: options.random, ...v6.dhcpv6 }, counters, options.log);
     this.dhcp6?.restore(v6?.dhcpv6State?.saved);
@@ -315,6 +315,16 @@ export class Stack {
         this.counters.inc('ip.rx_unknown_protocol');
         this.icmp.unreachable(UNREACH_PROTOCOL, ctx);
     }
+  }
+
+  /**
+   * An ICMP or ICMPv6 error about something we sent, to the transport that sent it. TCP checks it against its
+   * sequence space before it believes it (RFC 5927); for what else IPv6 sends (UDP, ICMPv6: echo replies and
+   * the like), a packet too big lowers the path MTU as it is, never under 1280 (RFC 8201 §4).
+   */
+  private transportError(e: TransportError): void {
+    if (e.protocol === PROTO_TCP) this.tcp.icmpError(e);
+    else if (e.kind === 'too-big' && isIpv6(e.dst)) this.ipv6?.learnPathMtu(e.dst, e.mtu, e.now);
   }
 
   /** A datagram IPv6 accepted, to the protocol it names; false for one we do not speak. */

@@ -12,7 +12,7 @@ import type { MemoryBudget } from './memory-budget.ts';
 import { PersistTimer } from './persist.ts';
 import { RttMeter } from './rtt-meter.ts';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax } from './seq.ts';
-import type { TcpConfig } from './tcp-config.ts';
+import { MIN_SND_MSS, type TcpConfig } from './tcp-config.ts';
 import type { TcpTimestamps } from './timestamps.ts';
 import { ACK, FIN, PSH, SYN, type TcpSegment } from './tcp-wire.ts';
 
@@ -49,6 +49,8 @@ export class TcpSender implements RecoverySender {
   private maxSndWnd = 0;
   /** The peer's MSS as it announced it (or 536), capped by ours. */
   private sndMss: number;
+  /** The MSS the path's learned MTU leaves (RFC 1191, RFC 8201); Infinity: the peer's MSS alone decides. */
+  private pathMss = Infinity;
   /** RFC 7323 shift of the peer's window field (0 when not negotiated). */
   private sndShift = 0;
   private tsOk = false;
@@ -114,7 +116,7 @@ export class TcpSender implements RecoverySender {
   get persistDeadline(): number | undefined { return this.persist.deadline; }
 
   /** The payload a full segment carries: the peer's MSS less our option overhead. */
-  get smss(): number { return this.sndMss - (this.tsOk ? TS_OPTION_BYTES : 0); }
+  get smss(): number { return Math.min(this.sndMss, this.pathMss) - (this.tsOk ? TS_OPTION_BYTES : 0); }
 
   /**
    * The payload a segment sent now may carry: SMSS, less room for SACK blocks while we hold out-of-order data
@@ -130,6 +132,22 @@ export class TcpSender implements RecoverySender {
   get dataEnd(): number { return this.finSeq ?? seqAdd(this.sndUna, this.buf.length); }
 
   // ——— Set up ———
+
+  /**
+   * The path takes segments of at most `mss` bytes (a learned path MTU, never under MIN_SND_MSS). When what is in
+   * flight was sent larger, it is rewound to go again at the new size at once (RFC 1191 §6.5; Linux's
+   * tcp_simple_retransmit): no congestion response, the loss was the path's size, not congestion. True then.
+   */
+  setPathMss(mss: number): boolean {
+    const next = Math.max(MIN_SND_MSS, Math.floor(mss));
+    const before = this.smss;
+    this.pathMss = next;
+    if (this.smss >= before || !this.inFlight) return false;
+    this.rewind();
+    this.rtt.forget();
+    this.io.count('tcp.pmtu_lowered');
+    return true;
+  }
 
   /** An active open takes its ISN when its first SYN is due. */
   open(iss: number): void {

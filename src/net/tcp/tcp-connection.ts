@@ -5,7 +5,7 @@
 
 import { earliest } from '../deadline.ts';
 import { ConnectionInput, EMPTY, type TcpHost } from './connection-input.ts';
-import { seqAdd } from './seq.ts';
+import { seqAdd, seqGe, seqLt } from './seq.ts';
 import {
   TCP_STATES, defaultTcpConfig, tcpStateOrder, type CloseReason, type ConnectionChoices, type Endpoint, type TcpConfig, type TcpConnectionInfo,
   type TcpState,
@@ -17,6 +17,8 @@ export { TCP_STATES, defaultTcpConfig, tcpStateOrder, type CloseReason, type Con
 
 export class TcpConnection extends ConnectionInput {
   private issTaken = !this.active;
+  /** The last ICMP soft error about this connection (RFC 1122 §4.2.3.9): told if the connection then fails. */
+  private icmpSoftError: string | undefined;
 
   /** True until an active open has taken its ISN (`open`). */
   get awaitingIss(): boolean {
@@ -27,6 +29,41 @@ export class TcpConnection extends ConnectionInput {
   open(iss: number): void {
     this.snd.open(iss);
     this.issTaken = true;
+  }
+
+  // ——— ICMP errors and the path (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191, RFC 8201) ———
+
+  /** RFC 5927 §4.1: whether `seq`, quoted by an ICMP error, is of what we have in flight (SND.UNA ≤ seq < SND.MAX). */
+  quotesInFlight(seq: number): boolean {
+    return seqGe(seq, this.snd.una) && seqLt(seq, this.snd.max);
+  }
+
+  /** A hard error (protocol or port unreachable) during the handshake ends it (RFC 1122 §4.2.3.9); true if it did. */
+  icmpHardError(description: string): boolean {
+    if (this.state !== 'SYN_SENT' && this.state !== 'SYN_RECEIVED') return false;
+    this.icmpSoftError = description;
+    this.destroy('refused');
+    return true;
+  }
+
+  /** A soft error, or a hard one once synchronized (RFC 5461 §4.1): kept, and told if the connection then times out. */
+  icmpSoftErrorSeen(description: string): void {
+    this.icmpSoftError = description;
+  }
+
+  get softError(): string | undefined {
+    return this.icmpSoftError;
+  }
+
+  /** Why the connection failed, with the ICMP error that came before, e.g. "timeout (host unreachable)". */
+  get errorText(): string | undefined {
+    const e = this.error;
+    return e === undefined ? undefined : this.icmpSoftError === undefined ? e : `${e} (${this.icmpSoftError})`;
+  }
+
+  /** The path MSS (what a learned path MTU leaves for a segment); what went out too big goes again at once. */
+  setPathMss(mss: number): void {
+    if (this.snd.setPathMss(mss)) this.host.dirty(this);
   }
 
   // ——— What the application and status displays read ———

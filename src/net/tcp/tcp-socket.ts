@@ -29,7 +29,7 @@ export class TcpSocket implements ByteStream {
   /** Resolves once the handshake completes; rejects if the connection failed. */
   async established(): Promise<void> {
     while (!this.conn.established) {
-      if (this.conn.state === 'CLOSED') throw new Error(`connection ${this.conn.error ?? 'closed'}`);
+      if (this.conn.state === 'CLOSED') throw new Error(`connection ${this.conn.errorText ?? 'closed'}`);
       await this.changed();
     }
   }
@@ -45,7 +45,7 @@ export class TcpSocket implements ByteStream {
   async write(data: Uint8Array): Promise<void> {
     let off = 0;
     while (off < data.length) {
-      if (!this.conn.canSend) throw new Error(`connection ${this.conn.error ?? this.conn.state.toLowerCase()}`);
+      if (!this.conn.canSend) throw new Error(`connection ${this.conn.errorText ?? this.conn.state.toLowerCase()}`);
       off += this.conn.write(off === 0 ? data : data.subarray(off));
       if (off < data.length) await this.changed();
     }

@@ -6,7 +6,8 @@ import { createHmac } from 'node:crypto';
 import { isIpv4, writeIpAddr, type IpAddr } from '../addr.ts';
 import type { Counters, LayerCounter } from '../counters.ts';
 import { DeadlineQueue } from '../deadline-queue.ts';
-import { PROTO_TCP, type NetworkLayer, type RxContext } from '../ip.ts';
+import { PROTO_TCP, type NetworkLayer, type RxContext, type TransportError } from '../ip.ts';
+import { plateauBelow } from '../path-mtu.ts';
 import { TokenBucket } from '../token-bucket.ts';
 import { randomU32, type Random } from '../../random.ts';
 import { HEADROOM } from '../packet.ts';
@@ -144,9 +145,49 @@ export class Tcp implements TcpHost {
     throw new Error('no free local port');
   }
 
-  /** Our MSS towards `remote`: the route's largest payload less the TCP header, capped by the configured MSS. */
+  /** Our MSS towards `remote`: the link's largest payload less the TCP header, capped by the configured MSS. */
   private mssFor(remote: IpAddr): number {
     return Math.min(this.config.mss, this.net.maxPayload(remote) - 20);
+  }
+
+  /** What the path to `conn`'s peer takes now, for its segments (a learned path MTU, RFC 1191 / RFC 8201). */
+  private usePath(conn: TcpConnection, now: number): void {
+    const path = this.net.maxPayload(conn.remote.address, now) - 20;
+    if (path < this.net.maxPayload(conn.remote.address) - 20) conn.setPathMss(path);
+  }
+
+  /**
+   * An ICMP error about a segment we sent (RFC 1122 §4.2.3.9, RFC 5461), acted on only when the sequence number
+   * it quotes is in flight on that connection (RFC 5927 §4.1). Too big (RFC 1191, RFC 8201): the path MTU is
+   * lowered and every connection to that host resized, what went out too big resent at once. Protocol or port
+   * unreachable ends a handshake; anything else is a soft error, told if the connection then times out.
+   */
+  icmpError(e: TransportError): void {
+    const t = e.transport;
+    const srcPort = ((t[0] ?? 0) << 8) | (t[1] ?? 0);
+    const dstPort = ((t[2] ?? 0) << 8) | (t[3] ?? 0);
+    const seq = (((t[4] ?? 0) << 24) | ((t[5] ?? 0) << 16) | ((t[6] ?? 0) << 8) | (t[7] ?? 0)) >>> 0;
+    const conn = this.conns.get(keyOf(e.dst, dstPort, srcPort));
+    if (conn === undefined || conn.local.address !== e.src) {
+      this.counters.inc('tcp.rx_icmp_unmatched');
+      return;
+    }
+    if (!conn.quotesInFlight(seq)) {
+      this.counters.inc('tcp.rx_icmp_out_of_window');
+      return;
+    }
+    if (e.kind === 'too-big') {
+      this.counters.inc('tcp.rx_icmp_too_big');
+      if (this.net.learnPathMtu(e.dst, e.mtu > 0 ? e.mtu : plateauBelow(e.quotedLength), e.now) === undefined) return;
+      for (const c of this.conns.values()) if (c.remote.address === e.dst) this.usePath(c, e.now);
+      return;
+    }
+    if (e.hard && conn.icmpHardError(e.description)) {
+      this.counters.inc('tcp.rx_icmp_hard');
+      return;
+    }
+    this.counters.inc('tcp.rx_icmp_soft');
+    conn.icmpSoftErrorSeen(e.description);
   }
 
   receive(payload: Uint8Array, ctx: RxContext): void {
@@ -200,6 +241,7 @@ export class Tcp implements TcpHost {
     }
     const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, this.isn(h.dst, seg.dstPort, h.src, seg.srcPort, now), false, randomU32(this.random), this.mssFor(h.src), l.choices);
     this.conns.set(keyOf(h.src, seg.srcPort, seg.dstPort), conn);
+    this.usePath(conn, now);
     this.embryos.set(conn, l);
     l.synReceived++;
     this.counters.inc('tcp.passive_open');
@@ -234,6 +276,7 @@ export class Tcp implements TcpHost {
     }
     const conn = new TcpConnection(this, { address: h.dst, port: seg.dstPort }, { address: h.src, port: seg.srcPort }, seqAdd(seg.ack, -1), false, randomU32(this.random), this.mssFor(h.src), l.choices);
     this.conns.set(keyOf(h.src, seg.srcPort, seg.dstPort), conn);
+    this.usePath(conn, now);
     this.counters.inc('tcp.syn_cookie_accepted');
     conn.acceptCookie(synSeq, opts, now);
     conn.receive(seg, now);
@@ -266,7 +309,10 @@ export class Tcp implements TcpHost {
     }
     for (const c of this.pending) {
       this.pending.delete(c);
-      if (c.awaitingIss) c.open(this.isn(c.local.address, c.local.port, c.remote.address, c.remote.port, now));
+      if (c.awaitingIss) {
+        c.open(this.isn(c.local.address, c.local.port, c.remote.address, c.remote.port, now));
+        this.usePath(c, now);
+      }
       c.output(now);
       this.settle(c, now);
     }
