@@ -5,12 +5,12 @@
 
 import { earliest } from '../deadline.ts';
 import { ConnectionInput, EMPTY, type TcpHost } from './connection-input.ts';
-import { seqAdd, seqGe, seqLt } from './seq.ts';
+import { seqAdd, seqGe, seqGt, seqLt } from './seq.ts';
 import {
   TCP_STATES, defaultTcpConfig, tcpStateOrder, type CloseReason, type ConnectionChoices, type Endpoint, type TcpConfig, type TcpConnectionInfo,
   type TcpState,
 } from './tcp-config.ts';
-import { ACK } from './tcp-wire.ts';
+import { ACK, RST, SYN, type TcpSegment } from './tcp-wire.ts';
 
 export { MIN_SND_MSS } from './handshake.ts';
 export { TCP_STATES, defaultTcpConfig, tcpStateOrder, type CloseReason, type ConnectionChoices, type Endpoint, type TcpConfig, type TcpConnectionInfo, type TcpHost, type TcpState };
@@ -29,6 +29,18 @@ export class TcpConnection extends ConnectionInput {
   open(iss: number): void {
     this.snd.open(iss);
     this.issTaken = true;
+  }
+
+  /**
+   * In TIME_WAIT, whether `seg` is a SYN that may open a new connection of the same 4-tuple (RFC 6191 §2): with
+   * timestamps on both, its TSval is newer than the last one seen; without them, its sequence number is past
+   * everything of the old connection (RCV.NXT).
+   */
+  takesNewIncarnation(seg: TcpSegment): boolean {
+    if (this.state !== 'TIME_WAIT' || (seg.flags & (SYN | ACK | RST)) !== SYN) return false;
+    const ts = seg.options.timestamp;
+    if (this.ts.enabled && ts !== undefined) return seqGt(ts.value, this.ts.recent);
+    return seqGt(seg.seq, this.rcv.nxt);
   }
 
   // ——— ICMP errors and the path (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191, RFC 8201) ———

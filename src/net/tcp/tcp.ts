@@ -204,7 +204,11 @@ export class Tcp implements TcpHost {
     }
     this.counters.inc('tcp.rx');
     const conn = this.conns.get(keyOf(ctx.src, seg.srcPort, seg.dstPort));
-    if (conn !== undefined) {
+    if (conn !== undefined && conn.state === 'TIME_WAIT' && this.listeners.has(seg.dstPort) && conn.takesNewIncarnation(seg)) {
+      // RFC 9293 §3.6.1 (note), RFC 6191: a SYN newer than all of the old connection starts the new one at once.
+      this.counters.inc('tcp.time_wait_reused');
+      conn.destroy(undefined);
+    } else if (conn !== undefined) {
       conn.receive(seg, ctx.now);
       this.settle(conn, ctx.now);
       return;

@@ -258,6 +258,57 @@ describe('data, FIN and RST in every synchronized state', () => {
     expect(p.stack.tcp.connectionCount).toBe(0);
   });
 
+  it('TIME_WAIT: a SYN past everything of the old connection opens the new one at once (RFC 6191); an old one gets the ACK', () => {
+    const toTimeWait = () => {
+      const e = established();
+      e.conn.close();
+      e.p.poll();
+      e.p.out();
+      e.p.send({ flags: ACK | FIN, seq: e.peerNxt, ack: seqAdd(e.ourNxt, 1) });
+      e.p.out();
+      expect(e.conn.state).toBe('TIME_WAIT');
+      return e;
+    };
+    // Without timestamps: an old sequence number gets the TIME_WAIT ACK, no new connection.
+    const old = toTimeWait();
+    old.p.send({ flags: SYN, seq: seqAdd(old.peerNxt, -100) });
+    expect(old.p.one()).toMatchObject({ flags: ACK, ack: seqAdd(old.peerNxt, 1) });
+    expect(old.conn.state).toBe('TIME_WAIT');
+    // A newer one: the old connection goes, the listener answers with a SYN-ACK, and the handshake completes.
+    const { p, conn, peerNxt } = toTimeWait();
+    p.now = 1000;
+    p.send({ flags: SYN, seq: seqAdd(peerNxt, 100_000), options: { mss: 1460 } });
+    const sa = p.one();
+    expect(sa.flags).toBe(SYN | ACK);
+    expect(sa.ack).toBe(seqAdd(peerNxt, 100_001));
+    expect(conn.state).toBe('CLOSED');
+    expect(p.stack.counters.get('tcp.time_wait_reused')).toBe(1);
+    p.send({ flags: ACK, seq: seqAdd(peerNxt, 100_001), ack: seqAdd(sa.seq, 1) });
+    expect([...p.stack.tcp.connections()].map((c) => c.state)).toEqual(['ESTABLISHED']);
+  });
+
+  it('TIME_WAIT with timestamps: a SYN with a newer TSval is a new incarnation, an older one is not', () => {
+    const { p, accepted } = listening({ tcp: { timeWaitMs: 60_000 } });
+    p.send({ flags: SYN, seq: 7000, options: { mss: 1460, timestamp: { value: 500, echo: 0 } } });
+    const sa = p.one();
+    p.send({ flags: ACK, seq: 7001, ack: seqAdd(sa.seq, 1), options: { timestamp: { value: 501, echo: sa.options.timestamp?.value ?? 0 } } });
+    const conn = accepted[0];
+    if (conn === undefined) throw new Error('not accepted');
+    conn.close();
+    p.poll();
+    const fin = p.one();
+    p.send({ flags: ACK | FIN, seq: 7001, ack: seqAdd(fin.seq, 1), options: { timestamp: { value: 510, echo: fin.options.timestamp?.value ?? 0 } } });
+    p.out();
+    expect(conn.state).toBe('TIME_WAIT');
+    // A lower sequence number but a newer timestamp: new (RFC 6191 §2 prefers the timestamp).
+    p.send({ flags: SYN, seq: 1, options: { mss: 1460, timestamp: { value: 509, echo: 0 } } });
+    expect(p.one()).toMatchObject({ flags: ACK });
+    expect(conn.state).toBe('TIME_WAIT');
+    p.send({ flags: SYN, seq: 1, options: { mss: 1460, timestamp: { value: 600, echo: 0 } } });
+    expect(p.one().flags).toBe(SYN | ACK);
+    expect(conn.state).toBe('CLOSED');
+  });
+
   it('FIN_WAIT_1 + FIN+ACK together → TIME_WAIT', () => {
     const { p, conn, peerNxt, ourNxt } = established();
     conn.close();
