@@ -9,12 +9,12 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  checksumChecks, DHCP_BOUND, Lab, lastJsonLine, need, notAllGood, OurFrames, prerequisites, sigterm, tsharkTrue, waitForStack, type KnownPid, tempWithJohn,
+  checksumChecks, DHCP_BOUND, Lab, lastJsonLine, mustRun, need, notAllGood, OurFrames, prerequisites, sigterm, tsharkTrue, waitForStack, type KnownPid, tempWithJohn,
 } from './lab.ts';
 import type { EchoReport } from './programs/echo-roundtrip.ts';
 import type { LoadReport } from './programs/http-load.ts';
 import type { PipelineReport } from './programs/http-pipeline.ts';
-import { stopTree, type Started } from './service-process.ts';
+import { stopTree, type CommandResult, type Started } from './service-process.ts';
 
 const lab = new Lab('mtcp');
 const MAC = '02:00:5e:00:00:42';
@@ -90,6 +90,8 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
   let stack: Started | undefined;
   const knownPids: KnownPid[] = [];
   let addr: string | undefined;
+  /** The local port curl reuses after our TIME_WAIT. */
+  const reusePort = 45_000 + Math.floor(Math.random() * 1000);
   let stopped = false;
 
   const base = (): string => `http://${need(addr, 'the DHCP address')}:${HTTP_PORT}`;
@@ -199,6 +201,25 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
     });
   });
 
+  describe('TIME_WAIT', () => {
+    it('curl reusing its local port right after our TIME_WAIT connects at once (RFC 6191), not after a stale ACK and a retry', async () => {
+      // `Connection: close`: our server closes first, so the TIME_WAIT is ours; the kernel's next SYN from that
+      // port carries a newer timestamp.
+      const port = String(reusePort);
+      const curl = (): Promise<CommandResult> =>
+        lab.inPeer(['curl', '-sS', '--max-time', '5', '--local-port', port, '-H', 'Connection: close', '-w', '\n%{time_connect}', `${base()}/?user=john&password=password`], 15_000);
+      const first = await curl();
+      expect(first.stdout, first.stderr).toMatch(/^hello john!\n\n/);
+      const again = await curl();
+      expect(again.stdout, again.stderr).toMatch(/^hello john!\n\n/);
+      const connectS = Number(again.stdout.split('\n').at(-1));
+      console.log(`TIME_WAIT reuse: the second connect took ${Math.round(connectS * 1000)} ms`);
+      expect(connectS).toBeLessThan(0.5);
+      // That the SYN was taken at once, not answered with a stale ACK (which Linux resets and retries ~10 ms later),
+      // the pcap says once the stack has stopped (below).
+    });
+  });
+
   describe('a closed port', () => {
     it('answers RST at once: curl fails with 7 (connection refused) well within 1 s', async () => {
       const t0 = performance.now();
@@ -249,6 +270,12 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
       expect(counts['HTTP 200'], JSON.stringify(counts)).toBeGreaterThanOrEqual(354);
       expect(counts['HTTP 401'], JSON.stringify(counts)).toBeGreaterThanOrEqual(6);
       expect(counts[`RST from ${CLOSED_PORT}`], JSON.stringify(counts)).toBeGreaterThanOrEqual(1);
+      // TIME_WAIT reuse (RFC 6191): curl's two SYNs from one port, each answered with a SYN-ACK; no RST on that port.
+      const onPort = async (filter: string): Promise<number> =>
+        (await mustRun('tshark', ['-r', pcap, '-n', '-Y', `tcp.port == ${reusePort} && ${filter}`, '-T', 'fields', '-e', 'frame.number'], 60_000)).split('\n').filter((l) => l !== '').length;
+      expect(await onPort('tcp.flags.syn == 1 && tcp.flags.ack == 0')).toBe(2);
+      expect(await onPort('tcp.flags.syn == 1 && tcp.flags.ack == 1')).toBe(2);
+      expect(await onPort('tcp.flags.reset == 1')).toBe(0);
     });
   });
 });
