@@ -51,6 +51,8 @@ export interface LossRecovery {
   inFlight(offset: number): number;
   /** RFC 3042 Limited Transmit: bytes of new data the first duplicate ACKs let out beyond cwnd. */
   limitedTransmit(): number;
+  /** `bytes` of data went out (new or again): what PRR counts as sent during recovery. */
+  sent(bytes: number): void;
 }
 
 /** What both implementations share: the duplicate ACK count, the recovery point and fast-retransmit entry. */
@@ -94,6 +96,8 @@ export abstract class RecoveryBase {
   limitedTransmit(): number {
     return this.recover === undefined && this.dupAcks < DUP_THRESH ? this.dupAcks * this.snd.smss : 0;
   }
+
+  sent(_bytes: number): void {}
 
   /**
    * Counts a duplicate ACK and says whether a loss is now to be repaired: DupThresh duplicates, or fewer per

@@ -1,10 +1,12 @@
 // SACK-based loss recovery (RFC 6675, RFC 2018): a scoreboard of what the peer SACKed, holes deemed lost by
 // DupThresh segments SACKed above them, the pipe estimate, and retransmission of lost holes as the window
-// allows; after a timeout, all that is not SACKed below the recovery point is resent, in order (§5.1).
+// allows, the window brought down to ssthresh by Proportional Rate Reduction (RFC 6937, prr.ts); after a
+// timeout, all that is not SACKed below the recovery point is resent, in order (§5.1).
 
 import { DUP_THRESH, RecoveryBase, type LossRecovery } from './loss-recovery.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.ts';
 import { SeqRanges, type SeqRange } from './seq-ranges.ts';
+import { ProportionalRateReduction } from './prr.ts';
 
 export class SackRecovery extends RecoveryBase implements LossRecovery {
   readonly name = 'sack';
@@ -18,8 +20,13 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
    * at the first retransmission (most connections never need one).
    */
   private rexmitAt: Map<number, number> | undefined;
+  /** PRR of the fast recovery under way (not after a timeout: that one is slow start). */
+  private prr: ProportionalRateReduction | undefined;
+  /** SACKed bytes before the ACK being processed: its DeliveredData counts their change (RFC 6937 §3). */
+  private sackedBefore = 0;
 
   takeSack(blocks: readonly SeqRange[] | undefined): boolean {
+    this.sackedBefore = this.sacked.total;
     if (blocks === undefined) return false;
     const s = this.snd;
     const before = this.sacked.total;
@@ -39,13 +46,29 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
     const s = this.snd;
     const recovering = this.recover !== undefined;
     if (this.countDuplicate(() => this.sacked.bytesAbove(s.una), now)) {
-      // RFC 6675 §5 (4): cwnd = ssthresh; holes are retransmitted as the pipe allows.
-      this.cc.cwnd = this.cc.ssthresh;
+      // RFC 6675 §5 (4) with RFC 6937: the window comes down to ssthresh in proportion to what is delivered;
+      // holes are retransmitted as it allows.
+      this.prr = new ProportionalRateReduction(seqDiff(s.max, s.una));
       this.highRxt = s.una;
+      this.applyPrr(this.sacked.total - this.sackedBefore);
       s.count('tcp.retransmit');
       return;
     }
-    if (recovering) this.checkHeadRetransmission(now);
+    if (!recovering) return;
+    this.applyPrr(this.sacked.total - this.sackedBefore);
+    this.checkHeadRetransmission(now);
+  }
+
+  /** RFC 6937 §3.1: on each ACK in fast recovery, cwnd = pipe + sndcnt. */
+  private applyPrr(delivered: number): void {
+    const prr = this.prr;
+    if (prr === undefined || this.rtoRecovery || this.recover === undefined) return;
+    const pipe = this.pipe();
+    this.cc.cwnd = pipe + prr.onAck(delivered, pipe, this.cc.ssthresh, this.snd.smss);
+  }
+
+  override sent(bytes: number): void {
+    if (this.recover !== undefined && !this.rtoRecovery) this.prr?.sent(bytes);
   }
 
   onNewAck(acked: number, now: number): void {
@@ -57,9 +80,11 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
       // and stays as it is.
       this.leaveRecovery(!this.rtoRecovery);
       this.rtoRecovery = false;
+      this.prr = undefined;
       this.rexmitAt?.clear();
       return;
     }
+    this.applyPrr(acked + this.sacked.total - this.sackedBefore);
     if (seqLt(this.highRxt, s.una)) this.highRxt = s.una;
     const sent = this.rexmitAt;
     if (sent !== undefined) for (const q of sent.keys()) if (seqLt(q, s.una)) sent.delete(q);
@@ -74,6 +99,7 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
     // RFC 2018 §8: SACK information from before a timeout is not trusted (the receiver may have reneged).
     this.sacked.clear();
     this.rexmitAt?.clear();
+    this.prr = undefined;
     // RFC 6675 §5.1: RecoveryPoint = HighData, and no new recovery starts before it is acknowledged; the
     // SACK information that arrives from now on is used: all that is not SACKed below it is retransmitted,
     // once and in order, as the window (slow start from one segment) allows; new data goes out behind it.

@@ -305,6 +305,7 @@ export class TcpSender implements RecoverySender {
     if (payload.length > 0 && offset + payload.length === this.buf.length) flags |= PSH;
     if (fin) flags |= FIN;
     this.io.segmentOut(seq, flags, payload, now, payload.length > per ? per : 0);
+    this.recovery.sent(payload.length);
     this.lastSentAt = now;
     const next = seqAdd(endSeq, fin ? 1 : 0);
     const isNew = seqGt(next, this.sndMax);
