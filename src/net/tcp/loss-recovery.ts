@@ -58,6 +58,8 @@ export interface LossRecovery {
 /** What both implementations share: the duplicate ACK count, the recovery point and fast-retransmit entry. */
 export abstract class RecoveryBase {
   protected dupAcks = 0;
+  /** The duplicate threshold the recovery under way began with (RFC 5827 lowers it for small flights). */
+  protected dupThresh = DUP_THRESH;
   /** Set while in recovery: the highest sequence number sent when it began (RFC 6582 "recover"). */
   protected recover: number | undefined;
   /** After a timeout, fast retransmit waits until SND.UNA passes this point (RFC 6582 §3.2 (4)). */
@@ -118,6 +120,7 @@ export abstract class RecoveryBase {
     // RFC 6582 §3.2 (1)/(2): no new recovery until what was outstanding at the last RTO is acknowledged.
     if (!lost || (this.recoverGuard !== undefined && seqLe(s.una, this.recoverGuard))) return false;
     s.count('tcp.fast_retransmit');
+    this.dupThresh = thresh;
     this.cc.onCongestion(seqDiff(s.max, s.una), s.smss, now);
     this.recover = s.max;
     this.recoverGuard = undefined;

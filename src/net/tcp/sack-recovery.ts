@@ -180,6 +180,8 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
       const point = this.recover;
       return holes.filter(([a]) => seqLt(a, point)).map(([a, e]): SeqRange => [a, seqLt(e, point) ? e : point]);
     }
-    return holes.filter(([a], i) => (i === 0 && this.dupAcks >= DUP_THRESH) || this.sacked.bytesAbove(a) >= DUP_THRESH * s.smss);
+    // IsLost with the threshold the recovery began with: RFC 5827 early retransmit lowers it for small flights.
+    const t = Math.min(DUP_THRESH, this.dupThresh);
+    return holes.filter(([a], i) => (i === 0 && this.dupAcks >= t) || this.sacked.bytesAbove(a) >= t * s.smss);
   }
 }

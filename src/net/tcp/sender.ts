@@ -10,6 +10,8 @@ import type { CongestionControl } from './congestion-control.ts';
 import type { LossRecovery, LossRecoveryName, RecoverySender } from './loss-recovery.ts';
 import type { MemoryBudget } from './memory-budget.ts';
 import { PersistTimer } from './persist.ts';
+import { SendSequence } from './send-sequence.ts';
+import { TailLossProbe, type ProbeSender } from './tlp.ts';
 import { RttMeter } from './rtt-meter.ts';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax } from './seq.ts';
 import { MIN_SND_MSS, type TcpConfig } from './tcp-config.ts';
@@ -37,23 +39,7 @@ export interface SenderIo {
 /** What a retransmission timeout came to. */
 export type RtoOutcome = 'retransmit' | 'give-up';
 
-export class TcpSender implements RecoverySender {
-  // RFC 9293 §3.3.1 send sequence variables; sndMax is the highest sequence number sent so far.
-  private iss: number;
-  private sndUna: number;
-  private sndNxt: number;
-  private sndMax: number;
-  private sndWnd = 0;
-  private sndWl1 = 0;
-  private sndWl2 = 0;
-  private maxSndWnd = 0;
-  /** The peer's MSS as it announced it (or 536), capped by ours. */
-  private sndMss: number;
-  /** The MSS the path's learned MTU leaves (RFC 1191, RFC 8201); Infinity: the peer's MSS alone decides. */
-  private pathMss = Infinity;
-  /** RFC 7323 shift of the peer's window field (0 when not negotiated). */
-  private sndShift = 0;
-  private tsOk = false;
+export class TcpSender extends SendSequence implements ProbeSender {
   private readonly buf: ByteRing;
   private readonly rtt: RttMeter;
   private rtoAt: number | undefined;
@@ -61,6 +47,7 @@ export class TcpSender implements RecoverySender {
   /** When data last left, for the restart after idle (RFC 5681 §4.1). */
   private lastSentAt: number | undefined;
   private readonly persist = new PersistTimer();
+  private readonly tlp = new TailLossProbe();
   /** The application will send no more: a FIN follows the queued data. */
   private finQueued = false;
   /** The sequence number our FIN took, once sent; and whether the peer has acknowledged it. */
@@ -81,8 +68,7 @@ export class TcpSender implements RecoverySender {
     private readonly recoveryName: LossRecoveryName,
     cc: CongestionControl['name'],
   ) {
-    this.iss = this.sndUna = this.sndNxt = this.sndMax = iss;
-    this.sndMss = Math.min(536, ourMss);
+    super(iss, ourMss);
     this.noDelay = config.noDelay;
     this.buf = new ByteRing(config.sendBufferSize, budget);
     this.rtt = new RttMeter(config, ts);
@@ -92,14 +78,6 @@ export class TcpSender implements RecoverySender {
 
   // ——— What others read ———
 
-  get una(): number { return this.sndUna; }
-  get nxt(): number { return this.sndNxt; }
-  get max(): number { return this.sndMax; }
-  get window(): number { return this.sndWnd; }
-  get largestWindow(): number { return this.maxSndWnd; }
-  get peerMss(): number { return this.sndMss; }
-  get windowShift(): number { return this.sndShift; }
-  get initialSeq(): number { return this.iss; }
   get rtoMs(): number { return this.rtt.rto.rtoMs; }
   get srttMs(): number | undefined { return this.rtt.rto.srttMs; }
   get latestRttMs(): number | undefined { return this.rtt.latestMs; }
@@ -114,6 +92,7 @@ export class TcpSender implements RecoverySender {
   /** The timers this part runs: retransmission and persist. */
   get rtoDeadline(): number | undefined { return this.rtoAt; }
   get persistDeadline(): number | undefined { return this.persist.deadline; }
+  get probeDeadline(): number | undefined { return this.tlp.deadline; }
 
   /** The payload a full segment carries: the peer's MSS less our option overhead. */
   get smss(): number { return Math.min(this.sndMss, this.pathMss) - (this.tsOk ? TS_OPTION_BYTES : 0); }
@@ -149,11 +128,6 @@ export class TcpSender implements RecoverySender {
     return true;
   }
 
-  /** An active open takes its ISN when its first SYN is due. */
-  open(iss: number): void {
-    this.iss = this.sndUna = this.sndNxt = this.sndMax = iss;
-  }
-
   /**
    * What the handshake agreed (RFC 9293 §3.7.1 MSS, RFC 7323, RFC 2018): the peer's MSS and window shift, whether
    * timestamps are on, and so which loss recovery runs; the congestion window starts.
@@ -164,20 +138,6 @@ export class TcpSender implements RecoverySender {
     this.tsOk = tsOk;
     this.recovery = createLossRecovery(this.recoveryName, sackOk, this, this.cc);
     this.cc.start(this.smss, now);
-  }
-
-  /** The window of the peer's SYN (never scaled, RFC 7323 §2.2), with the segment's SEQ and ACK for the update rule. */
-  synWindow(window: number, seq: number, ack: number): void {
-    this.sndWnd = window;
-    this.sndWl1 = seq;
-    this.sndWl2 = ack;
-  }
-
-  /** A connection made from a SYN cookie: the SYN-ACK is sent already (RFC 4987 §3.6). */
-  cookieSynAcked(synSeq: number): void {
-    this.sndWl1 = synSeq;
-    this.sndNxt = seqAdd(this.iss, 1);
-    this.sndMax = this.sndNxt;
   }
 
   /** Our SYN (or SYN-ACK) left; `first`: not a retransmission, so it may be timed (Karn). */
@@ -205,11 +165,6 @@ export class TcpSender implements RecoverySender {
     this.maxSndWnd = this.sndWnd;
   }
 
-  /** The largest window seen so far, from a SYN (SYN_SENT). */
-  noteLargestWindow(): void {
-    this.maxSndWnd = this.sndWnd;
-  }
-
   // ——— The application's side ———
 
   write(data: Uint8Array): number {
@@ -227,6 +182,7 @@ export class TcpSender implements RecoverySender {
   output(now: number): boolean {
     let sent = this.recovery.retransmit(now);
     sent = this.sendNewData(now) || sent;
+    if (sent) this.armProbe(now);
     // RFC 9293 §3.8.6.1: with a zero window and data waiting, probe the window on the persist timer.
     if (this.sndWnd === 0 && this.buf.length > 0 && this.sndMax === this.sndUna) this.persist.start(now, this.rtt.rto.rtoMs);
     return sent;
@@ -341,15 +297,6 @@ export class TcpSender implements RecoverySender {
 
   // ——— Input: the ACK (RFC 9293 §3.10.7.4 fifth) ———
 
-  /** Whether `ack` acknowledges something not yet sent, or is older than the peer could have seen (RFC 5961 §5.2). */
-  ackUnsent(ack: number): boolean {
-    return seqGt(ack, this.sndMax);
-  }
-
-  ackTooOld(ack: number): boolean {
-    return seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)));
-  }
-
   /** An acceptable ACK in a synchronized state: new data acknowledged, a duplicate, and the window update. */
   onAck(seg: TcpSegment, now: number): void {
     const ack = seg.ack;
@@ -392,11 +339,33 @@ export class TcpSender implements RecoverySender {
     this.recovery.onNewAck(acked, now);
     // RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else restart it.
     this.rtoAt = this.sndUna === this.sndMax ? undefined : now + this.rtt.rto.rtoMs;
+    // RFC 8985 §7.4: the probe's ACK ends its episode; a retransmitted probe that was needed repaired a loss.
+    if (this.tlp.onAck(ack) === 'repaired') {
+      this.io.count('tcp.tlp_repaired');
+      this.cc.onCongestion(seqDiff(this.sndMax, this.sndUna) + acked, this.smss, now);
+      this.cc.cwnd = Math.min(this.cc.cwnd, this.cc.ssthresh);
+    }
+    this.armProbe(now);
     if (finAcked) this.io.finAcked(now);
     this.io.notify();
   }
 
   // ——— Timers ———
+
+  /** RFC 8985 §7.2: with SACK, outside recovery and with data in flight, a tail loss probe is scheduled. */
+  private armProbe(now: number): void {
+    if (!this.config.tailLossProbe || this.recovery.name !== 'sack' || this.recovery.inRecovery || !this.inFlight) {
+      this.tlp.disarm();
+      return;
+    }
+    this.tlp.arm(now, this.rtt.rto.srttMs, this.rtoAt, Math.ceil(seqDiff(this.sndMax, this.sndUna) / this.smss));
+  }
+
+  /** The probe timeout came: the probe goes out, and the retransmission timer runs on from it (§7.3). */
+  probeTail(now: number): void {
+    if (!this.tlp.due(now)) return;
+    if (this.tlp.fire(this, now)) this.rtoAt = now + this.rtt.rto.rtoMs;
+  }
 
   /**
    * RFC 6298 §5 (5.4–5.7): the retransmission timer expired. Past the retry limit ('give-up') the connection
@@ -416,6 +385,7 @@ export class TcpSender implements RecoverySender {
     this.io.count(this.recovery.inRecovery ? 'tcp.rto_in_recovery' : seqDiff(this.sndMax, this.sndUna) <= 2 * this.smss ? 'tcp.rto_tail' : 'tcp.rto_other');
     this.rtt.rto.backoff();
     this.rtt.forget();
+    this.tlp.reset();
     if (!handshake) this.recovery.onTimeout(now);
     return 'retransmit';
   }
@@ -454,6 +424,7 @@ export class TcpSender implements RecoverySender {
   /** No more timers (TIME_WAIT, CLOSED); with `release`, the send buffer goes back too. */
   stop(release: boolean): void {
     this.rtoAt = undefined;
+    this.tlp.reset();
     this.persist.stop();
     if (release) this.buf.dispose();
   }

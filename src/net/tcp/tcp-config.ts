@@ -66,6 +66,8 @@ export interface TcpConfig {
    * `newreno` (RFC 6582, SACK blocks unused even when agreed). A connection may choose its own.
    */
   lossRecovery: LossRecoveryName;
+  /** Tail loss probes (RFC 8985 §7) with SACK recovery. */
+  tailLossProbe: boolean;
 }
 
 /** The least MSS we send with, whatever the peer announces (as Linux's TCP_MIN_MSS). */
@@ -96,6 +98,7 @@ export const defaultTcpConfig: TcpConfig = {
   keepAliveProbes: 9,
   congestionControl: 'cubic',
   lossRecovery: 'sack',
+  tailLossProbe: true,
 };
 
 export interface Endpoint {

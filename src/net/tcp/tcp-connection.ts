@@ -228,7 +228,7 @@ export class TcpConnection extends ConnectionInput {
 
   /** The next time `poll` has something to do. */
   nextDeadline(): number | undefined {
-    return earliest(this.snd.rtoDeadline, this.snd.persistDeadline, this.timeWaitAt, this.finWait2At, this.rcv.delayedAckAt, this.keepAlive.deadline);
+    return earliest(this.snd.rtoDeadline, this.snd.probeDeadline, this.snd.persistDeadline, this.timeWaitAt, this.finWait2At, this.rcv.delayedAckAt, this.keepAlive.deadline);
   }
 
   poll(now: number): void {
@@ -242,6 +242,7 @@ export class TcpConnection extends ConnectionInput {
       this.destroy('timeout');
       return;
     }
+    if (this.state !== 'SYN_SENT' && this.state !== 'SYN_RECEIVED') this.snd.probeTail(now);
     if (this.snd.rtoDue(now)) {
       const handshake = this.state === 'SYN_SENT' || this.state === 'SYN_RECEIVED';
       if (this.snd.retransmitTimeout(now, handshake) === 'give-up') {

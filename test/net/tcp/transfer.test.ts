@@ -84,8 +84,8 @@ describe('data transfer between two stacks', () => {
     expect(net.b.counters.get('tcp.rto')).toBe(0);
   });
 
-  it('repairs a tail loss with the RTO, after the configured minimum (not a second)', async () => {
-    const { net, client, server } = await pair({}, { tcp: { minRtoMs: 200 } });
+  it('without tail loss probes, repairs a tail loss with the RTO, after the configured minimum (not a second)', async () => {
+    const { net, client, server } = await pair({}, { tcp: { minRtoMs: 200, tailLossProbe: false } });
     const data = pattern(3000); // three segments; the last is lost: no duplicate ACKs follow it
     const { dropped } = dropData(net, [3]);
     const t0 = net.now;
@@ -96,6 +96,26 @@ describe('data transfer between two stacks', () => {
     expect(net.b.counters.get('tcp.rto')).toBe(1);
     expect(net.now - t0).toBeGreaterThanOrEqual(200);
     expect(net.now - t0).toBeLessThan(1000);
+  });
+
+  it('a tail loss probe (RFC 8985 §7) repairs the two last of four segments lost in a few round trips, with no RTO', async () => {
+    const { net, client, server } = await pair({}, { tcp: { minRtoMs: 200 } });
+    // Some traffic first, for an RTT sample (the probe timeout is 2·SRTT).
+    void client.write(pattern(1000));
+    await net.settle();
+    net.advance(50);
+    expect((await server.read())?.length).toBe(1000);
+    const data = pattern(5000);
+    client.conn.noDelay = true; // all four segments at once (as HTTP sends), not the short last one held by Nagle
+    const { dropped } = dropData(net, [3, 4]); // 5000 bytes: four segments, the last two lost
+    const t0 = net.now;
+    void client.write(data).then(() => client.shutdownWrite());
+    const got = await readAll(net, server, 1);
+    expect(sha(got)).toBe(sha(data));
+    expect(dropped).toHaveLength(2);
+    expect(net.b.counters.get('tcp.tlp')).toBe(1);
+    expect(net.b.counters.get('tcp.rto')).toBe(0);
+    expect(net.now - t0).toBeLessThan(100); // not the 200 ms RTO
   });
 
   it('survives random loss of a tenth of all segments both ways, byte-exact', async () => {
@@ -213,7 +233,7 @@ describe('data transfer between two stacks', () => {
   });
 
   it('backs off the RTO exponentially and gives up after maxRetransmits with a RST', async () => {
-    const { net, client } = await pair({}, { tcp: { maxRetransmits: 3, initialRtoMs: 1000, minRtoMs: 1000 } });
+    const { net, client } = await pair({}, { tcp: { maxRetransmits: 3, initialRtoMs: 1000, minRtoMs: 1000, tailLossProbe: false } });
     net.filter = (w) => (w.from === 'b' && (tcpOf(w)?.payload.length ?? 0) > 0 ? 'drop' : 'deliver');
     void client.write(pattern(100)).catch(() => {});
     await net.settle();
