@@ -35,6 +35,8 @@ export interface CongestionControl {
   onTimeout(flight: number, smss: number, sameEpisode: boolean, now: number): void;
   /** Data is to be sent after an idle period longer than the RTO (RFC 5681 §4.1, RFC 9438 §4.8). */
   restartAfterIdle(smss: number, now: number): void;
+  /** The state as it is now, to be put back if a congestion response turns out spurious (RFC 3708, RFC 9438 §4.9). */
+  snapshot(): () => void;
 }
 
 /** RFC 6928 §2: IW = min(10 × MSS, max(2 × MSS, 14600)). */

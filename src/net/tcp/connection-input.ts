@@ -106,7 +106,7 @@ export abstract class ConnectionInput implements SenderIo {
 
   /** SACK blocks ride on our segments while we hold out-of-order data (RFC 2018 §4). */
   get sackBlocksRide(): boolean {
-    return this.hs.sackOk && this.rcv.outOfOrderSegments > 0;
+    return this.hs.sackOk && (this.rcv.outOfOrderSegments > 0 || this.rcv.dsackPending);
   }
 
   count(name: LayerCounter<'tcp'>): void {
@@ -191,6 +191,7 @@ export abstract class ConnectionInput implements SenderIo {
       if (seg.flags & RST) return;
       this.host.count('tcp.rx_out_of_window');
       if (this.state === 'TIME_WAIT' && seg.flags & FIN) this.timeWaitAt = now + this.host.config.timeWaitMs;
+      this.rcv.oldDuplicate(seg.seq, seg.payload.length);
       // RFC 9293 §3.10.7.4: with a zero window no segment is acceptable, but valid ACKs still count
       // (processAck checks the ACK itself against what we sent).
       if (wnd === 0 && seg.flags & ACK) this.processAck(seg, now);

@@ -105,6 +105,19 @@ export class CubicCongestion implements CongestionControl {
     this.hystart.stop();
   }
 
+  /** §4.9: what a spurious congestion response is undone to: the window, ssthresh, W_max and the epoch. */
+  snapshot(): () => void {
+    const { cwnd, ssthresh, wMax, epochStart, k, wEst } = this;
+    return () => {
+      this.cwnd = Math.max(this.cwnd, cwnd);
+      this.ssthresh = ssthresh;
+      this.wMax = wMax;
+      this.epochStart = epochStart;
+      this.k = k;
+      this.wEst = wEst;
+    };
+  }
+
   /** RFC 5681 §4.1 restart window; the cubic's epoch starts afresh (its clock should not count the idle time). */
   restartAfterIdle(smss: number): void {
     this.cwnd = Math.min(this.cwnd, initialWindow(smss));

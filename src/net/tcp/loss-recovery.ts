@@ -8,11 +8,14 @@ import type { LayerCounter } from '../counters.ts';
 import type { CongestionControl, PathView } from './congestion-control.ts';
 import { seqDiff, seqLe } from './seq.ts';
 import type { SeqRange } from './seq-ranges.ts';
+import { SpuriousUndo } from './undo.ts';
 
 export type LossRecoveryName = 'newreno' | 'sack';
 
 /** RFC 5681 §3.2. */
 export const DUP_THRESH = 3;
+/** The most the duplicate threshold grows to on a path that reorders (as Linux's tcp_max_reordering, lower). */
+export const MAX_REORDERING = 16;
 
 /** What recovery needs of the sender's sequence space (and what the congestion control reads of it, PathView). */
 export interface RecoverySender extends PathView {
@@ -51,13 +54,17 @@ export interface LossRecovery {
   inFlight(offset: number): number;
   /** RFC 3042 Limited Transmit: bytes of new data the first duplicate ACKs let out beyond cwnd. */
   limitedTransmit(): number;
-  /** `bytes` of data went out (new or again): what PRR counts as sent during recovery. */
-  sent(bytes: number): void;
+  /** `bytes` of data from `seq` went out (new, or again: `retransmission`): what PRR and the undo count. */
+  sent(seq: number, bytes: number, retransmission: boolean): void;
 }
 
 /** What both implementations share: the duplicate ACK count, the recovery point and fast-retransmit entry. */
 export abstract class RecoveryBase {
   protected dupAcks = 0;
+  /** The duplicate threshold for this path: DupThresh, raised each time D-SACKs showed reordering. */
+  protected reordering = DUP_THRESH;
+  /** Puts back a congestion response that D-SACKs show spurious (undo.ts). */
+  protected readonly undo = new SpuriousUndo();
   /** The duplicate threshold the recovery under way began with (RFC 5827 lowers it for small flights). */
   protected dupThresh = DUP_THRESH;
   /** Set while in recovery: the highest sequence number sent when it began (RFC 6582 "recover"). */
@@ -99,7 +106,35 @@ export abstract class RecoveryBase {
     return this.recover === undefined && this.dupAcks < DUP_THRESH ? this.dupAcks * this.snd.smss : 0;
   }
 
-  sent(_bytes: number): void {}
+  sent(seq: number, _bytes: number, retransmission: boolean): void {
+    if (retransmission) this.undo.retransmitted(seq);
+  }
+
+  /**
+   * RFC 2883 §4: the first SACK block is a D-SACK when it lies below SND.UNA or inside the second block. Each one
+   * may show a retransmission of the episode needless; when all were, its congestion response is undone and a
+   * recovery still under way ends (the data was not lost). True for a D-SACK (not to be used as a SACK block).
+   */
+  protected takeDsack(blocks: readonly SeqRange[]): boolean {
+    const [first, second] = blocks;
+    if (first === undefined) return false;
+    const [l, r] = first;
+    const isDsack = seqLe(r, this.snd.una) || (second !== undefined && seqLe(second[0], l) && seqLe(r, second[1]));
+    if (!isDsack) return false;
+    this.snd.count('tcp.rx_dsack');
+    if (this.undo.dsack(l, r)) {
+      this.snd.count('tcp.spurious_undo');
+      // The path reorders: wait for more duplicates before the next fast retransmit (RFC 4653's idea, as Linux).
+      this.reordering = Math.min(MAX_REORDERING, this.reordering + 1);
+      this.recover = undefined;
+      this.dupAcks = 0;
+      this.onUndo();
+    }
+    return true;
+  }
+
+  /** What an implementation drops when a recovery is undone. */
+  protected onUndo(): void {}
 
   /**
    * Counts a duplicate ACK and says whether a loss is now to be repaired: DupThresh duplicates, or fewer per
@@ -115,12 +150,13 @@ export abstract class RecoveryBase {
     // fewer duplicate ACKs can ever come; lower the threshold to what can.
     const flightSegs = Math.ceil(seqDiff(s.max, s.una) / s.smss);
     const nothingNew = seqDiff(s.dataEnd, s.max) <= 0;
-    const thresh = nothingNew && flightSegs < 4 ? Math.max(1, flightSegs - 1) : DUP_THRESH;
+    const thresh = nothingNew && flightSegs < 4 ? Math.max(1, flightSegs - 1) : this.reordering;
     const lost = this.dupAcks >= thresh || sackedAbove() >= thresh * s.smss;
     // RFC 6582 §3.2 (1)/(2): no new recovery until what was outstanding at the last RTO is acknowledged.
     if (!lost || (this.recoverGuard !== undefined && seqLe(s.una, this.recoverGuard))) return false;
     s.count('tcp.fast_retransmit');
     this.dupThresh = thresh;
+    this.undo.begin(this.cc, s.una, s.max);
     this.cc.onCongestion(seqDiff(s.max, s.una), s.smss, now);
     this.recover = s.max;
     this.recoverGuard = undefined;

@@ -31,6 +31,8 @@ export class TcpReceiver {
   private oooBytes = 0;
   /** The start of the out-of-order segment that arrived last: its block is reported first (RFC 2018 §4). */
   private lastOooSeq: number | undefined;
+  /** A duplicate to report as the first SACK block of the next ACK (RFC 2883), when SACK is on. */
+  private dsack: SeqRange | undefined;
   /** The peer's FIN has been received (EOF for the application). */
   private peerFin = false;
   /** The application will read no more: data that still arrives is acknowledged and dropped. */
@@ -109,6 +111,8 @@ export class TcpReceiver {
     let { seq, payload, fin } = seg;
     if (seqLt(seq, this.rcvNxt)) {
       const skip = seqDiff(this.rcvNxt, seq);
+      // RFC 2883 §4: data we had already is reported, once, as the first SACK block (a D-SACK).
+      if (payload.length > 0) this.dsack = [seq, seqAdd(seq, Math.min(skip, payload.length))];
       fin = fin && skip <= payload.length; // the FIN sits right after the data
       payload = payload.subarray(Math.min(skip, payload.length));
       seq = this.rcvNxt;
@@ -187,6 +191,13 @@ export class TcpReceiver {
   }
 
   private queueOutOfOrder(seq: number, data: Uint8Array, fin: boolean): void {
+    // RFC 2883 §4 (case of out-of-order data received twice): the duplicated part is D-SACKed.
+    const end = seqAdd(seq, data.length);
+    const dup = this.ooo.find((o) => seqLt(o.seq, end) && seqLt(seq, seqAdd(o.seq, o.data.length)));
+    if (dup !== undefined) {
+      const dupEnd = seqAdd(dup.seq, dup.data.length);
+      this.dsack = [seqGt(dup.seq, seq) ? dup.seq : seq, seqLt(dupEnd, end) ? dupEnd : end];
+    }
     if (this.ooo.some((o) => o.seq === seq && o.data.length >= data.length)) return;
     if (this.ooo.length >= this.config.maxOutOfOrderSegments || this.oooBytes + data.length > this.config.receiveBufferSize) {
       this.counts.count('tcp.rx_ooo_dropped');
@@ -260,16 +271,30 @@ export class TcpReceiver {
     return seqDiff(edge, this.rcvAdv) >= step;
   }
 
-  /** Up to 3 SACK blocks (4 without timestamps), the most recently changed first (RFC 2018 §4); none without holes. */
+  /**
+   * Up to 3 SACK blocks (4 without timestamps), the most recently changed first (RFC 2018 §4), after a D-SACK
+   * block when a duplicate is to be reported (RFC 2883 §4); none without holes or duplicates.
+   */
   sackBlocks(): SeqRange[] | undefined {
-    if (this.ooo.length === 0) return undefined;
+    const dsack = this.dsack;
+    if (this.ooo.length === 0) return dsack === undefined ? undefined : [dsack];
     const blocks = new SeqRanges();
     for (const o of this.ooo) blocks.add(o.seq, seqAdd(o.seq, o.data.length));
     const all = [...blocks.list];
     const recent = this.lastOooSeq;
     const first = recent === undefined ? -1 : all.findIndex(([s, e]) => seqLe(s, recent) && seqLt(recent, e));
     const ordered = first >= 0 ? [all[first] as SeqRange, ...all.filter((_, i) => i !== first).reverse()] : all.reverse();
-    return ordered.slice(0, this.tsOk ? 3 : 4);
+    return (dsack === undefined ? ordered : [dsack, ...ordered]).slice(0, this.tsOk ? 3 : 4);
+  }
+
+  /** A segment that fell outside the window: data all below RCV.NXT is a duplicate to D-SACK (RFC 2883 §4). */
+  oldDuplicate(seq: number, len: number): void {
+    if (len > 0 && seqLe(seqAdd(seq, len), this.rcvNxt) && seqGt(seqAdd(seq, len), seqAdd(this.rcvNxt, -0x40000000))) this.dsack = [seq, seqAdd(seq, len)];
+  }
+
+  /** A D-SACK waits for the next ACK (its room is kept on data segments meanwhile, see sackBlocksRide). */
+  get dsackPending(): boolean {
+    return this.dsack !== undefined;
   }
 
   // ——— When an ACK is due ———
@@ -290,6 +315,7 @@ export class TcpReceiver {
 
   /** A segment carrying an ACK left: nothing is owed any more. */
   ackSent(): void {
+    this.dsack = undefined; // reported once (RFC 2883 §4)
     this.ackNeeded = false;
     this.delAckAt = undefined;
     this.unackedSegments = 0;

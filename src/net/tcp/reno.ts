@@ -38,6 +38,14 @@ export class RenoCongestion implements CongestionControl {
     this.cwnd = smss;
   }
 
+  snapshot(): () => void {
+    const { cwnd, ssthresh } = this;
+    return () => {
+      this.cwnd = Math.max(this.cwnd, cwnd);
+      this.ssthresh = ssthresh;
+    };
+  }
+
   /** RFC 5681 §4.1: after an idle period, at most the restart window (the initial window). */
   restartAfterIdle(smss: number): void {
     this.cwnd = Math.min(this.cwnd, initialWindow(smss));

@@ -30,7 +30,8 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
     if (blocks === undefined) return false;
     const s = this.snd;
     const before = this.sacked.total;
-    for (const [l, r] of blocks) {
+    const dsack = this.takeDsack(blocks);
+    for (const [l, r] of dsack ? blocks.slice(1) : blocks) {
       // RFC 2018 §3: only blocks within what is outstanding make sense.
       if (seqLt(l, r) && seqGe(l, s.una) && seqLe(r, s.max)) this.sacked.add(l, r);
     }
@@ -67,8 +68,15 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
     this.cc.cwnd = pipe + prr.onAck(delivered, pipe, this.cc.ssthresh, this.snd.smss);
   }
 
-  override sent(bytes: number): void {
+  override sent(seq: number, bytes: number, retransmission: boolean): void {
+    super.sent(seq, bytes, retransmission);
     if (this.recover !== undefined && !this.rtoRecovery) this.prr?.sent(bytes);
+  }
+
+  protected override onUndo(): void {
+    this.prr = undefined;
+    this.rtoRecovery = false;
+    this.rexmitAt?.clear();
   }
 
   onNewAck(acked: number, now: number): void {
@@ -94,6 +102,7 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
 
   onTimeout(now: number): void {
     const s = this.snd;
+    if (!this.rtoRecovery) this.undo.begin(this.cc, s.una, s.max);
     this.cc.onTimeout(seqDiff(s.max, s.una), s.smss, this.rtoRecovery, now);
     this.dupAcks = 0;
     // RFC 2018 §8: SACK information from before a timeout is not trusted (the receiver may have reneged).
@@ -180,8 +189,9 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
       const point = this.recover;
       return holes.filter(([a]) => seqLt(a, point)).map(([a, e]): SeqRange => [a, seqLt(e, point) ? e : point]);
     }
-    // IsLost with the threshold the recovery began with: RFC 5827 early retransmit lowers it for small flights.
-    const t = Math.min(DUP_THRESH, this.dupThresh);
+    // IsLost with the threshold the recovery began with: RFC 5827 early retransmit lowers it for small flights,
+    // reordering seen raises it.
+    const t = this.dupThresh;
     return holes.filter(([a], i) => (i === 0 && this.dupAcks >= t) || this.sacked.bytesAbove(a) >= t * s.smss);
   }
 }

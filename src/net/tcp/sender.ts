@@ -261,10 +261,10 @@ export class TcpSender extends SendSequence implements ProbeSender {
     if (payload.length > 0 && offset + payload.length === this.buf.length) flags |= PSH;
     if (fin) flags |= FIN;
     this.io.segmentOut(seq, flags, payload, now, payload.length > per ? per : 0);
-    this.recovery.sent(payload.length);
-    this.lastSentAt = now;
     const next = seqAdd(endSeq, fin ? 1 : 0);
     const isNew = seqGt(next, this.sndMax);
+    this.recovery.sent(seq, payload.length, !isNew);
+    this.lastSentAt = now;
     if (seqGt(next, this.sndNxt) && !seqLt(seq, this.sndNxt)) this.sndNxt = next;
     if (isNew) {
       // Without timestamps, time one new segment at a time for the RTT (Karn: never a retransmitted one).
