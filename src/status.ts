@@ -126,8 +126,10 @@ export function renderDirectStatus(input: DirectStatusInput): string[] {
       const end = lease.obtainedAt + lease.leaseSeconds * 1000;
       const renew = lease.obtainedAt + lease.t1Seconds * 1000;
       const renewal = dhcp.state === 'bound' ? `, renewal in ${formatDuration(renew - now)}` : '';
+      const dns = lease.dns.length > 0 ? `, DNS ${lease.dns.map(ipv4ToString).join(' ')}` : '';
+      const mtu = lease.mtu !== undefined ? `, MTU ${stack.ipv4.linkMtu}` : '';
       out.push(
-        `  DHCP ${dhcp.state}: lease ${formatDuration(end - now)} left of ${formatDuration(lease.leaseSeconds * 1000)}, server ${ipv4ToString(lease.server)}${renewal}`,
+        `  DHCP ${dhcp.state}: lease ${formatDuration(end - now)} left of ${formatDuration(lease.leaseSeconds * 1000)}, server ${ipv4ToString(lease.server)}${renewal}${dns}${mtu}`,
       );
     }
   }

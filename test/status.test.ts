@@ -9,7 +9,9 @@ import { Stack } from '../src/stack/stack.ts';
 import { TcpSocket } from '../src/net/tcp/tcp-socket.ts';
 import { seededRandom } from '../src/random.ts';
 import { formatBytes, formatDuration, renderDirectStatus, renderSocketStatus, DEFAULT_TCP_ROWS, DEFAULT_ARP_ROWS } from '../src/status.ts';
-import { GW_IP, OUR_IP, OUR_MAC, PEER_MAC, decode, ip, mac, staticStack, udpFrame, whoHas } from './net/frames.ts';
+import { GW_IP, GW_MAC, OUR_IP, OUR_MAC, PEER_MAC, decode, ip, isAt, mac, staticStack, udpFrame, whoHas } from './net/frames.ts';
+import { parseTcp } from '../src/net/tcp/tcp-wire.ts';
+import { ipv4Pseudo } from '../src/net/checksum.ts';
 import { Net } from './net/tcp/harness.ts';
 
 /** What fits a terminal without scrolling. */
@@ -96,6 +98,40 @@ describe('status rendering', () => {
     expect(lines[0]).toMatch(/^status: 192\.168\.77\.50\/24 gw 192\.168\.77\.2, mac /);
     expect(lines[1]).toBe('  DHCP bound: lease 59m00s left of 1h00m, server 192.168.77.2, renewal in 29m00s');
     expect(lines).toContain('  TCP: 0 connections, no listeners, buffers 0 B');
+  });
+
+  it('a lease with DNS servers and an interface MTU (option 26): both shown, the MTU used for IP and the MSS', () => {
+    const logs: string[] = [];
+    const stack = new Stack({ mac: OUR_MAC, mtu: 1500, random: seededRandom(3), log: (l) => logs.push(l), acd: { probeNum: 0 } });
+    stack.start(0);
+    const xid = parseDhcp(decode(stack.takeFrames()[0] ?? new Uint8Array()).udp?.payload ?? new Uint8Array())?.xid ?? 0;
+    const reply = (type: number): Uint8Array =>
+      udpFrame(
+        {
+          srcPort: 67, dstPort: 68,
+          payload: encodeDhcp({
+            op: 2, xid, secs: 0, flags: 0x8000, ciaddr: 0, yiaddr: ip('192.168.77.50'), siaddr: 0, giaddr: 0, chaddr: OUR_MAC,
+            options: { messageType: type, serverId: GW_IP, leaseTime: 3600, subnetMask: ip('255.255.255.0'), routers: [GW_IP], dnsServers: [GW_IP], interfaceMtu: 1400 },
+          }),
+        },
+        { src: GW_IP, dst: ip('255.255.255.255') },
+        MAC_BROADCAST,
+      );
+    stack.receive(reply(DhcpMessageType.OFFER), 10);
+    stack.takeFrames();
+    stack.receive(reply(DhcpMessageType.ACK), 20);
+    const lines = renderDirectStatus({ stack, now: 60_010, listening: [] });
+    expect(lines[1]).toBe('  DHCP bound: lease 59m00s left of 1h00m, server 192.168.77.2, renewal in 29m00s, DNS 192.168.77.2, MTU 1400');
+    expect(logs).toContain('DHCP: interface MTU 1400 (option 26)');
+    expect(stack.ipv4.maxPayload(GW_IP)).toBe(1380);
+    const conn = stack.tcp.connect(GW_IP, 80);
+    stack.poll(30);
+    stack.receive(isAt({ mac: GW_MAC, ip: GW_IP }, { mac: OUR_MAC, ip: ip('192.168.77.50') }), 31);
+    stack.poll(31);
+    const syn = stack.takeFrames().map(decode).find((d) => d.ip?.protocol === 6);
+    const seg = parseTcp(syn?.payload ?? new Uint8Array(), ipv4Pseudo(ip('192.168.77.50'), GW_IP, 6));
+    expect(seg.ok && seg.segment.options.mss).toBe(1360); // 1400 − 40
+    conn.abort();
   });
 
   it('renders the socket stack in two lines', () => {

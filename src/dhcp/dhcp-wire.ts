@@ -25,6 +25,7 @@ export const DhcpOptionCode = {
   ROUTERS: 3,
   DNS_SERVERS: 6,
   HOSTNAME: 12,
+  INTERFACE_MTU: 26,
   REQUESTED_IP: 50,
   LEASE_TIME: 51,
   OVERLOAD: 52,
@@ -56,6 +57,8 @@ export interface DhcpOptions {
   subnetMask?: Ipv4Addr;
   routers?: Ipv4Addr[];
   dnsServers?: Ipv4Addr[];
+  /** Option 26 (RFC 2132 §5.1): the MTU to use on this interface, at least 68. */
+  interfaceMtu?: number;
   leaseTime?: number;
   renewalTime?: number;
   rebindingTime?: number;
@@ -157,6 +160,14 @@ function applyOption(out: DhcpOptions, code: number, v: Uint8Array, store: boole
       return setU32(v, store, (n) => (out.renewalTime = n));
     case C.REBINDING_TIME: // §9.12
       return setU32(v, store, (n) => (out.rebindingTime = n));
+    case C.INTERFACE_MTU: {
+      // RFC 2132 §5.1: two octets, at least 68
+      if (v.length !== 2) return false;
+      const n = ((v[0] ?? 0) << 8) | (v[1] ?? 0);
+      if (n < 68) return false;
+      if (store) out.interfaceMtu = n;
+      return true;
+    }
     case C.MAX_MESSAGE_SIZE: {
       // §9.10: two octets, at least 576
       if (v.length !== 2) return false;
@@ -247,6 +258,7 @@ function encodeOptions(o: DhcpOptions): Uint8Array {
   if (o.routers !== undefined) put(C.ROUTERS, o.routers.flatMap(addr));
   if (o.dnsServers !== undefined) put(C.DNS_SERVERS, o.dnsServers.flatMap(addr));
   if (o.hostname !== undefined) put(C.HOSTNAME, utf8Encoder.encode(o.hostname));
+  if (o.interfaceMtu !== undefined) put(C.INTERFACE_MTU, [(o.interfaceMtu >>> 8) & 0xff, o.interfaceMtu & 0xff]);
   if (o.requestedIp !== undefined) put(C.REQUESTED_IP, addr(o.requestedIp));
   if (o.leaseTime !== undefined) put(C.LEASE_TIME, u32(o.leaseTime));
   if (o.serverId !== undefined) put(C.SERVER_ID, addr(o.serverId));

@@ -45,14 +45,18 @@ export class Ipv4 implements NetworkLayer {
   private nextId: number;
   readonly pathMtu: PathMtuCache;
 
+  /** The link MTU in use: the device's, or lower when DHCP says so (option 26). */
+  private mtu: number;
+
   constructor(
-    private readonly mtu: number,
+    private readonly deviceMtu: number,
     private readonly io: Ipv4Io,
     private readonly counters: Counters,
     random: Random,
     options: Partial<Ipv4Options> = {},
   ) {
     this.options = { ...defaultIpv4Options, ...options };
+    this.mtu = deviceMtu;
     this.reassembler = new Reassembler(counters, this.options.reassembly);
     this.pathMtu = new PathMtuCache(IPV4_MIN_PATH_MTU, this.options.pathMtu);
     this.nextId = randomU32(random) & 0xffff;
@@ -106,6 +110,19 @@ export class Ipv4 implements NetworkLayer {
   /** RFC 9293 §3.1, RFC 768: source, destination, zero and protocol (the length is the transport's to add). */
   pseudoSum(src: IpAddr, dst: IpAddr, protocol: number): number {
     return isIpv4(src) && isIpv4(dst) ? pseudoHeaderSum(src, dst, protocol, 0) : 0;
+  }
+
+  /**
+   * The interface MTU a DHCP server gives (RFC 2132 §5.1, option 26), within [576, the device's MTU]; undefined:
+   * the device's. Returns the MTU now in use.
+   */
+  setMtu(mtu: number | undefined): number {
+    this.mtu = mtu === undefined ? this.deviceMtu : Math.min(this.deviceMtu, Math.max(576, Math.floor(mtu)));
+    return this.mtu;
+  }
+
+  get linkMtu(): number {
+    return this.mtu;
   }
 
   maxPayload(dst: IpAddr, now?: number): number {

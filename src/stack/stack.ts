@@ -115,6 +115,8 @@ export class Stack {
   /** Probes DHCP addresses before use and defends them afterwards (RFC 5227); idle with a static address. */
   readonly acd: Acd;
   private stopping = false;
+  /** The interface MTU of the DHCP lease in use (option 26), if it gave one. */
+  private leaseMtu: number | undefined;
 
   constructor(private readonly options: StackOptions) {
     this.counters = options.counters ?? new Counters();
@@ -386,6 +388,12 @@ export class Stack {
   }
 
   private bind(lease: Lease, now: number): void {
+    // RFC 2132 §5.1: the server's interface MTU (option 26), if any, replaces the device's.
+    if (lease.mtu !== this.leaseMtu) {
+      this.leaseMtu = lease.mtu;
+      const mtu = this.ipv4.setMtu(lease.mtu);
+      if (lease.mtu !== undefined) this.options.log(`DHCP: interface MTU ${mtu} (option 26${mtu !== lease.mtu ? `, ${lease.mtu} asked` : ''})`);
+    }
     const cfg: Ipv4Config = { address: lease.address, prefix: lease.prefix, gateway: lease.gateway };
     const cur = this.ipv4.config;
     if (cur !== undefined && cur.address === cfg.address && cur.prefix === cfg.prefix && cur.gateway === cfg.gateway) return;

@@ -83,6 +83,7 @@ const FULL: DhcpMessage = {
     maxMessageSize: 1500,
     hostname: 'mirage-host',
     message: 'héllo',
+    interfaceMtu: 1400,
   },
 };
 
@@ -93,6 +94,12 @@ describe('parseDhcp', () => {
   it('reads the hand-built OFFER', () => {
     expect(parseDhcp(OFFER_BYTES)).toEqual(OFFER);
     expect(parseDhcp(OFFER_PADDED)).toEqual(OFFER);
+  });
+
+  it('reads option 26 (interface MTU, RFC 2132 §5.1): two octets, at least 68', () => {
+    expect(parseDhcp(withOptions('35 01 02', '1a 02 05 78', 'ff'))?.options.interfaceMtu).toBe(1400);
+    expect(parseDhcp(withOptions('35 01 02', '1a 02 00 43', 'ff'))).toBeUndefined(); // 67
+    expect(parseDhcp(withOptions('35 01 02', '1a 01 05', 'ff'))).toBeUndefined();
   });
 
   it('rejects messages shorter than the fixed part and cookie', () => {
