@@ -3,7 +3,8 @@
 // the path). Our stack (static addresses, the peer as its router) sends full 1500-byte segments with DF set; the
 // peer's kernel refuses them with real ICMP "fragmentation needed" and ICMPv6 "packet too big", our TCP lowers the path MTU and resizes, and 10 MB echoed through us from the far side over
 // each family comes back byte-exact; `npm run get` downloads 10 MB from a kernel HTTP server there. The counters
-// show the ICMP errors believed and the resizing.
+// show the ICMP errors believed and the resizing. With the peer's ICMP errors dropped (nft), the same path is a
+// black hole, found by the timeouts of full-sized segments (RFC 4821).
 // In CI (CI=true) nothing skips: without root, curl or ip the suite fails.
 
 import { rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ const FAR_ADDR = '10.77.0.2';
 const FAR_ADDR6 = 'fd78::2';
 const ECHO_PORT = 7;
 const SIZE = 10 * 1024 * 1024;
-const PREREQUISITES = await prerequisites(['ip', 'curl', 'sysctl']);
+const PREREQUISITES = await prerequisites(['ip', 'curl', 'sysctl', 'nft']);
 
 describe.skipIf(PREREQUISITES.skip)('path MTU discovery through a real router to a 1280-byte link (root, namespaces)', () => {
   let tmp = '';
@@ -86,6 +87,30 @@ describe.skipIf(PREREQUISITES.skip)('path MTU discovery through a real router to
     expect(r.stdout + r.stderr).toMatch(/mtu = 1280|Message too long|frag needed/i);
     await lab.mustInPeer(['ping', '-c', '1', '-W', '2', FAR_ADDR]);
     expect((await inFar(['ping', '-c', '1', '-W', '2', ADDR], 10_000)).stdout).toMatch(/1 received/);
+  });
+
+  it('with the router told to drop its ICMP errors (a black hole): found after two timeouts, segments stepped down (RFC 4821), 10 MB echoed byte-exact', { timeout: 120_000 }, async () => {
+    // The peer's own ICMP errors go through its output hook: dropped there, as a filtering firewall would.
+    await lab.mustInPeer(['nft', 'add table inet blackhole']);
+    await lab.mustInPeer(['nft', 'add chain inet blackhole out { type filter hook output priority 0 ; }']);
+    await lab.mustInPeer(['nft', 'add rule inet blackhole out icmp type destination-unreachable drop']);
+    try {
+      const before = await events();
+      const r = await inFar(nodeProgram('echo-roundtrip.ts', [ADDR, String(ECHO_PORT), String(SIZE), '90000']), 100_000);
+      const report = lastJsonLine<EchoReport>(r, 'echo-roundtrip');
+      expect(report.how, r.stderr).toBe('end');
+      expect(report.receivedSha).toBe(report.sentSha);
+      const after = await events();
+      const grew = (name: string): number => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+      expect(grew('tcp.blackhole_mss')).toBe(1);
+      expect(grew('tcp.rx_icmp_too_big')).toBe(0);
+      console.log(`black hole: 10 MB echoed in ${report.ms} ms, ${grew('tcp.rto')} RTOs`);
+    } finally {
+      await lab.mustInPeer(['nft', 'delete table inet blackhole']);
+      // The far host learned the path's MTU meanwhile (the middle router told it) and would announce a smaller
+      // MSS to the next connection: forget it, so that the tests below meet full-sized segments again.
+      await mustRun('ip', ['-n', FAR, 'route', 'flush', 'cache']);
+    }
   });
 
   for (const [family, to] of [['IPv4', ADDR], ['IPv6', ADDR6]] as const) {

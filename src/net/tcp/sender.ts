@@ -12,6 +12,7 @@ import type { MemoryBudget } from './memory-budget.ts';
 import { PersistTimer } from './persist.ts';
 import { SendSequence } from './send-sequence.ts';
 import { TailLossProbe, type ProbeSender } from './tlp.ts';
+import { BlackholeDetector } from './blackhole.ts';
 import { RttMeter } from './rtt-meter.ts';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax } from './seq.ts';
 import { MIN_SND_MSS, type TcpConfig } from './tcp-config.ts';
@@ -48,6 +49,9 @@ export class TcpSender extends SendSequence implements ProbeSender {
   private lastSentAt: number | undefined;
   private readonly persist = new PersistTimer();
   private readonly tlp = new TailLossProbe();
+  private readonly blackhole = new BlackholeDetector();
+  /** An ACK has covered a full segment's worth at the size in use: the path carries it, no black hole (RFC 4821). */
+  private fullSizeDelivered = false;
   /** The application will send no more: a FIN follows the queued data. */
   private finQueued = false;
   /** The sequence number our FIN took, once sent; and whether the peer has acknowledged it. */
@@ -180,6 +184,10 @@ export class TcpSender extends SendSequence implements ProbeSender {
 
   /** Sends what is due from the send side: retransmissions recovery allows, then new data; true if any left. */
   output(now: number): boolean {
+    if (this.blackhole.reprobeDue(now)) {
+      this.pathMss = Infinity; // RFC 4821 §7.7: try the larger size again
+      this.fullSizeDelivered = false;
+    }
     let sent = this.recovery.retransmit(now);
     sent = this.sendNewData(now) || sent;
     if (sent) this.armProbe(now);
@@ -332,6 +340,7 @@ export class TcpSender extends SendSequence implements ProbeSender {
       this.finIsAcked = true;
     }
     this.buf.consume(acked);
+    if (acked >= this.segPayload) this.fullSizeDelivered = true;
     this.sndUna = ack;
     if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
     this.rtt.onAck(seg, now);
@@ -386,7 +395,15 @@ export class TcpSender extends SendSequence implements ProbeSender {
     this.rtt.rto.backoff();
     this.rtt.forget();
     this.tlp.reset();
-    if (!handshake) this.recovery.onTimeout(now);
+    if (handshake) return 'retransmit';
+    // A black hole (RFC 4821): full-sized data timed out twice in a row: smaller segments from now on.
+    const fullSized = !this.fullSizeDelivered && seqDiff(this.sndMax, this.sndUna) >= this.segPayload;
+    const step = this.blackhole.onTimeout(this.retransmits, fullSized, this.smss + (this.tsOk ? TS_OPTION_BYTES : 0), now);
+    if (step !== undefined) {
+      this.pathMss = step;
+      this.io.count('tcp.blackhole_mss');
+    }
+    this.recovery.onTimeout(now);
     return 'retransmit';
   }
 

@@ -120,7 +120,7 @@ describe('path MTU discovery (RFC 1191) and ICMP errors in TCP', () => {
     expect(r.net.b.ipv4.maxPayload(OUR_IP, r.net.now + 600_001)).toBe(1480);
   });
 
-  it('without the answers (ICMP filtered) the same path black-holes full segments', async () => {
+  it('without the answers (ICMP filtered): the black hole is found after two timeouts, segments stepped down to 1024 (RFC 4821), and probed larger after 10 minutes', async () => {
     const net = new Net();
     net.filter = (w) => (w.from === 'b' && (ipv4Packet(w)?.length ?? 0) > 1200 ? 'drop' : 'deliver');
     const servers: TcpSocket[] = [];
@@ -128,10 +128,30 @@ describe('path MTU discovery (RFC 1191) and ICMP errors in TCP', () => {
     const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80));
     net.run();
     await client.established();
-    void client.write(data(64 * 1024));
-    net.advance(20_000);
-    expect(client.conn.unacknowledged).toBe(64 * 1024); // no byte got through
-    expect(net.b.counters.get('tcp.rto')).toBeGreaterThan(3);
+    const server = servers[0];
+    if (server === undefined) throw new Error('not accepted');
+    const payload = data(64 * 1024);
+    const w = client.write(payload);
+    let got = 0;
+    for (let i = 0; i < 400 && got < payload.length; i++) {
+      net.advance(10);
+      await new Promise<void>((r) => setImmediate(r));
+      got += server.conn.read().length;
+    }
+    await w;
+    expect(got).toBe(payload.length);
+    expect(net.b.counters.get('tcp.blackhole_mss')).toBe(1);
+    expect(net.b.counters.get('tcp.rto')).toBe(2);
+    // Ten minutes later the full size is tried again: through the black hole it fails, and is found again.
+    net.advance(600_000);
+    void client.write(data(20_000));
+    for (let i = 0; i < 400 && client.conn.unacknowledged > 0; i++) {
+      net.advance(10);
+      await new Promise<void>((r) => setImmediate(r));
+      server.conn.read();
+    }
+    expect(client.conn.unacknowledged).toBe(0);
+    expect(net.b.counters.get('tcp.blackhole_mss')).toBe(2);
     client.conn.abort();
   });
 
