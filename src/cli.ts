@@ -2,6 +2,7 @@
 
 import { CONGESTION_CONTROLS, isCongestionControl } from './net/tcp/algorithms.ts';
 import type { CongestionControlName } from './net/tcp/congestion-control.ts';
+import type { EcnMode } from './net/tcp/ecn.ts';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Address4 } from 'ip-address';
@@ -51,6 +52,8 @@ export interface Config {
   ipv6Iid?: 'stable' | 'eui64' | undefined;
   /** `--tcp-cc`: the congestion control of our TCP (default cubic). */
   tcpCc?: CongestionControlName | undefined;
+  /** `--tcp-ecn`: ECN (RFC 3168), default passive. */
+  tcpEcn?: EcnMode | undefined;
 }
 
 export type Ipv6Mode = { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number; gateway?: Ipv6Addr | undefined };
@@ -97,6 +100,7 @@ Direct stack (needs root or CAP_NET_ADMIN):
   --gateway6 ADDR        default router with a static --ipv6, e.g. fe80::1 or fd77::2
   --tcp-cc cubic|newreno TCP congestion control: cubic (RFC 9438 with HyStart++, default) or newreno
                            (RFC 5681's window growth)
+  --tcp-ecn off|passive|on  ECN (RFC 3168): passive (default) when the peer asks, on to ask too, off never
 
 Socket stack:
   --listen ADDR          address to listen on (default: 0.0.0.0)
@@ -155,6 +159,7 @@ export function parseCli(argv: readonly string[]): CliResult {
         'ipv6-iid': { type: 'string' },
         gateway6: { type: 'string' },
         'tcp-cc': { type: 'string' },
+        'tcp-ecn': { type: 'string' },
         'metrics-port': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
@@ -224,9 +229,11 @@ export function parseCli(argv: readonly string[]): CliResult {
   }
   const tcpCc = v['tcp-cc'];
   if (tcpCc !== undefined && !isCongestionControl(tcpCc)) return { kind: 'error', message: `--tcp-cc must be ${CONGESTION_CONTROLS.join(' or ')}, not '${tcpCc}'` };
+  const tcpEcn = v['tcp-ecn'];
+  if (tcpEcn !== undefined && tcpEcn !== 'off' && tcpEcn !== 'passive' && tcpEcn !== 'on') return { kind: 'error', message: `--tcp-ecn must be off, passive or on, not '${tcpEcn}'` };
   if (ipv4.value === 'off' && ipv6.value === undefined) return { kind: 'error', message: '--ipv4 off and --ipv6 off leave the stack no address at all' };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid', 'gateway6', 'tcp-cc'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid', 'gateway6', 'tcp-cc', 'tcp-ecn'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
@@ -236,7 +243,7 @@ export function parseCli(argv: readonly string[]): CliResult {
     kind: 'run',
     config: {
       stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault, dhcpState, acd,
-      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid, tcpCc,
+      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid, tcpCc, tcpEcn,
     },
   };
 }

@@ -217,6 +217,9 @@ describe('parseCli', () => {
     expect(cfg(['--tcp-cc', 'newreno']).tcpCc).toBe('newreno');
     expect(errorOf(parseCli(['--tcp-cc', 'bbr']))).toMatch(/--tcp-cc must be cubic or newreno, not 'bbr'/);
     expect(errorOf(parseCli(['--stack', 'socket', '--tcp-cc', 'cubic']))).toMatch(/--tcp-cc is for the direct stack/);
+    expect(cfg(['--tcp-ecn', 'on']).tcpEcn).toBe('on');
+    expect(cfg(['--tcp-ecn', 'off']).tcpEcn).toBe('off');
+    expect(errorOf(parseCli(['--tcp-ecn', 'yes']))).toMatch(/--tcp-ecn must be off, passive or on, not 'yes'/);
   });
 
   it('takes --ipv4 off for an IPv6-only stack, but not with --ipv6 off, --gateway or --dhcp-state', () => {

@@ -41,6 +41,7 @@ export const COUNTER_NAMES = {
     'keepalive_probe', 'keepalive_timeout', 'fin_wait_2_timeout', 'time_wait_expired', 'time_wait_recycled',
     'rx_icmp_too_big', 'rx_icmp_hard', 'rx_icmp_soft', 'rx_icmp_unmatched', 'rx_icmp_out_of_window', 'pmtu_lowered',
     'time_wait_reused', 'tlp', 'tlp_repaired', 'rx_dsack', 'spurious_undo', 'blackhole_mss',
+    'rx_ecn_ce', 'rx_ece', 'ecn_reduction',
   ],
 } as const;
 

@@ -29,6 +29,8 @@ export interface RxContext {
   pseudo: number;
   /** The IPv4 TTL or IPv6 Hop Limit it arrived with (neighbour discovery wants 255, RFC 4861 §6.1). */
   hopLimit: number;
+  /** The ECN field it arrived with (RFC 3168 §5: 0 not ECT, 1 and 2 ECT, 3 CE). */
+  ecn: number;
 }
 
 /** Receives a transport protocol's payload. */

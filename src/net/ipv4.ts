@@ -103,7 +103,7 @@ export class Ipv4 implements NetworkLayer {
     this.counters.inc('ip.rx');
     this.io.deliver(payload, {
       now: link.now, src: h.src, dst: h.dst, protocol: h.protocol, linkBroadcast: link.linkBroadcast, ipBroadcast, quote,
-      checksumTrusted: link.checksumTrusted, pseudo: this.pseudoSum(h.src, h.dst, h.protocol), hopLimit: h.ttl,
+      checksumTrusted: link.checksumTrusted, pseudo: this.pseudoSum(h.src, h.dst, h.protocol), hopLimit: h.ttl, ecn: h.tos & 3,
     });
   }
 

@@ -165,7 +165,7 @@ export class Ipv6 implements NetworkLayer {
       // RFC 4443 §2.4 (c): an error quotes as much of the offending packet as fits in the minimum MTU.
       quote: packet.subarray(0, Math.min(packet.length, IPV6_MIN_MTU - IPV6_HEADER_LEN - 8)),
       // The pseudo-header's addresses summed straight from the header's bytes (8–39): no BigInt work per packet.
-      checksumTrusted: link.checksumTrusted, pseudo: sumBytes(packet, 8, 32, protocol),
+      checksumTrusted: link.checksumTrusted, pseudo: sumBytes(packet, 8, 32, protocol), ecn: ((packet[1] ?? 0) >> 4) & 3,
     };
   }
 

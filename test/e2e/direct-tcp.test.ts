@@ -90,8 +90,9 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
   let stack: Started | undefined;
   const knownPids: KnownPid[] = [];
   let addr: string | undefined;
-  /** The local port curl reuses after our TIME_WAIT. */
+  /** The local port curl reuses after our TIME_WAIT, and the one of the ECN request. */
   const reusePort = 45_000 + Math.floor(Math.random() * 1000);
+  const ecnPort = reusePort + 1000;
   let stopped = false;
 
   const base = (): string => `http://${need(addr, 'the DHCP address')}:${HTTP_PORT}`;
@@ -220,6 +221,18 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
     });
   });
 
+  describe('ECN', () => {
+    it('Linux with tcp_ecn=1 asks for ECN and gets it: the answers as usual (the frames are checked in the pcap below)', async () => {
+      await lab.mustInPeer(['sysctl', '-qw', 'net.ipv4.tcp_ecn=1']);
+      try {
+        const r = await lab.inPeer(['curl', '-sS', '--max-time', '5', '--local-port', String(ecnPort), `${base()}/?user=john&password=password`], 15_000);
+        expect(r.stdout, r.stderr).toBe('hello john!\n');
+      } finally {
+        await lab.mustInPeer(['sysctl', '-qw', 'net.ipv4.tcp_ecn=2']);
+      }
+    });
+  });
+
   describe('a closed port', () => {
     it('answers RST at once: curl fails with 7 (connection refused) well within 1 s', async () => {
       const t0 = performance.now();
@@ -276,6 +289,14 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
       expect(await onPort('tcp.flags.syn == 1 && tcp.flags.ack == 0')).toBe(2);
       expect(await onPort('tcp.flags.syn == 1 && tcp.flags.ack == 1')).toBe(2);
       expect(await onPort('tcp.flags.reset == 1')).toBe(0);
+      // ECN (RFC 3168 §6.1.1): Linux's ECN-setup SYN (ECE and CWR), our SYN-ACK with ECE alone; our data ECT(0).
+      const ecn = async (filter: string): Promise<number> =>
+        (await mustRun('tshark', ['-r', pcap, '-n', '-Y', `tcp.port == ${ecnPort} && ${filter}`, '-T', 'fields', '-e', 'frame.number'], 60_000)).split('\n').filter((l) => l !== '').length;
+      expect(await ecn('tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.flags.ece == 1 && tcp.flags.cwr == 1')).toBe(1);
+      expect(await ecn('tcp.flags.syn == 1 && tcp.flags.ack == 1 && tcp.flags.ece == 1 && tcp.flags.cwr == 0')).toBe(1);
+      expect(await ecn(`tcp.srcport == ${HTTP_PORT} && tcp.len > 0 && ip.dsfield.ecn == 2`)).toBeGreaterThanOrEqual(1);
+      expect(await ecn(`tcp.srcport == ${HTTP_PORT} && tcp.len > 0 && ip.dsfield.ecn != 2`)).toBe(0);
+      expect(await ecn(`tcp.srcport == ${ecnPort} && tcp.len > 0 && ip.dsfield.ecn == 2`)).toBeGreaterThanOrEqual(1); // Linux's request, ECT(0) too
     });
   });
 });

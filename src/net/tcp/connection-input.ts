@@ -6,12 +6,13 @@
 // handshake (handshake.ts), timestamps (timestamps.ts), keep-alive (keepalive.ts).
 
 import type { LayerCounter } from '../counters.ts';
+import { EcnState } from './ecn.ts';
 import { Handshake } from './handshake.ts';
 import { KeepAlive } from './keepalive.ts';
 import type { MemoryBudget } from './memory-budget.ts';
 import { TcpReceiver } from './receiver.ts';
 import { TcpSender, type SenderIo } from './sender.ts';
-import { seqGt, seqLe } from './seq.ts';
+import { seqGt, seqLe, seqLt } from './seq.ts';
 import type { CloseReason, ConnectionChoices, Endpoint, TcpConfig, TcpState } from './tcp-config.ts';
 import { TcpTimestamps } from './timestamps.ts';
 import { ACK, FIN, RST, SYN, segmentLength, type TcpOptions, type TcpSegment } from './tcp-wire.ts';
@@ -26,7 +27,7 @@ export interface TcpHost {
    * Sends a segment from this connection's local to its remote endpoint. With `gsoSize`, its payload is
    * a TSO super-segment for the device to cut into segments of that many bytes.
    */
-  send(conn: ConnectionInput, seg: TcpSegment, now: number, gsoSize?: number): void;
+  send(conn: ConnectionInput, seg: TcpSegment, now: number, gsoSize?: number, ect?: boolean): void;
   /** The application changed something (data queued, window opened, close): let output run soon. */
   dirty(conn: ConnectionInput): void;
   /** Sends a RST from this connection (seq `seq`, no ACK) at the next output; the connection itself is gone by then. */
@@ -53,6 +54,8 @@ export abstract class ConnectionInput implements SenderIo {
   protected readonly ts: TcpTimestamps;
   protected readonly keepAlive: KeepAlive;
   protected readonly hs: Handshake;
+  /** ECN on this connection (RFC 3168), as agreed in the handshake. */
+  readonly ecn: EcnState;
   protected timeWaitAt: number | undefined;
   protected finWait2At: number | undefined;
 
@@ -76,6 +79,7 @@ export abstract class ConnectionInput implements SenderIo {
     this.rcv = new TcpReceiver(c, mss, c.windowScaling ? windowShiftFor(c.receiveBufferSize) : 0, host.budget, host);
     this.keepAlive = new KeepAlive(c.keepAliveIdleMs, c.keepAliveIntervalMs, c.keepAliveProbes);
     this.hs = new Handshake(c, mss, this.snd, this.rcv, this.ts);
+    this.ecn = new EcnState(c.ecn);
   }
 
   /** The RFC 9293 state. */
@@ -95,7 +99,9 @@ export abstract class ConnectionInput implements SenderIo {
 
   /** A segment of the send sequence space, with our ACK, window and options. */
   segmentOut(seq: number, flags: number, payload: Uint8Array, now: number, gsoSize: number): void {
-    this.emit(seq, this.rcv.nxt, flags, payload, now, gsoSize);
+    // RFC 3168 §6.1.2, §6.1.5: new data carries CWR after a response to ECE, and goes out ECN-capable.
+    const fresh = payload.length > 0 && !seqLt(seq, this.snd.max);
+    this.emitRaw({ seq, ack: this.rcv.nxt, flags: flags | this.ecn.dataFlags(fresh), payload }, now, gsoSize, this.ecn.ect(fresh));
   }
 
   /** Our FIN took its sequence number. */
@@ -126,8 +132,10 @@ export abstract class ConnectionInput implements SenderIo {
     this.emitRaw({ seq, ack, flags, payload }, now, gsoSize);
   }
 
-  protected emitRaw(s: { seq: number; ack: number; flags: number; payload: Uint8Array; options?: TcpOptions; window?: number }, now: number, gsoSize = 0): void {
+  protected emitRaw(s: { seq: number; ack: number; flags: number; payload: Uint8Array; options?: TcpOptions; window?: number }, now: number, gsoSize = 0, ect = false): void {
     const options: TcpOptions = s.options ?? {};
+    // RFC 3168 §6.1.3: ECE on every ACK while a CE mark waits for the peer's CWR (not on a SYN: its ECE means setup).
+    const flags = s.flags & ACK && !(s.flags & SYN) ? s.flags | this.ecn.ackFlags() : s.flags;
     const window = s.window ?? (s.flags & ACK ? this.rcv.windowField() : 0);
     if (!(s.flags & SYN) && !(s.flags & RST)) {
       // RFC 7323 §3.2: with timestamps agreed, every segment but a RST carries one.
@@ -143,9 +151,10 @@ export abstract class ConnectionInput implements SenderIo {
     }
     this.host.send(
       this,
-      { srcPort: this.local.port, dstPort: this.remote.port, seq: s.seq, ack: s.ack, flags: s.flags, window, urgent: 0, options, payload: s.payload },
+      { srcPort: this.local.port, dstPort: this.remote.port, seq: s.seq, ack: s.ack, flags, window, urgent: 0, options, payload: s.payload },
       now,
       gsoSize,
+      ect,
     );
   }
 
@@ -154,6 +163,7 @@ export abstract class ConnectionInput implements SenderIo {
   /** The peer's SYN that created this passive connection (§3.10.7.2, LISTEN state, third check). */
   acceptSyn(seg: TcpSegment, now: number): void {
     this.hs.peerSyn(seg, now);
+    this.ecn.peerSyn(seg.flags);
     this.keepAlive.heard(now);
     this.output(now);
   }
@@ -164,7 +174,12 @@ export abstract class ConnectionInput implements SenderIo {
     this.keepAlive.heard(now);
   }
 
-  receive(seg: TcpSegment, now: number): void {
+  receive(seg: TcpSegment, now: number, ipEcn = 0): void {
+    // RFC 3168 §6.1.3: a CE mark is echoed (at once: the sender should hear of it within the round trip).
+    if (this.ecn.received(seg.flags, ipEcn)) {
+      this.host.count('tcp.rx_ecn_ce');
+      this.rcv.needAck();
+    }
     if (this.state === 'SYN_SENT') {
       this.synSentArrives(seg, now);
       return;
@@ -274,6 +289,7 @@ export abstract class ConnectionInput implements SenderIo {
     this.snd.noteLargestWindow();
     this.keepAlive.heard(now);
     if (ackOk) {
+      this.ecn.peerSynAck(seg.flags);
       this.snd.synAcked(seg, now, false);
       this.st = 'ESTABLISHED';
       this.rcv.needAck();
@@ -282,6 +298,7 @@ export abstract class ConnectionInput implements SenderIo {
       return;
     }
     // Simultaneous open: SYN_RECEIVED, and our SYN again with an ACK.
+    this.ecn.peerSyn(seg.flags);
     this.st = 'SYN_RECEIVED';
     this.hs.sent = false;
     this.output(now);
@@ -301,6 +318,11 @@ export abstract class ConnectionInput implements SenderIo {
       return false;
     }
     this.snd.onAck(seg, now);
+    // RFC 3168 §6.1.2: ECE is answered as a loss would be, once per window, with nothing resent.
+    if (this.ecn.onAck(seg.flags, this.snd.una, this.snd.max)) {
+      this.host.count('tcp.rx_ece');
+      this.snd.congestionSignal(now);
+    }
     return this.state !== 'CLOSED';
   }
 

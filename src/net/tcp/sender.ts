@@ -359,6 +359,17 @@ export class TcpSender extends SendSequence implements ProbeSender {
     this.io.notify();
   }
 
+  /**
+   * A congestion signal without a loss (RFC 3168 §6.1.2, ECE): the window reduced as for a loss, nothing resent;
+   * not again while a loss recovery is answering already.
+   */
+  congestionSignal(now: number): void {
+    if (this.recovery.inRecovery) return;
+    this.io.count('tcp.ecn_reduction');
+    this.cc.onCongestion(seqDiff(this.sndMax, this.sndUna), this.smss, now);
+    this.cc.cwnd = Math.max(this.smss, Math.min(this.cc.cwnd, this.cc.ssthresh));
+  }
+
   // ——— Timers ———
 
   /** RFC 8985 §7.2: with SACK, outside recovery and with data in flight, a tail loss probe is scheduled. */

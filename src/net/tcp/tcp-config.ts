@@ -3,6 +3,7 @@
 import type { IpAddr } from '../addr.ts';
 import type { CongestionControlName } from './congestion-control.ts';
 import type { LossRecoveryName } from './loss-recovery.ts';
+import type { EcnMode } from './ecn.ts';
 
 export type TcpState =
   | 'SYN_SENT' | 'SYN_RECEIVED' | 'ESTABLISHED' | 'FIN_WAIT_1' | 'FIN_WAIT_2'
@@ -68,6 +69,8 @@ export interface TcpConfig {
   lossRecovery: LossRecoveryName;
   /** Tail loss probes (RFC 8985 §7) with SACK recovery. */
   tailLossProbe: boolean;
+  /** ECN (RFC 3168): `passive` takes it when the peer asks, `on` asks too, `off` never. */
+  ecn: EcnMode;
 }
 
 /** The least MSS we send with, whatever the peer announces (as Linux's TCP_MIN_MSS). */
@@ -99,6 +102,7 @@ export const defaultTcpConfig: TcpConfig = {
   congestionControl: 'cubic',
   lossRecovery: 'sack',
   tailLossProbe: true,
+  ecn: 'passive',
 };
 
 export interface Endpoint {

@@ -11,6 +11,7 @@ import {
   type TcpState,
 } from './tcp-config.ts';
 import { ACK, RST, SYN, type TcpSegment } from './tcp-wire.ts';
+import { ECE } from './ecn.ts';
 
 export { MIN_SND_MSS } from './handshake.ts';
 export { TCP_STATES, defaultTcpConfig, tcpStateOrder, type CloseReason, type ConnectionChoices, type Endpoint, type TcpConfig, type TcpConnectionInfo, type TcpHost, type TcpState };
@@ -214,7 +215,10 @@ export class TcpConnection extends ConnectionInput {
     }
     if (st === 'SYN_SENT' || st === 'SYN_RECEIVED') {
       if (!this.hs.sent || this.rcv.ackWanted) {
-        this.emitRaw({ ...this.hs.syn(now, st === 'SYN_RECEIVED'), payload: EMPTY }, now);
+        const syn = this.hs.syn(now, st === 'SYN_RECEIVED');
+        // RFC 3168 §6.1.1: an ECN-setup SYN asks (ECE and CWR); the SYN-ACK agrees with ECE alone.
+        const ecnFlags = st === 'SYN_SENT' ? this.ecn.synFlags() : this.ecn.agreed ? ECE : 0;
+        this.emitRaw({ ...syn, flags: syn.flags | ecnFlags, payload: EMPTY }, now);
         this.hs.synSent(now);
       }
       return;

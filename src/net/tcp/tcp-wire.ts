@@ -100,7 +100,7 @@ export function parseTcp(b: Uint8Array, pseudo: number, checksumTrusted = false)
       dstPort: u16(b, 2),
       seq: u32(b, 4),
       ack: u32(b, 8),
-      flags: (b[13] ?? 0) & 0x3f,
+      flags: b[13] ?? 0, // with ECE and CWR (RFC 3168 §6.1)
       window: u16(b, 14),
       urgent: u16(b, 18),
       options,

@@ -11,6 +11,7 @@ import { plateauBelow } from '../path-mtu.ts';
 import { TokenBucket } from '../token-bucket.ts';
 import { randomU32, type Random } from '../../random.ts';
 import { HEADROOM } from '../packet.ts';
+import { ECN_ECT0 } from './ecn.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { seqAdd } from './seq.ts';
 import { SynCookies } from './syn-cookies.ts';
@@ -209,7 +210,7 @@ export class Tcp implements TcpHost {
       this.counters.inc('tcp.time_wait_reused');
       conn.destroy(undefined);
     } else if (conn !== undefined) {
-      conn.receive(seg, ctx.now);
+      conn.receive(seg, ctx.now, ctx.ecn);
       this.settle(conn, ctx.now);
       return;
     }
@@ -370,12 +371,12 @@ export class Tcp implements TcpHost {
 
   // ——— TcpHost ———
 
-  send(conn: TcpConnection, seg: TcpSegment, now: number, gsoSize = 0): void {
+  send(conn: TcpConnection, seg: TcpSegment, now: number, gsoSize = 0, ect = false): void {
     this.counters.inc('tcp.tx');
     if (seg.flags & RST) this.counters.inc('tcp.tx_reset');
     if (gsoSize > 0) this.counters.inc('tcp.tx_tso');
     const packet = encodeTcpPacket(seg, this.net.pseudoSum(conn.local.address, conn.remote.address, PROTO_TCP), HEADROOM, this.config.checksumOffload ? gsoSize : undefined);
-    this.net.send(conn.remote.address, PROTO_TCP, packet, now, { src: conn.local.address, dontFragment: true });
+    this.net.send(conn.remote.address, PROTO_TCP, packet, now, { src: conn.local.address, dontFragment: true, ...(ect ? { tos: ECN_ECT0 } : {}) });
   }
 
   challengeAllowed(now: number): boolean {
