@@ -12,11 +12,13 @@ import { haveTool, repoRoot, runCommand } from '../test/e2e/service-process.ts';
 import { download, echoBulk, haveGet, idleConnections, type Throughput } from './bulk.ts';
 import { barChart } from './chart.ts';
 import { ECHO_PORT, HTTP_PORT, Lab, bareNodeRssKiB, framesPerSecond, startService, type Service, type StackKind } from './lab.ts';
+import { LOSS_SETTINGS, lossMarkdown, lossSection, type LossOptions } from './loss.ts';
 import { receivePath, transfer } from './micro.ts';
 import { PASSWORD, USERS, runWrk, writeWrkScript, type WrkResult } from './wrk.ts';
 
 const USAGE = `Usage: npm run bench -- [--quick] [--repeat N] [--seconds S] [--soak S] [--bulk-mb N] [--download-mb N]
-                        [--idle N] [--micro-mb N] [--connections N]
+                        [--idle N] [--micro-mb N] [--connections N] [--no-loss | --loss-only] [--loss-seeds N]
+                        [--loss-mb N] [--loss-path SPEC]
 
   --quick           a short run: 1 repeat, 3 s wrk runs, 10 s soak, smaller transfers, 1000 idle connections
   --repeat N        runs of each lab measurement per stack, alternating stacks; medians reported (3)
@@ -27,6 +29,11 @@ const USAGE = `Usage: npm run bench -- [--quick] [--repeat N] [--seconds S] [--s
   --idle N          idle TCP connections held open at once (10000)
   --micro-mb N      MiB moved between two in-process stacks (64)
   --connections N   wrk connections (64)
+  --no-loss         skip the loss section (goodput through an emulated lossy path, ours against Linux)
+  --loss-only       only the loss section
+  --loss-seeds N    seeds per loss rate and sender (8; --quick: 2)
+  --loss-mb N       MiB per transfer at the lowest loss rates, less at higher ones (16; --quick: 4)
+  --loss-path SPEC  the emulated path besides the loss (delay=10,rate=100,queue=1000; see bench/link-model.ts)
 `;
 
 interface Options {
@@ -39,6 +46,10 @@ interface Options {
   microMb: number;
   connections: number;
   quick: boolean;
+  loss: 'yes' | 'no' | 'only';
+  lossSeeds: number;
+  lossMb: number;
+  lossPath: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -56,6 +67,11 @@ function parseOptions(argv: string[]): Options {
       idle: { type: 'string' },
       'micro-mb': { type: 'string' },
       connections: { type: 'string' },
+      'no-loss': { type: 'boolean', default: false },
+      'loss-only': { type: 'boolean', default: false },
+      'loss-seeds': { type: 'string' },
+      'loss-mb': { type: 'string' },
+      'loss-path': { type: 'string' },
     },
   });
   if (v.help) {
@@ -79,6 +95,10 @@ function parseOptions(argv: string[]): Options {
     idle: num(v.idle, 10_000, 1000, 50_000),
     microMb: Math.max(1, num(v['micro-mb'], 64, 16, 4096)),
     connections: Math.max(1, num(v.connections, 64, 64, 10_000)),
+    loss: v['loss-only'] ? 'only' : v['no-loss'] ? 'no' : 'yes',
+    lossSeeds: Math.max(1, num(v['loss-seeds'], 8, 2, 100)),
+    lossMb: Math.max(1, num(v['loss-mb'], 16, 4, 1024)),
+    lossPath: v['loss-path'] ?? 'delay=10,rate=100,queue=1000',
   };
 }
 
@@ -405,6 +425,10 @@ async function main(): Promise<void> {
   if (missing.length > 0) throw new Error(`missing ${missing.join(', ')}: run scripts/install-deps.sh`);
   log('building the service (npm run build)');
   execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit', timeout: 120_000 });
+  if (o.loss === 'only') {
+    await runLoss(o);
+    return;
+  }
   const date = new Date();
   const loadBefore = os.loadavg();
   const t0 = performance.now();
@@ -484,6 +508,25 @@ async function main(): Promise<void> {
   const subtitle = `medians of ${o.repeat} run${o.repeat > 1 ? 's' : ''}, ${meta.cpus} cores, ${date.toISOString().slice(0, 10)} (${command})`;
   writeFileSync(path.join(benchDir, 'chart.svg'), barChart(chartRows, 'Direct stack vs kernel sockets (socket = 1.0)', subtitle));
   log(`wrote bench/results/latest.json, bench/results/latest.md, bench/summary.json, bench/chart.svg (${meta.minutes} min)`);
+  if (o.loss === 'yes') await runLoss(o);
+}
+
+/** The loss section (bench/loss.ts): its table printed and written to bench/results/loss.{json,md} and bench/loss-summary.json. */
+async function runLoss(o: Options): Promise<void> {
+  const lo: LossOptions = { seeds: o.lossSeeds, mb: o.lossMb, path: o.lossPath };
+  log(`loss section: ${LOSS_SETTINGS.length} settings × ${lo.seeds} seeds × 3 senders, ${lo.mb} MiB at the lowest loss, path ${lo.path}`);
+  const t0 = performance.now();
+  const { samples, rows } = await lossSection(lo, log);
+  const markdown = lossMarkdown(rows, lo);
+  process.stdout.write(`\n${markdown}\n\n`);
+  const commit = (await runCommand('git', ['rev-parse', '--short', 'HEAD'], 5000)).stdout.trim();
+  const meta = { date: new Date().toISOString(), commit, options: lo, minutes: Number(((performance.now() - t0) / 60_000).toFixed(1)) };
+  const benchDir = path.join(repoRoot, 'bench');
+  mkdirSync(path.join(benchDir, 'results'), { recursive: true });
+  writeFileSync(path.join(benchDir, 'results/loss.json'), `${JSON.stringify({ ...meta, rows, samples }, null, 2)}\n`);
+  writeFileSync(path.join(benchDir, 'results/loss.md'), `${markdown}\n`);
+  writeFileSync(path.join(benchDir, 'loss-summary.json'), `${JSON.stringify({ ...meta, rows }, null, 2)}\n`);
+  log(`wrote bench/results/loss.json, bench/results/loss.md, bench/loss-summary.json (${meta.minutes} min)`);
 }
 
 main().catch((err: unknown) => {

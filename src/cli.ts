@@ -30,6 +30,8 @@ export interface Config {
   pcap: string | undefined;
   /** Also serve RFC 862 echo on this TCP port. */
   echoPort: number | undefined;
+  /** Also serve RFC 864 chargen (a bulk source) on this TCP port. */
+  chargenPort?: number | undefined;
   /** Direct stack: inject faults on the device, both directions. */
   fault: FaultSpec | undefined;
   /** Direct stack with DHCP: the lease state file (INIT-REBOOT); default /var/lib/mirage-direct-ts/dhcp-lease-MAC.json. */
@@ -79,6 +81,7 @@ Direct stack (needs root or CAP_NET_ADMIN):
   --gateway ADDR         default router with --ipv4, e.g. 192.168.77.2
   --pcap FILE            write every frame in and out to FILE (classic pcap)
   --echo-port N          also serve TCP echo (RFC 862) on port N (default: off; both stacks)
+  --chargen-port N       also serve TCP chargen (RFC 864, data until the client closes) on port N (default: off)
   --metrics-port N       serve Prometheus metrics at GET /metrics on TCP port N (default: off; both stacks)
   --log-level LEVEL      debug, info (default), warn or error
   --log-format FORMAT    text (default) or json (one object per line)
@@ -150,6 +153,7 @@ export function parseCli(argv: readonly string[]): CliResult {
         gateway: { type: 'string' },
         pcap: { type: 'string' },
         'echo-port': { type: 'string' },
+        'chargen-port': { type: 'string' },
         fault: { type: 'string' },
         'dhcp-state': { type: 'string' },
         acd: { type: 'string' },
@@ -181,6 +185,12 @@ export function parseCli(argv: readonly string[]): CliResult {
     return { kind: 'error', message: `--echo-port must be a whole number from 1 to 65535, not '${echoRaw}'` };
   }
   if (echoPort === port) return { kind: 'error', message: `--echo-port ${echoRaw} is the service's --port` };
+  const chargenRaw = v['chargen-port'];
+  const chargenPort = chargenRaw === undefined ? undefined : parsePort(chargenRaw);
+  if (chargenRaw !== undefined && chargenPort === undefined) {
+    return { kind: 'error', message: `--chargen-port must be a whole number from 1 to 65535, not '${chargenRaw}'` };
+  }
+  if (chargenPort !== undefined && (chargenPort === port || chargenPort === echoPort)) return { kind: 'error', message: `--chargen-port ${chargenRaw} is taken by another service` };
   const metricsRaw = v['metrics-port'];
   const metricsPort = metricsRaw === undefined ? undefined : parsePort(metricsRaw);
   if (metricsRaw !== undefined && metricsPort === undefined) {
@@ -188,6 +198,7 @@ export function parseCli(argv: readonly string[]): CliResult {
   }
   if (metricsPort !== undefined && metricsPort === port) return { kind: 'error', message: `--metrics-port ${metricsRaw} is the service's --port` };
   if (metricsPort !== undefined && metricsPort === echoPort) return { kind: 'error', message: `--metrics-port ${metricsRaw} is the --echo-port` };
+  if (metricsPort !== undefined && metricsPort === chargenPort) return { kind: 'error', message: `--metrics-port ${metricsRaw} is the --chargen-port` };
   const logLevel = v['log-level'];
   if (logLevel !== undefined && !isLogLevel(logLevel)) return { kind: 'error', message: `--log-level must be debug, info, warn or error, not '${logLevel}'` };
   const logFormat = v['log-format'];
@@ -242,7 +253,7 @@ export function parseCli(argv: readonly string[]): CliResult {
   return {
     kind: 'run',
     config: {
-      stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, fault, dhcpState, acd,
+      stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, chargenPort, fault, dhcpState, acd,
       logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid, tcpCc, tcpEcn,
     },
   };

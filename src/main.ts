@@ -9,6 +9,7 @@ import { createLogger, type AppLogger } from './log.ts';
 import type { MetricsSources } from './metrics.ts';
 import { DeviceSetupError } from './net/tap-device.ts';
 import { systemRandom } from './random.ts';
+import { serveChargen } from './app/chargen.ts';
 import { serveEcho } from './app/echo.ts';
 import { createAuthService } from './service.ts';
 import type { ByteStream } from './net/byte-stream.ts';
@@ -93,6 +94,10 @@ async function runSocket(config: Config, log: AppLogger): Promise<void> {
     listeners.push(await listen(config.echoPort, (stream) => void serveEcho(stream)));
     log.info(`echo service on TCP port ${config.echoPort}`);
   }
+  if (config.chargenPort !== undefined) {
+    listeners.push(await listen(config.chargenPort, (stream) => void serveChargen(stream)));
+    log.info(`chargen service on TCP port ${config.chargenPort}`);
+  }
   const servers = [service.http];
   if (config.metricsPort !== undefined) {
     const metrics = await metricsServer({ responses: service.responses }, log);
@@ -128,6 +133,10 @@ async function runDirect(config: Config, log: AppLogger): Promise<void> {
   if (config.echoPort !== undefined) {
     listeners.push(d.listen(config.echoPort, serveEcho));
     log.info(`echo service on TCP port ${config.echoPort}`);
+  }
+  if (config.chargenPort !== undefined) {
+    listeners.push(d.listen(config.chargenPort, serveChargen, { noDelay: true }));
+    log.info(`chargen service on TCP port ${config.chargenPort}`);
   }
   const servers = [service.http];
   if (config.metricsPort !== undefined) {
