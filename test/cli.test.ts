@@ -68,6 +68,8 @@ describe('parseCli', () => {
     ['fault probability above 1', ['--fault', 'drop=1.5'], '--fault'],
     ['fault delay without unit', ['--fault', 'delay=5'], '--fault'],
     ['echo port equals port', ['--echo-port', '8088'], '--echo-port'],
+    ['chargen port 0', ['--chargen-port', '0'], '--chargen-port'],
+    ['chargen port equals echo port', ['--echo-port', '7', '--chargen-port', '7'], '--chargen-port'],
     ['empty data', ['--data='], '--data'],
   ])('%s is an error naming the flag', (_label, argv, flag) => {
     expect(errorOf(parseCli(argv))).toContain(flag);
@@ -218,6 +220,7 @@ describe('parseCli', () => {
     expect(errorOf(parseCli(['--tcp-cc', 'bbr']))).toMatch(/--tcp-cc must be cubic or newreno, not 'bbr'/);
     expect(errorOf(parseCli(['--stack', 'socket', '--tcp-cc', 'cubic']))).toMatch(/--tcp-cc is for the direct stack/);
     expect(cfg(['--tcp-ecn', 'on']).tcpEcn).toBe('on');
+    expect(cfg(['--chargen-port', '19']).chargenPort).toBe(19);
     expect(cfg(['--tcp-ecn', 'off']).tcpEcn).toBe('off');
     expect(errorOf(parseCli(['--tcp-ecn', 'yes']))).toMatch(/--tcp-ecn must be off, passive or on, not 'yes'/);
   });

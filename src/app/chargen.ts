@@ -4,15 +4,18 @@
 
 import type { ByteStream } from '../net/byte-stream.ts';
 
-/** 64 KiB of RFC 864 lines: 72 printable characters (starting one further each line) and CRLF. */
+/**
+ * RFC 864 lines: 72 printable characters, starting one further each line, and CRLF. After 95 lines the pattern
+ * repeats, so a block of whole cycles (nine: 63 270 bytes) sent again and again is the continuous pattern.
+ */
 const BLOCK: Uint8Array = (() => {
-  const printable = Array.from({ length: 95 }, (_, i) => 32 + i);
-  const out = new Uint8Array(64 * 1024);
+  const lines = 95 * 9;
+  const out = new Uint8Array(lines * 74);
   let off = 0;
-  for (let line = 0; off < out.length; line++) {
-    for (let c = 0; c < 72 && off < out.length; c++) out[off++] = printable[(line + c) % 95] ?? 32;
-    if (off < out.length) out[off++] = 13;
-    if (off < out.length) out[off++] = 10;
+  for (let line = 0; line < lines; line++) {
+    for (let c = 0; c < 72; c++) out[off++] = 32 + ((line + c) % 95);
+    out[off++] = 13;
+    out[off++] = 10;
   }
   return out;
 })();

@@ -44,5 +44,8 @@ export function initialWindow(smss: number): number {
   return Math.min(10 * smss, Math.max(2 * smss, 14600));
 }
 
+/** RFC 3465 §2.2: slow start grows by at most this many SMSS per ACK (L), so delayed ACKs do not slow it. */
+export const ABC_LIMIT = 2;
+
 /** The slow-start threshold before any loss (RFC 5681 §3.1: arbitrarily high). */
 export const INITIAL_SSTHRESH = 0xffffffff;

@@ -4,7 +4,7 @@
 // convergence (§4.7). Slow start as RFC 5681's, the first one ended by HyStart++ (RFC 9406, hystart.ts).
 // Windows in the equations are in segments and times in seconds, as in the RFC; cwnd itself is in bytes.
 
-import { INITIAL_SSTHRESH, initialWindow, type CongestionControl, type PathView } from './congestion-control.ts';
+import { ABC_LIMIT, INITIAL_SSTHRESH, initialWindow, type CongestionControl, type PathView } from './congestion-control.ts';
 import { HyStart } from './hystart.ts';
 
 /** RFC 9438 §5. */
@@ -37,13 +37,13 @@ export class CubicCongestion implements CongestionControl {
   onAck(acked: number, path: PathView, now: number): void {
     const smss = path.smss;
     if (this.cwnd < this.ssthresh) {
-      // Slow start (RFC 5681 §3.1, L = 1 SMSS), a quarter as fast in HyStart++'s CSS.
+      // Slow start (RFC 5681 §3.1, RFC 3465 L = 2 SMSS), a quarter as fast in HyStart++'s CSS.
       const divisor = this.ssthresh === INITIAL_SSTHRESH ? this.hystart.onAck(path.una, path.max, path.latestRttMs) : 1;
       if (divisor === 'exit') {
         this.ssthresh = this.cwnd;
         return;
       }
-      this.grow(Math.min(acked, smss) / divisor);
+      this.grow(Math.min(acked, ABC_LIMIT * smss) / divisor);
       return;
     }
     this.avoid(acked, smss, path.srttMs ?? path.latestRttMs ?? 100, now);

@@ -1,7 +1,7 @@
 // Reno congestion control (RFC 5681; with RFC 6582 NewReno or RFC 6675 SACK recovery beside it): slow start below
 // ssthresh, congestion avoidance above it, ssthresh halved on a loss. `--tcp-cc newreno`.
 
-import { INITIAL_SSTHRESH, initialWindow, type CongestionControl, type PathView } from './congestion-control.ts';
+import { ABC_LIMIT, INITIAL_SSTHRESH, initialWindow, type CongestionControl, type PathView } from './congestion-control.ts';
 
 export class RenoCongestion implements CongestionControl {
   readonly name = 'newreno';
@@ -14,12 +14,13 @@ export class RenoCongestion implements CongestionControl {
   }
 
   /**
-   * RFC 5681 §3.1: slow start below ssthresh (appropriate byte counting, L = 1 SMSS), then congestion
-   * avoidance, about one SMSS per round trip.
+   * RFC 5681 §3.1: slow start below ssthresh (appropriate byte counting with L = 2 SMSS, RFC 3465 §2.2, so that a
+   * peer's delayed ACKs still double the window each round trip), then congestion avoidance, about one SMSS per
+   * round trip.
    */
   onAck(acked: number, path: PathView): void {
     const smss = path.smss;
-    if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, smss);
+    if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, ABC_LIMIT * smss);
     else this.cwnd += Math.max(1, Math.floor((smss * smss) / this.cwnd));
   }
 

@@ -119,9 +119,9 @@ describe('congestion control, chosen per connection', () => {
     cc.start(smss);
     expect(cc.cwnd).toBe(10 * smss); // min(10 MSS, max(2 MSS, 14600 bytes))
     cc.onAck(500, path);
-    expect(cc.cwnd).toBe(10 * smss + 500); // slow start: min(acked, SMSS) per ACK (RFC 5681 §3.1, L = 1)
+    expect(cc.cwnd).toBe(10 * smss + 500); // slow start: min(acked, L) per ACK (RFC 5681 §3.1)
     cc.onAck(5000, path);
-    expect(cc.cwnd).toBe(11 * smss + 500);
+    expect(cc.cwnd).toBe(12 * smss + 500); // L = 2 SMSS (RFC 3465 §2.2)
     cc.onCongestion(20_000, smss);
     expect(cc.ssthresh).toBe(10_000); // max(FlightSize / 2, 2 SMSS)
     cc.onCongestion(2000, smss);

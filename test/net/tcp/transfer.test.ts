@@ -118,6 +118,22 @@ describe('data transfer between two stacks', () => {
     expect(net.now - t0).toBeLessThan(100); // not the 200 ms RTO
   });
 
+  it('no tail loss probe for a lone segment whose ACK is only delayed (PTO = 2·SRTT + WCDelAckT, RFC 8985 §7.2)', async () => {
+    const { net, client, server } = await pair({ tcp: { delayedAckMs: 40 } }, {});
+    void client.write(pattern(1000));
+    await net.settle();
+    net.advance(50);
+    expect((await server.read())?.length).toBe(1000);
+    const before = net.b.counters.get('tcp.tlp');
+    void client.write(pattern(100)); // one small segment: the peer holds its ACK for 40 ms
+    await net.settle();
+    net.advance(300);
+    expect((await server.read())?.length).toBe(100);
+    expect(client.conn.unacknowledged).toBe(0);
+    expect(net.b.counters.get('tcp.tlp')).toBe(before);
+    expect(net.b.counters.get('tcp.retransmitted_segment')).toBe(0);
+  });
+
   it('survives random loss of a tenth of all segments both ways, byte-exact', async () => {
     const { net, client, server } = await pair();
     let n = 0;
