@@ -3,7 +3,7 @@
 // allows, the window brought down to ssthresh by Proportional Rate Reduction (RFC 6937, prr.ts); after a
 // timeout, all that is not SACKed below the recovery point is resent, in order (§5.1).
 
-import { DUP_THRESH, RecoveryBase, type LossRecovery } from './loss-recovery.ts';
+import { RecoveryBase, type LossRecovery } from './loss-recovery.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.ts';
 import { SeqRanges, type SeqRange } from './seq-ranges.ts';
 import { ProportionalRateReduction } from './prr.ts';

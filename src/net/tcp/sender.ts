@@ -7,7 +7,7 @@ import type { LayerCounter } from '../counters.ts';
 import { createCongestionControl, createLossRecovery } from './algorithms.ts';
 import { ByteRing } from './byte-ring.ts';
 import type { CongestionControl } from './congestion-control.ts';
-import type { LossRecovery, LossRecoveryName, RecoverySender } from './loss-recovery.ts';
+import type { LossRecovery, LossRecoveryName } from './loss-recovery.ts';
 import type { MemoryBudget } from './memory-budget.ts';
 import { PersistTimer } from './persist.ts';
 import { SendSequence } from './send-sequence.ts';
