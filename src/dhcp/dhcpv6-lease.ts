@@ -96,10 +96,14 @@ export function leaseFromReply(msg: Dhcpv6Message, iaid: number, sentAt: number)
   );
   if (usable.length === 0) return 'no usable address';
   const addresses = usable.map((a) => ({ address: a.address, preferredUntil: deadline(sentAt, a.preferred), validUntil: deadline(sentAt, a.valid) }));
-  // §21.4: T1 or T2 left to the client (0): 0.5 and 0.8 of the shortest preferred lifetime.
-  const shortest = Math.min(...usable.map((a) => a.preferred));
-  const t1 = ia.t1 !== 0 ? deadline(sentAt, ia.t1) : shortest === DHCPV6_INFINITY ? Infinity : sentAt + shortest * 500;
-  const t2 = ia.t2 !== 0 ? deadline(sentAt, ia.t2) : shortest === DHCPV6_INFINITY ? Infinity : sentAt + shortest * 800;
+  // §21.4: T1 or T2 left to the client (0): 0.5 and 0.8 of the shortest preferred lifetime. Deprecated addresses
+  // (preferred 0) are left out of it, and when all are, the valid lifetimes (never 0 here) stand in: a lease of
+  // deprecated addresses alone would otherwise be renewed at once, again and again.
+  const preferred = usable.map((a) => a.preferred).filter((p) => p > 0);
+  const shortest = Math.min(...(preferred.length > 0 ? preferred : usable.map((a) => a.valid)));
+  const share = (f: number): number => (shortest === DHCPV6_INFINITY ? Infinity : sentAt + shortest * f * 1000);
+  const t1 = ia.t1 !== 0 ? deadline(sentAt, ia.t1) : share(0.5);
+  const t2 = ia.t2 !== 0 ? deadline(sentAt, ia.t2) : share(0.8);
   return { server: msg.serverId, iaid, addresses, t1At: t1, t2At: Math.max(t1, t2), dns: msg.dnsServers ?? [] };
 }
 

@@ -254,6 +254,16 @@ describe('DHCPv6 client: acquiring a lease', () => {
     expect(again.c.lease?.t2At).toBe(r2.at + 800_000);
   });
 
+  it('T1 = T2 = 0 with every address deprecated (preferred 0): T1 and T2 from the valid lifetime, not at once', () => {
+    const h = harness();
+    const req = h.requested();
+    h.answer(req, { type: T.REPLY, iaNa: [ia([leased(ADDR, 0, 1000)], 0, 0)] });
+    expect(h.c.state).toBe('bound');
+    expect(h.c.lease?.t1At).toBe(req.at + 500_000);
+    expect(h.c.lease?.t2At).toBe(req.at + 800_000);
+    expect(h.c.nextDeadline()).toBe(req.at + 500_000); // no Renew now
+  });
+
   it('an infinite lease: no renewal deadline at all', () => {
     const h = harness();
     const req = h.requested();
