@@ -57,8 +57,11 @@ export class EcnState {
 
   /** An ACK with `flags` moved SND.UNA to `una` (SND.MAX `max`): true when its ECE calls for a congestion response now. */
   onAck(flags: number, una: number, max: number): boolean {
+    // The window answered is over once SND.UNA reaches its end; forgotten then, so that sequence numbers
+    // wrapping round (2 GiB on) never make an old mark look like the current window's.
+    if (this.answeredUntil !== undefined && !seqLt(una, this.answeredUntil)) this.answeredUntil = undefined;
     if (!this.agreed || !(flags & ECE)) return false;
-    if (this.answeredUntil !== undefined && seqLt(una, this.answeredUntil)) return false;
+    if (this.answeredUntil !== undefined) return false;
     this.answeredUntil = max;
     this.cwrPending = true;
     return true;

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ipv4Pseudo } from '../../../src/net/checksum.ts';
 import { ETHERTYPE_IPV4, buildEthernet } from '../../../src/net/ethernet.ts';
 import { PROTO_TCP, buildIpv4 } from '../../../src/net/ipv4-wire.ts';
-import { CWR, ECE, ECN_CE } from '../../../src/net/tcp/ecn.ts';
+import { CWR, ECE, ECN_CE, EcnState } from '../../../src/net/tcp/ecn.ts';
 import { seqAdd } from '../../../src/net/tcp/seq.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { ACK, PSH, SYN, encodeTcp, parseTcp, type TcpSegment } from '../../../src/net/tcp/tcp-wire.ts';
@@ -57,6 +57,17 @@ describe('ECN (RFC 3168)', () => {
     const after = p.out();
     expect(after.length).toBeGreaterThan(0);
     expect(after.every((s) => (s.flags & ECE) === 0)).toBe(true);
+  });
+
+  it('an ECE is answered once per window, and again in any later window however far the sequence numbers have gone', () => {
+    const e = new EcnState('passive');
+    e.peerSyn(ECE | CWR);
+    expect(e.onAck(ECE, 0, 1000)).toBe(true);
+    expect(e.onAck(ECE, 500, 1500)).toBe(false); // the same window
+    expect(e.onAck(0, 1000, 2000)).toBe(false); // the window answered is over
+    // 2 GiB on, with no ECE in between: a new window, answered (an end kept from long ago would look ahead of it)
+    const far = seqAdd(1000, 0x80000010);
+    expect(e.onAck(ECE, far, seqAdd(far, 1000))).toBe(true);
   });
 
   it('without agreement a CE mark is not echoed', () => {
