@@ -1,7 +1,8 @@
 // Command-line flags: parsed and checked here, so that main.ts only starts things.
 
-import { CONGESTION_CONTROLS, isCongestionControl } from './net/tcp/algorithms.ts';
+import { CONGESTION_CONTROLS, LOSS_RECOVERIES, isCongestionControl, isLossRecovery } from './net/tcp/algorithms.ts';
 import type { CongestionControlName } from './net/tcp/congestion-control.ts';
+import type { LossRecoveryName } from './net/tcp/loss-recovery.ts';
 import type { EcnMode } from './net/tcp/ecn.ts';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -54,6 +55,8 @@ export interface Config {
   ipv6Iid?: 'stable' | 'eui64' | undefined;
   /** `--tcp-cc`: the congestion control of our TCP (default cubic). */
   tcpCc?: CongestionControlName | undefined;
+  /** `--tcp-recovery`: how our TCP finds losses with a SACK peer (default rack). */
+  tcpRecovery?: LossRecoveryName | undefined;
   /** `--tcp-ecn`: ECN (RFC 3168), default passive. */
   tcpEcn?: EcnMode | undefined;
 }
@@ -103,6 +106,8 @@ Direct stack (needs root or CAP_NET_ADMIN):
   --gateway6 ADDR        default router with a static --ipv6, e.g. fe80::1 or fd77::2
   --tcp-cc cubic|newreno TCP congestion control: cubic (RFC 9438 with HyStart++, default) or newreno
                            (RFC 5681's window growth)
+  --tcp-recovery rack|sack|newreno  TCP loss detection with a SACK peer: rack (RFC 8985 RACK-TLP, by
+                           time; default), sack (RFC 6675, DupThresh) or newreno (SACK unused)
   --tcp-ecn off|passive|on  ECN (RFC 3168): passive (default) when the peer asks, on to ask too, off never
 
 Socket stack:
@@ -163,6 +168,7 @@ export function parseCli(argv: readonly string[]): CliResult {
         'ipv6-iid': { type: 'string' },
         gateway6: { type: 'string' },
         'tcp-cc': { type: 'string' },
+        'tcp-recovery': { type: 'string' },
         'tcp-ecn': { type: 'string' },
         'metrics-port': { type: 'string' },
         'log-level': { type: 'string' },
@@ -240,11 +246,13 @@ export function parseCli(argv: readonly string[]): CliResult {
   }
   const tcpCc = v['tcp-cc'];
   if (tcpCc !== undefined && !isCongestionControl(tcpCc)) return { kind: 'error', message: `--tcp-cc must be ${CONGESTION_CONTROLS.join(' or ')}, not '${tcpCc}'` };
+  const tcpRecovery = v['tcp-recovery'];
+  if (tcpRecovery !== undefined && !isLossRecovery(tcpRecovery)) return { kind: 'error', message: `--tcp-recovery must be ${LOSS_RECOVERIES.join(', ')}, not '${tcpRecovery}'` };
   const tcpEcn = v['tcp-ecn'];
   if (tcpEcn !== undefined && tcpEcn !== 'off' && tcpEcn !== 'passive' && tcpEcn !== 'on') return { kind: 'error', message: `--tcp-ecn must be off, passive or on, not '${tcpEcn}'` };
   if (ipv4.value === 'off' && ipv6.value === undefined) return { kind: 'error', message: '--ipv4 off and --ipv6 off leave the stack no address at all' };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid', 'gateway6', 'tcp-cc', 'tcp-ecn'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid', 'gateway6', 'tcp-cc', 'tcp-recovery', 'tcp-ecn'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
@@ -254,7 +262,7 @@ export function parseCli(argv: readonly string[]): CliResult {
     kind: 'run',
     config: {
       stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, chargenPort, fault, dhcpState, acd,
-      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid, tcpCc, tcpEcn,
+      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid, tcpCc, tcpRecovery, tcpEcn,
     },
   };
 }

@@ -213,6 +213,13 @@ describe('parseCli', () => {
     expect(errorOf(parseCli(['--stack', 'socket', '--ipv6', 'auto']))).toMatch(/--ipv6 is for the direct stack/);
   });
 
+  it('takes --tcp-recovery rack, sack or newreno for the direct stack; refuses others, and it with --stack socket', () => {
+    expect(cfg([]).tcpRecovery).toBeUndefined(); // the TCP layer's default: rack
+    for (const r of ['rack', 'sack', 'newreno'] as const) expect(cfg(['--tcp-recovery', r]).tcpRecovery).toBe(r);
+    expect(errorOf(parseCli(['--tcp-recovery', 'fack']))).toMatch(/--tcp-recovery must be rack, sack, newreno, not 'fack'/);
+    expect(errorOf(parseCli(['--stack', 'socket', '--tcp-recovery', 'rack']))).toMatch(/--tcp-recovery is for the direct stack/);
+  });
+
   it('takes --tcp-cc cubic or newreno for the direct stack; refuses others, and it with --stack socket', () => {
     expect(cfg([]).tcpCc).toBeUndefined(); // the TCP layer's default: cubic
     expect(cfg(['--tcp-cc', 'cubic']).tcpCc).toBe('cubic');

@@ -36,7 +36,7 @@ export const COUNTER_NAMES = {
     'active_open', 'passive_open', 'established', 'connect_refused', 'drop_too_many_connections', 'drop_backlog_full',
     'syn_cookie_sent', 'syn_cookie_accepted', 'syn_cookie_bad', 'rx_syn_retransmit', 'rx_paws', 'rx_out_of_window', 'rx_reset',
     'rx_ack_unsent', 'rx_ack_too_old', 'challenge_ack', 'challenge_ack_limited', 'rx_dup_ack', 'rx_no_room', 'rx_out_of_order',
-    'rx_ooo_dropped', 'rx_ooo_no_memory', 'retransmit', 'retransmitted_segment', 'fast_retransmit', 'sack_retransmit', 'lost_retransmit',
+    'rx_ooo_dropped', 'rx_ooo_no_memory', 'retransmit', 'retransmitted_segment', 'fast_retransmit', 'sack_retransmit', 'lost_retransmit', 'rack_lost', 'rack_lost_retransmit',
     'rto', 'rto_in_recovery', 'rto_tail', 'rto_other', 'retransmit_timeout', 'handshake_timeout', 'window_probe', 'zero_window_timeout',
     'keepalive_probe', 'keepalive_timeout', 'fin_wait_2_timeout', 'time_wait_expired', 'time_wait_recycled',
     'rx_icmp_too_big', 'rx_icmp_hard', 'rx_icmp_soft', 'rx_icmp_unmatched', 'rx_icmp_out_of_window', 'pmtu_lowered',

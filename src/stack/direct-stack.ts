@@ -17,6 +17,7 @@ import { FaultyDevice, type FaultSpec } from '../net/fault-device.ts';
 import { RecordingDevice } from '../net/pcap.ts';
 import { TapDevice, type TapBinding } from '../net/tap-device.ts';
 import type { CongestionControlName } from '../net/tcp/congestion-control.ts';
+import type { LossRecoveryName } from '../net/tcp/loss-recovery.ts';
 import type { EcnMode } from '../net/tcp/ecn.ts';
 import { defaultTcpConfig } from '../net/tcp/tcp-config.ts';
 import type { TcpListener } from '../net/tcp/tcp.ts';
@@ -114,6 +115,7 @@ export interface DirectStackOptions {
   ipv6Iid?: 'stable' | 'eui64' | undefined;
   /** TCP's congestion control (default: the TCP layer's, cubic). */
   tcpCc?: CongestionControlName | undefined;
+  tcpRecovery?: LossRecoveryName | undefined;
   /** TCP's ECN (default: passive). */
   tcpEcn?: EcnMode | undefined;
 }
@@ -130,12 +132,12 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
   const offloads = config.noOffloads !== true && config.pcap === undefined && config.fault === undefined;
   const tap = TapDevice.open({ bridge: config.bridge, mac, binding: config.tapBinding, offloads, log: (l) => log.info(l) }, counters);
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
-  log.info(`TCP: ${config.tcpCc ?? defaultTcpConfig.congestionControl} congestion control, ECN ${config.tcpEcn ?? defaultTcpConfig.ecn}`);
+  log.info(`TCP: ${config.tcpCc ?? defaultTcpConfig.congestionControl} congestion control, ${config.tcpRecovery ?? defaultTcpConfig.lossRecovery} loss recovery, ECN ${config.tcpEcn ?? defaultTcpConfig.ecn}`);
   let addressWaiters: Array<() => void> = [];
   const ipv6 = config.ipv6 === undefined ? undefined : ipv6Options(config, mac, timers, log);
   const options: Omit<StackOptions, 'wake'> = {
     mac, mtu: tap.mtu, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd, counters, offloads: tap.offloads, ipv6,
-    tcp: { ...(config.tcpCc === undefined ? {} : { congestionControl: config.tcpCc }), ...(config.tcpEcn === undefined ? {} : { ecn: config.tcpEcn }) },
+    tcp: { ...(config.tcpCc === undefined ? {} : { congestionControl: config.tcpCc }), ...(config.tcpRecovery === undefined ? {} : { lossRecovery: config.tcpRecovery }), ...(config.tcpEcn === undefined ? {} : { ecn: config.tcpEcn }) },
     onAddress: (cfg) => {
       if (cfg === undefined) {
         log.info('IPv4: no address');

@@ -5,13 +5,18 @@ import type { LossRecovery, LossRecoveryName, RecoverySender } from './loss-reco
 import { NewRenoRecovery } from './newreno-recovery.ts';
 import { CubicCongestion } from './cubic.ts';
 import { RenoCongestion } from './reno.ts';
+import { RackRecovery } from './rack-recovery.ts';
 import { SackRecovery } from './sack-recovery.ts';
 
 export const CONGESTION_CONTROLS: readonly CongestionControlName[] = ['cubic', 'newreno'];
-export const LOSS_RECOVERIES: readonly LossRecoveryName[] = ['sack', 'newreno'];
+export const LOSS_RECOVERIES: readonly LossRecoveryName[] = ['rack', 'sack', 'newreno'];
 
 export function isCongestionControl(name: string): name is CongestionControlName {
   return (CONGESTION_CONTROLS as readonly string[]).includes(name);
+}
+
+export function isLossRecovery(name: string): name is LossRecoveryName {
+  return (LOSS_RECOVERIES as readonly string[]).includes(name);
 }
 
 export function createCongestionControl(name: CongestionControlName): CongestionControl {
@@ -23,7 +28,12 @@ export function createCongestionControl(name: CongestionControlName): Congestion
   }
 }
 
-/** The recovery `name` asks for; SACK recovery only when the peer agreed to SACK (RFC 2018 §2), else NewReno. */
+/**
+ * The recovery `name` asks for: 'rack' (RACK-TLP, RFC 8985) and 'sack' (RFC 6675's DupThresh) only when the peer
+ * agreed to SACK (RFC 2018 §2), else NewReno.
+ */
 export function createLossRecovery(name: LossRecoveryName, sackAgreed: boolean, snd: RecoverySender, cc: CongestionControl): LossRecovery {
-  return name === 'sack' && sackAgreed ? new SackRecovery(snd, cc) : new NewRenoRecovery(snd, cc);
+  if (sackAgreed && name === 'rack') return new RackRecovery(snd, cc);
+  if (sackAgreed && name === 'sack') return new SackRecovery(snd, cc);
+  return new NewRenoRecovery(snd, cc);
 }

@@ -10,7 +10,7 @@ import { seqDiff, seqLe } from './seq.ts';
 import type { SeqRange } from './seq-ranges.ts';
 import { SpuriousUndo } from './undo.ts';
 
-export type LossRecoveryName = 'newreno' | 'sack';
+export type LossRecoveryName = 'newreno' | 'sack' | 'rack';
 
 /** RFC 5681 §3.2. */
 export const DUP_THRESH = 3;
@@ -39,8 +39,11 @@ export interface LossRecovery {
   readonly inRecovery: boolean;
   /** No TSO super-segments now: recovery, or duplicate ACKs that may start one. */
   readonly holdsTso: boolean;
-  /** Folds an ACK's SACK blocks into the scoreboard; true if they told something new (false without SACK). */
-  takeSack(blocks: readonly SeqRange[] | undefined): boolean;
+  /**
+   * Folds the SACK blocks of an ACK (cumulative acknowledgment `ack`) into the scoreboard; true if they told
+   * something new (false without SACK).
+   */
+  takeSack(blocks: readonly SeqRange[] | undefined, ack: number): boolean;
   /** Whether an ACK that does not move SND.UNA is a duplicate (RFC 5681 §2, RFC 6675 §2), given `newSack`. */
   isDuplicate(newSack: boolean, windowUnchanged: boolean): boolean;
   /** SND.UNA moved by `acked` bytes (already consumed by the sender). */
@@ -54,8 +57,14 @@ export interface LossRecovery {
   inFlight(offset: number): number;
   /** RFC 3042 Limited Transmit: bytes of new data the first duplicate ACKs let out beyond cwnd. */
   limitedTransmit(): number;
-  /** `bytes` of data from `seq` went out (new, or again: `retransmission`): what PRR and the undo count. */
-  sent(seq: number, bytes: number, retransmission: boolean): void;
+  /**
+   * `space` of sequence space (data, and the FIN) from `seq` went out at `now` (new, or again: `retransmission`):
+   * what PRR, the undo and RACK count.
+   */
+  sent(seq: number, space: number, retransmission: boolean, now: number): void;
+  /** A timer of the recovery's own (RACK's reordering timer), and what it does when due. */
+  readonly deadline: number | undefined;
+  onTimer(now: number): void;
 }
 
 /** What both implementations share: the duplicate ACK count, the recovery point and fast-retransmit entry. */
@@ -106,22 +115,31 @@ export abstract class RecoveryBase {
     return this.recover === undefined && this.dupAcks < DUP_THRESH ? this.dupAcks * this.snd.smss : 0;
   }
 
-  sent(seq: number, _bytes: number, retransmission: boolean): void {
+  sent(seq: number, _space: number, retransmission: boolean, _now: number): void {
     if (retransmission) this.undo.retransmitted(seq);
   }
 
+  get deadline(): number | undefined {
+    return undefined;
+  }
+
+  onTimer(_now: number): void {}
+
   /**
-   * RFC 2883 §4: the first SACK block is a D-SACK when it lies below SND.UNA or inside the second block. Each one
+   * RFC 2883 §4: the first SACK block is a D-SACK when it lies below the same ACK's cumulative acknowledgment
+   * `ack` (not SND.UNA before it: the ACK that moves SND.UNA may report a duplicate of what it acknowledges) or
+   * inside the second block. Each one
    * may show a retransmission of the episode needless; when all were, its congestion response is undone and a
    * recovery still under way ends (the data was not lost). True for a D-SACK (not to be used as a SACK block).
    */
-  protected takeDsack(blocks: readonly SeqRange[]): boolean {
+  protected takeDsack(blocks: readonly SeqRange[], ack: number): boolean {
     const [first, second] = blocks;
     if (first === undefined) return false;
     const [l, r] = first;
-    const isDsack = seqLe(r, this.snd.una) || (second !== undefined && seqLe(second[0], l) && seqLe(r, second[1]));
+    const isDsack = seqLe(r, ack) || (second !== undefined && seqLe(second[0], l) && seqLe(r, second[1]));
     if (!isDsack) return false;
     this.snd.count('tcp.rx_dsack');
+    this.onDsack();
     if (this.undo.dsack(l, r)) {
       this.snd.count('tcp.spurious_undo');
       // The path reorders: wait for more duplicates before the next fast retransmit (RFC 4653's idea, as Linux).
@@ -135,6 +153,9 @@ export abstract class RecoveryBase {
 
   /** What an implementation drops when a recovery is undone. */
   protected onUndo(): void {}
+
+  /** What an implementation learns from any D-SACK. */
+  protected onDsack(): void {}
 
   /**
    * Counts a duplicate ACK and says whether a loss is now to be repaired: DupThresh duplicates, or fewer per
@@ -154,13 +175,19 @@ export abstract class RecoveryBase {
     const lost = this.dupAcks >= thresh || sackedAbove() >= thresh * s.smss;
     // RFC 6582 §3.2 (1)/(2): no new recovery until what was outstanding at the last RTO is acknowledged.
     if (!lost || (this.recoverGuard !== undefined && seqLe(s.una, this.recoverGuard))) return false;
-    s.count('tcp.fast_retransmit');
     this.dupThresh = thresh;
+    this.enterRecovery(now);
+    return true;
+  }
+
+  /** A loss found: fast recovery begins, with one congestion response (which D-SACKs may later undo). */
+  protected enterRecovery(now: number): void {
+    const s = this.snd;
+    s.count('tcp.fast_retransmit');
     this.undo.begin(this.cc, s.una, s.max);
     this.cc.onCongestion(seqDiff(s.max, s.una), s.smss, now);
     this.recover = s.max;
     this.recoverGuard = undefined;
     s.forgetRttSample();
-    return true;
   }
 }

@@ -29,6 +29,8 @@ export class ProportionalRateReduction {
       const limit = Math.max(this.delivered - this.out, deliveredData) + mss;
       sndcnt = Math.min(ssthresh - pipe, limit);
     }
+    // The fast retransmission itself goes out at once, whatever the proportion allows (as Linux's PRR).
+    if (this.out === 0) sndcnt = Math.max(sndcnt, mss);
     return Math.max(0, sndcnt);
   }
 

@@ -25,12 +25,12 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
   /** SACKed bytes before the ACK being processed: its DeliveredData counts their change (RFC 6937 §3). */
   private sackedBefore = 0;
 
-  takeSack(blocks: readonly SeqRange[] | undefined): boolean {
+  takeSack(blocks: readonly SeqRange[] | undefined, ack: number): boolean {
     this.sackedBefore = this.sacked.total;
     if (blocks === undefined) return false;
     const s = this.snd;
     const before = this.sacked.total;
-    const dsack = this.takeDsack(blocks);
+    const dsack = this.takeDsack(blocks, ack);
     for (const [l, r] of dsack ? blocks.slice(1) : blocks) {
       // RFC 2018 §3: only blocks within what is outstanding make sense.
       if (seqLt(l, r) && seqGe(l, s.una) && seqLe(r, s.max)) this.sacked.add(l, r);
@@ -68,9 +68,9 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
     this.cc.cwnd = pipe + prr.onAck(delivered, pipe, this.cc.ssthresh, this.snd.smss);
   }
 
-  override sent(seq: number, bytes: number, retransmission: boolean): void {
-    super.sent(seq, bytes, retransmission);
-    if (this.recover !== undefined && !this.rtoRecovery) this.prr?.sent(bytes);
+  override sent(seq: number, space: number, retransmission: boolean, now: number): void {
+    super.sent(seq, space, retransmission, now);
+    if (this.recover !== undefined && !this.rtoRecovery) this.prr?.sent(space);
   }
 
   protected override onUndo(): void {

@@ -3,7 +3,7 @@
 // and the one the path leaves, and the window shift; with the rules that read them alone. The sender
 // (sender.ts) moves them.
 
-import { seqAdd, seqGt, seqLt } from './seq.ts';
+import { seqAdd, seqGt, seqLe, seqLt } from './seq.ts';
 
 export abstract class SendSequence {
   protected iss: number;
@@ -56,6 +56,20 @@ export abstract class SendSequence {
     this.sndWl1 = synSeq;
     this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = this.sndNxt;
+  }
+
+  /**
+   * RFC 9293 §3.10.7.4 (fifth, ESTABLISHED): the send window from a segment newer than the one that last set it
+   * (`window` already scaled); true when it opens a window that was shut.
+   */
+  protected updateWindow(window: number, seq: number, ack: number): boolean {
+    if (!(seqLt(this.sndWl1, seq) || (this.sndWl1 === seq && seqLe(this.sndWl2, ack)))) return false;
+    const opened = this.sndWnd === 0 && window > 0;
+    this.sndWnd = window;
+    this.sndWl1 = seq;
+    this.sndWl2 = ack;
+    this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+    return opened;
   }
 
   /** The largest window seen so far, from a SYN (SYN_SENT). */

@@ -4,6 +4,7 @@
 // recovery's to say and how much may be in flight the congestion control's; both are chosen per connection.
 
 import type { LayerCounter } from '../counters.ts';
+import { earliest } from '../deadline.ts';
 import { createCongestionControl, createLossRecovery } from './algorithms.ts';
 import { ByteRing } from './byte-ring.ts';
 import type { CongestionControl } from './congestion-control.ts';
@@ -96,7 +97,8 @@ export class TcpSender extends SendSequence implements ProbeSender {
   /** The timers this part runs: retransmission and persist. */
   get rtoDeadline(): number | undefined { return this.rtoAt; }
   get persistDeadline(): number | undefined { return this.persist.deadline; }
-  get probeDeadline(): number | undefined { return this.tlp.deadline; }
+  /** The tail loss probe, and the loss recovery's own timer (RACK's reordering timer). */
+  get probeDeadline(): number | undefined { return earliest(this.tlp.deadline, this.recovery.deadline); }
 
   /** The payload a full segment carries: the peer's MSS less our option overhead. */
   get smss(): number { return Math.min(this.sndMss, this.pathMss) - (this.tsOk ? TS_OPTION_BYTES : 0); }
@@ -271,7 +273,7 @@ export class TcpSender extends SendSequence implements ProbeSender {
     this.io.segmentOut(seq, flags, payload, now, payload.length > per ? per : 0);
     const next = seqAdd(endSeq, fin ? 1 : 0);
     const isNew = seqGt(next, this.sndMax);
-    this.recovery.sent(seq, payload.length, !isNew);
+    this.recovery.sent(seq, seqDiff(next, seq), !isNew, now);
     this.lastSentAt = now;
     if (seqGt(next, this.sndNxt) && !seqLt(seq, this.sndNxt)) this.sndNxt = next;
     if (isNew) {
@@ -308,7 +310,7 @@ export class TcpSender extends SendSequence implements ProbeSender {
   /** An acceptable ACK in a synchronized state: new data acknowledged, a duplicate, and the window update. */
   onAck(seg: TcpSegment, now: number): void {
     const ack = seg.ack;
-    const newSack = this.recovery.takeSack(seg.options.sack);
+    const newSack = this.recovery.takeSack(seg.options.sack, ack);
     const window = seg.window * 2 ** this.sndShift;
     if (seqGt(ack, this.sndUna)) {
       this.newAck(seg, now);
@@ -317,17 +319,10 @@ export class TcpSender extends SendSequence implements ProbeSender {
       // zero-window probes never count.
       this.recovery.onDuplicateAck(now);
     }
-    // Send window update (§3.10.7.4 fifth, ESTABLISHED).
-    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
-      const opened = this.sndWnd === 0 && window > 0;
-      this.sndWnd = window;
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = ack;
-      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
-      if (opened) {
-        this.persist.opened();
-        this.io.notify();
-      }
+    if (this.recovery.inRecovery) this.tlp.recoveryTookOver();
+    if (this.updateWindow(window, seg.seq, ack)) {
+      this.persist.opened();
+      this.io.notify();
     }
   }
 
@@ -346,6 +341,7 @@ export class TcpSender extends SendSequence implements ProbeSender {
     this.rtt.onAck(seg, now);
     this.retransmits = 0;
     this.recovery.onNewAck(acked, now);
+    if (this.recovery.inRecovery) this.tlp.recoveryTookOver();
     // RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else restart it.
     this.rtoAt = this.sndUna === this.sndMax ? undefined : now + this.rtt.rto.rtoMs;
     // RFC 8985 §7.4: the probe's ACK ends its episode; a retransmitted probe that was needed repaired a loss.
@@ -374,15 +370,19 @@ export class TcpSender extends SendSequence implements ProbeSender {
 
   /** RFC 8985 §7.2: with SACK, outside recovery and with data in flight, a tail loss probe is scheduled. */
   private armProbe(now: number): void {
-    if (!this.config.tailLossProbe || this.recovery.name !== 'sack' || this.recovery.inRecovery || !this.inFlight) {
+    if (!this.config.tailLossProbe || this.recovery.name === 'newreno' || this.recovery.inRecovery || !this.inFlight || this.recovery.deadline !== undefined) {
       this.tlp.disarm();
       return;
     }
     this.tlp.arm(now, this.rtt.rto.srttMs, this.rtoAt, Math.ceil(seqDiff(this.sndMax, this.sndUna) / this.smss));
   }
 
-  /** The probe timeout came: the probe goes out, and the retransmission timer runs on from it (§7.3). */
+  /**
+   * The probe timeout came: the probe goes out, and the retransmission timer runs on from it (§7.3). Or the
+   * recovery's timer did (what it finds lost goes out with the next output).
+   */
   probeTail(now: number): void {
+    this.recovery.onTimer(now);
     if (!this.tlp.due(now)) return;
     if (this.tlp.fire(this, now)) this.rtoAt = now + this.rtt.rto.rtoMs;
   }

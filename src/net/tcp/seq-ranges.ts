@@ -46,6 +46,21 @@ export class SeqRanges {
     this.ranges = out;
   }
 
+  /** Takes [start, end) out of what is covered. */
+  remove(start: number, end: number): void {
+    if (!seqLt(start, end)) return;
+    const out: SeqRange[] = [];
+    for (const r of this.ranges) {
+      if (!seqGt(r[1], start) || !seqLt(r[0], end)) {
+        out.push(r);
+        continue;
+      }
+      if (seqLt(r[0], start)) out.push([r[0], start]);
+      if (seqGt(r[1], end)) out.push([end, r[1]]);
+    }
+    this.ranges = out;
+  }
+
   /** Forgets everything below `seq`. */
   trimBelow(seq: number): void {
     const out: SeqRange[] = [];

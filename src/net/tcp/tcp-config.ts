@@ -63,11 +63,12 @@ export interface TcpConfig {
   /** How the congestion window grows and shrinks (a connection may choose its own). */
   congestionControl: CongestionControlName;
   /**
-   * How losses are found and repaired: `sack` (RFC 6675, when the peer agrees to SACK, else `newreno`) or
-   * `newreno` (RFC 6582, SACK blocks unused even when agreed). A connection may choose its own.
+   * How losses are found and repaired, when the peer agrees to SACK (else `newreno`): `rack` (RACK-TLP, RFC 8985:
+   * by time), `sack` (RFC 6675: DupThresh SACKed segments), or `newreno` (RFC 6582, SACK blocks unused even when
+   * agreed). A connection may choose its own.
    */
   lossRecovery: LossRecoveryName;
-  /** Tail loss probes (RFC 8985 §7) with SACK recovery. */
+  /** Tail loss probes (RFC 8985 §7) with SACK (either `rack` or `sack`). */
   tailLossProbe: boolean;
   /** ECN (RFC 3168): `passive` takes it when the peer asks, `on` asks too, `off` never. */
   ecn: EcnMode;
@@ -100,7 +101,7 @@ export const defaultTcpConfig: TcpConfig = {
   keepAliveIntervalMs: 75_000,
   keepAliveProbes: 9,
   congestionControl: 'cubic',
-  lossRecovery: 'sack',
+  lossRecovery: 'rack',
   tailLossProbe: true,
   ecn: 'passive',
 };

@@ -55,6 +55,14 @@ export class TailLossProbe {
     this.endSeq = undefined;
   }
 
+  /**
+   * Recovery began while a probe's episode was under way (its SACK showed the hole): recovery's own response
+   * answers the loss, and the episode ends without a second one.
+   */
+  recoveryTookOver(): void {
+    this.endSeq = undefined;
+  }
+
   due(now: number): boolean {
     return this.at !== undefined && now >= this.at;
   }

@@ -61,6 +61,34 @@ describe('D-SACK (RFC 2883)', () => {
     expect(p.one().options.sack).toEqual([[2001, 3001]]); // no D-SACK any more
   });
 
+  it('the sender: a D-SACK on the very ACK that acknowledges the duplicate is taken as one (RFC 2883 §4), and undoes', () => {
+    const p = new RawPeer();
+    const accepted: TcpSocket[] = [];
+    p.stack.tcp.listen(80, (c) => accepted.push(new TcpSocket(c)));
+    p.send({ flags: SYN, seq: 1000, options: { mss: 1000, sackPermitted: true } });
+    const ack = seqAdd(p.one().seq, 1);
+    p.send({ flags: ACK, seq: 1001, ack });
+    const sock = accepted[0];
+    if (sock === undefined) throw new Error('not accepted');
+    sock.conn.noDelay = true;
+    void sock.write(bytes(6000));
+    p.poll();
+    const sent = p.out().filter((s) => s.payload.length > 0);
+    expect(sent.length).toBe(6);
+    const edge = (i: number): number => seqAdd(ack, i * 1000);
+    const ssthreshBefore = sock.conn.info().ssthresh;
+    // The first segment is late: three ACKs SACK what follows it, and it is resent.
+    for (const k of [2, 3, 4]) p.send({ flags: ACK, seq: 1001, ack, options: { sack: [[edge(1), edge(k)]] } });
+    const resent = p.out().filter((s) => s.payload.length > 0 && s.seq === ack);
+    expect(resent.length).toBe(1);
+    expect(sock.conn.info().ssthresh).toBeLessThan(ssthreshBefore);
+    // Its original arrives, then the resent copy: the ACK that covers it all reports that copy as a duplicate.
+    p.send({ flags: ACK, seq: 1001, ack: edge(6), options: { sack: [[edge(0), edge(1)]] } });
+    expect(p.stack.counters.get('tcp.rx_dsack')).toBe(1);
+    expect(p.stack.counters.get('tcp.spurious_undo')).toBe(1);
+    expect(sock.conn.info().ssthresh).toBe(ssthreshBefore);
+  });
+
   it('the sender: a fast retransmission that reordering made needless is D-SACKed, and the window reduction undone', async () => {
     const net = new Net();
     const servers: TcpSocket[] = [];

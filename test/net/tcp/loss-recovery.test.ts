@@ -14,6 +14,7 @@ import { Stack } from '../../../src/stack/stack.ts';
 import { StackDriver } from '../../../src/stack/driver.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { parseTcp } from '../../../src/net/tcp/tcp-wire.ts';
+import type { LossRecoveryName } from '../../../src/net/tcp/loss-recovery.ts';
 import { seededRandom } from '../../../src/random.ts';
 import { GW_IP, OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, decode } from '../frames.ts';
 
@@ -52,11 +53,11 @@ function dataSeg(frame: Uint8Array): { seq: number; len: number } | undefined {
 }
 
 /** `size` bytes from the server on a (dropping per `dropA`) to a client on b; counters of a when done. */
-async function serve(size: number, dropA: (frame: Uint8Array) => boolean, dropB: (frame: Uint8Array) => boolean = () => false) {
+async function serve(size: number, dropA: (frame: Uint8Array) => boolean, dropB: (frame: Uint8Array) => boolean = () => false, lossRecovery: LossRecoveryName = 'rack') {
   const timers = new ManualTimers();
   const [la, lb] = createMemoryLink(timers, OUR_MAC, PEER_MAC, { latencyMs: 1 });
   const mk = (mac: number, address: number, s: number, device: NetDevice): Stack => {
-    const d = new StackDriver(device, timers, { mac, mtu: 1500, random: seededRandom(s), log: () => {}, ipv4: { address, prefix: 24, gateway: GW_IP }, arp: { announceCount: 0 } });
+    const d = new StackDriver(device, timers, { mac, mtu: 1500, random: seededRandom(s), log: () => {}, ipv4: { address, prefix: 24, gateway: GW_IP }, arp: { announceCount: 0 }, tcp: { lossRecovery } });
     d.start();
     return d.stack;
   };
@@ -85,7 +86,10 @@ async function serve(size: number, dropA: (frame: Uint8Array) => boolean, dropB:
 }
 
 describe('loss recovery with SACK', () => {
-  it('sends a lost retransmission again without a timeout', async () => {
+  it.each([
+    ['rack', 'tcp.rack_lost_retransmit'],
+    ['sack', 'tcp.lost_retransmit'],
+  ] as const)('sends a lost retransmission again without a timeout (%s)', async (recovery, counter) => {
     let target: number | undefined;
     let dataSegs = 0;
     let dropped = 0;
@@ -99,9 +103,9 @@ describe('loss recovery with SACK', () => {
         return true;
       }
       return false;
-    });
+    }, undefined, recovery);
     expect(dropped).toBe(2);
-    expect(a.counters.get('tcp.lost_retransmit')).toBeGreaterThanOrEqual(1);
+    expect(a.counters.get(counter)).toBeGreaterThanOrEqual(1);
     expect(a.counters.get('tcp.rto')).toBe(0);
     expect(ms).toBeLessThan(200); // no 200 ms timeout on the way
   });

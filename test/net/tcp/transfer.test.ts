@@ -116,6 +116,9 @@ describe('data transfer between two stacks', () => {
     expect(net.b.counters.get('tcp.tlp')).toBe(1);
     expect(net.b.counters.get('tcp.rto')).toBe(0);
     expect(net.now - t0).toBeLessThan(100); // not the 200 ms RTO
+    // The probe's SACK started recovery, whose window reduction answers the loss: not a second one (§7.4).
+    expect(net.b.counters.get('tcp.fast_retransmit')).toBe(1);
+    expect(net.b.counters.get('tcp.tlp_repaired')).toBe(0);
   });
 
   it('no tail loss probe for a lone segment whose ACK is only delayed (PTO = 2·SRTT + WCDelAckT, RFC 8985 §7.2)', async () => {
@@ -145,7 +148,9 @@ describe('data transfer between two stacks', () => {
   });
 
   it('puts reordered segments back in order, acknowledging out-of-order data at once', async () => {
-    const { net, client, server } = await pair();
+    // The sender counts duplicates (RFC 6675): on this wire time stands still while a segment is held, and to
+    // RACK a segment missing past a round trip of 0 ms is lost (its reordering window: rack.test.ts).
+    const { net, client, server } = await pair({}, { tcp: { lossRecovery: 'sack' } });
     let held = 0;
     net.filter = (w) => {
       const s = tcpOf(w);
