@@ -62,6 +62,8 @@ export interface LossRecovery {
    * what PRR, the undo and RACK count.
    */
   sent(seq: number, space: number, retransmission: boolean, now: number): void;
+  /** A congestion signal without a loss (ECE): the window reduced as for one, once, nothing resent. */
+  congestionSignal(now: number): void;
   /** A timer of the recovery's own (RACK's reordering timer), and what it does when due. */
   readonly deadline: number | undefined;
   onTimer(now: number): void;
@@ -117,6 +119,15 @@ export abstract class RecoveryBase {
 
   sent(seq: number, _space: number, retransmission: boolean, _now: number): void {
     if (retransmission) this.undo.retransmitted(seq);
+  }
+
+  /** RFC 3168 §6.1.2: not again while a recovery is answering already. */
+  congestionSignal(now: number): void {
+    if (this.recover !== undefined) return;
+    const s = this.snd;
+    s.count('tcp.ecn_reduction');
+    this.cc.onCongestion(seqDiff(s.max, s.una), s.smss, now);
+    this.cc.cwnd = Math.max(s.smss, Math.min(this.cc.cwnd, this.cc.ssthresh));
   }
 
   get deadline(): number | undefined {

@@ -240,10 +240,11 @@ export class TcpSender extends SendSequence implements ProbeSender {
       }
       // Nagle and sender silly-window avoidance (RFC 9293 §3.7.4, §3.8.6.2.1): a short segment goes out only
       // when it carries everything queued and nothing is in flight (or Nagle is off), or it is at least half
-      // the largest window the peer offered; otherwise the next ACK will bring a better moment.
+      // the largest window the peer offered; otherwise the next ACK will bring a better moment. Once the
+      // application has closed, the last of the data goes with the FIN at once (as Linux's tcp_send_fin).
       if (n < per && offset > 0) {
         const allQueued = n === unsent;
-        if (!(allQueued && this.noDelay) && !(this.maxSndWnd > 0 && n >= this.maxSndWnd / 2)) break;
+        if (!(allQueued && (this.noDelay || this.finQueued)) && !(this.maxSndWnd > 0 && n >= this.maxSndWnd / 2)) break;
       }
       this.transmit(this.sndNxt, n, now);
       sent = true;
@@ -318,8 +319,8 @@ export class TcpSender extends SendSequence implements ProbeSender {
       // RFC 5681 §2 "duplicate acknowledgment" (with SACK, one that SACKs new data, RFC 6675 §2). Answers to
       // zero-window probes never count.
       this.recovery.onDuplicateAck(now);
+      this.tlp.onAck(ack, this.recovery.inRecovery);
     }
-    if (this.recovery.inRecovery) this.tlp.recoveryTookOver();
     if (this.updateWindow(window, seg.seq, ack)) {
       this.persist.opened();
       this.io.notify();
@@ -341,11 +342,10 @@ export class TcpSender extends SendSequence implements ProbeSender {
     this.rtt.onAck(seg, now);
     this.retransmits = 0;
     this.recovery.onNewAck(acked, now);
-    if (this.recovery.inRecovery) this.tlp.recoveryTookOver();
     // RFC 6298 (5.2)/(5.3): stop the timer when all is acknowledged, else restart it.
     this.rtoAt = this.sndUna === this.sndMax ? undefined : now + this.rtt.rto.rtoMs;
     // RFC 8985 §7.4: the probe's ACK ends its episode; a retransmitted probe that was needed repaired a loss.
-    if (this.tlp.onAck(ack) === 'repaired') {
+    if (this.tlp.onAck(ack, this.recovery.inRecovery) === 'repaired') {
       this.io.count('tcp.tlp_repaired');
       this.cc.onCongestion(seqDiff(this.sndMax, this.sndUna) + acked, this.smss, now);
       this.cc.cwnd = Math.min(this.cc.cwnd, this.cc.ssthresh);
@@ -355,15 +355,9 @@ export class TcpSender extends SendSequence implements ProbeSender {
     this.io.notify();
   }
 
-  /**
-   * A congestion signal without a loss (RFC 3168 §6.1.2, ECE): the window reduced as for a loss, nothing resent;
-   * not again while a loss recovery is answering already.
-   */
+  /** A congestion signal without a loss (RFC 3168 §6.1.2, ECE): the recovery answers it. */
   congestionSignal(now: number): void {
-    if (this.recovery.inRecovery) return;
-    this.io.count('tcp.ecn_reduction');
-    this.cc.onCongestion(seqDiff(this.sndMax, this.sndUna), this.smss, now);
-    this.cc.cwnd = Math.max(this.smss, Math.min(this.cc.cwnd, this.cc.ssthresh));
+    this.recovery.congestionSignal(now);
   }
 
   // ——— Timers ———

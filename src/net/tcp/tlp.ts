@@ -55,14 +55,6 @@ export class TailLossProbe {
     this.endSeq = undefined;
   }
 
-  /**
-   * Recovery began while a probe's episode was under way (its SACK showed the hole): recovery's own response
-   * answers the loss, and the episode ends without a second one.
-   */
-  recoveryTookOver(): void {
-    this.endSeq = undefined;
-  }
-
   due(now: number): boolean {
     return this.at !== undefined && now >= this.at;
   }
@@ -97,9 +89,12 @@ export class TailLossProbe {
   /**
    * An ACK up to `ack`: once it covers the probe the episode ends. §7.4: a probe that was a retransmission and
    * was needed means a loss was repaired ('repaired': the caller answers it as congestion, once). Without D-SACK
-   * to tell a needless probe, every such one counts as needed (the cautious side).
+   * to tell a needless probe, every such one counts as needed (the cautious side). When recovery began during
+   * the episode (the probe's SACK showed the hole), recovery's own response answers the loss: the episode ends
+   * without a second one.
    */
-  onAck(ack: number): 'none' | 'repaired' | 'done' {
+  onAck(ack: number, inRecovery: boolean): 'none' | 'repaired' | 'done' {
+    if (this.endSeq !== undefined && inRecovery) this.endSeq = undefined;
     if (this.endSeq === undefined || seqLt(ack, this.endSeq)) return 'none';
     this.endSeq = undefined;
     return this.probeWasRetransmission ? 'repaired' : 'done';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { seqAdd } from '../../../src/net/tcp/seq.ts';
 import type { TcpConnection } from '../../../src/net/tcp/tcp-connection.ts';
 import { SynCookies } from '../../../src/net/tcp/syn-cookies.ts';
-import { ACK, PSH, RST, SYN } from '../../../src/net/tcp/tcp-wire.ts';
+import { ACK, FIN, PSH, RST, SYN } from '../../../src/net/tcp/tcp-wire.ts';
 import { OUR_IP, PEER_IP, ip } from '../frames.ts';
 import { RawPeer, handshake } from './raw-peer.ts';
 
@@ -189,6 +189,26 @@ describe('sending: Nagle, keep-alive, zero window, challenge ACKs, memory', () =
       p.send({ flags: ACK, seq: s.peerNxt, ack: seqAdd(s.ourNxt, noDelay ? 20 : 10) });
       expect(p.out()).toHaveLength(noDelay ? 0 : 1);
     }
+  });
+
+  it('once the application closes, the short last segment leaves at once with the FIN, Nagle or not (as Linux)', () => {
+    const { p, accepted } = listening();
+    const s = handshake(p);
+    const conn = accepted[0];
+    if (conn === undefined) throw new Error('no conn');
+    expect(conn.noDelay).toBe(false);
+    conn.write(bytes(10));
+    p.poll();
+    expect(p.out()).toHaveLength(1);
+    conn.write(bytes(10));
+    p.poll();
+    expect(p.out()).toHaveLength(0); // held: 10 bytes unacknowledged
+    conn.shutdownWrite();
+    p.poll();
+    const last = p.out();
+    expect(last.map((x) => x.payload.length)).toEqual([10]);
+    expect((last[0]?.flags ?? 0) & FIN).toBe(FIN);
+    expect(last[0]?.seq).toBe(seqAdd(s.ourNxt, 10));
   });
 
   it('keep-alive probes an idle peer and gives up after the configured probes', () => {
