@@ -12,13 +12,13 @@ import { haveTool, repoRoot, runCommand } from '../test/e2e/service-process.ts';
 import { download, echoBulk, haveGet, idleConnections, type Throughput } from './bulk.ts';
 import { barChart } from './chart.ts';
 import { ECHO_PORT, HTTP_PORT, Lab, bareNodeRssKiB, framesPerSecond, startService, type Service, type StackKind } from './lab.ts';
-import { LOSS_SETTINGS, lossMarkdown, lossSection, type LossOptions } from './loss.ts';
+import { LOSS_SETTINGS, lossMarkdown, lossSection, requestsMarkdown, type LossOptions } from './loss.ts';
 import { receivePath, transfer } from './micro.ts';
 import { PASSWORD, USERS, runWrk, writeWrkScript, type WrkResult } from './wrk.ts';
 
 const USAGE = `Usage: npm run bench -- [--quick] [--repeat N] [--seconds S] [--soak S] [--bulk-mb N] [--download-mb N]
                         [--idle N] [--micro-mb N] [--connections N] [--no-loss | --loss-only] [--loss-seeds N]
-                        [--loss-mb N] [--loss-path SPEC]
+                        [--loss-mb N] [--loss-path SPEC] [--loss-requests N]
 
   --quick           a short run: 1 repeat, 3 s wrk runs, 10 s soak, smaller transfers, 1000 idle connections
   --repeat N        runs of each lab measurement per stack, alternating stacks; medians reported (3)
@@ -34,6 +34,8 @@ const USAGE = `Usage: npm run bench -- [--quick] [--repeat N] [--seconds S] [--s
   --loss-seeds N    seeds per loss rate and sender (8; --quick: 2)
   --loss-mb N       MiB per transfer at the lowest loss rates, less at higher ones (16; --quick: 4)
   --loss-path SPEC  the emulated path besides the loss (delay=10,rate=100,queue=1000; see bench/link-model.ts)
+  --loss-requests N keep-alive HTTP requests timed one by one at 2 % loss, per sender and seed (1000; --quick:
+                    200; 0: none)
 `;
 
 interface Options {
@@ -50,6 +52,7 @@ interface Options {
   lossSeeds: number;
   lossMb: number;
   lossPath: string;
+  lossRequests: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -72,6 +75,7 @@ function parseOptions(argv: string[]): Options {
       'loss-seeds': { type: 'string' },
       'loss-mb': { type: 'string' },
       'loss-path': { type: 'string' },
+      'loss-requests': { type: 'string' },
     },
   });
   if (v.help) {
@@ -99,6 +103,7 @@ function parseOptions(argv: string[]): Options {
     lossSeeds: Math.max(1, num(v['loss-seeds'], 8, 2, 100)),
     lossMb: Math.max(1, num(v['loss-mb'], 16, 4, 1024)),
     lossPath: v['loss-path'] ?? 'delay=10,rate=100,queue=1000',
+    lossRequests: num(v['loss-requests'], 1000, 200, 100_000),
   };
 }
 
@@ -513,19 +518,19 @@ async function main(): Promise<void> {
 
 /** The loss section (bench/loss.ts): its table printed and written to bench/results/loss.{json,md} and bench/loss-summary.json. */
 async function runLoss(o: Options): Promise<void> {
-  const lo: LossOptions = { seeds: o.lossSeeds, mb: o.lossMb, path: o.lossPath };
-  log(`loss section: ${LOSS_SETTINGS.length} settings × ${lo.seeds} seeds × 3 senders, ${lo.mb} MiB at the lowest loss, path ${lo.path}`);
+  const lo: LossOptions = { seeds: o.lossSeeds, mb: o.lossMb, path: o.lossPath, requests: o.lossRequests };
+  log(`loss section: ${LOSS_SETTINGS.length} settings × ${lo.seeds} seeds × 4 senders, ${lo.mb} MiB at the lowest loss, path ${lo.path}; ${lo.requests} requests at 2 % loss`);
   const t0 = performance.now();
-  const { samples, rows } = await lossSection(lo, log);
-  const markdown = lossMarkdown(rows, lo);
+  const { samples, rows, requests, requestRows } = await lossSection(lo, log);
+  const markdown = `${lossMarkdown(rows, lo)}${requestRows.length > 0 ? `\n\n${requestsMarkdown(requestRows, lo)}` : ''}`;
   process.stdout.write(`\n${markdown}\n\n`);
   const commit = (await runCommand('git', ['rev-parse', '--short', 'HEAD'], 5000)).stdout.trim();
   const meta = { date: new Date().toISOString(), commit, options: lo, minutes: Number(((performance.now() - t0) / 60_000).toFixed(1)) };
   const benchDir = path.join(repoRoot, 'bench');
   mkdirSync(path.join(benchDir, 'results'), { recursive: true });
-  writeFileSync(path.join(benchDir, 'results/loss.json'), `${JSON.stringify({ ...meta, rows, samples }, null, 2)}\n`);
+  writeFileSync(path.join(benchDir, 'results/loss.json'), `${JSON.stringify({ ...meta, rows, requestRows, samples, requests }, null, 2)}\n`);
   writeFileSync(path.join(benchDir, 'results/loss.md'), `${markdown}\n`);
-  writeFileSync(path.join(benchDir, 'loss-summary.json'), `${JSON.stringify({ ...meta, rows }, null, 2)}\n`);
+  writeFileSync(path.join(benchDir, 'loss-summary.json'), `${JSON.stringify({ ...meta, rows, requestRows }, null, 2)}\n`);
   log(`wrote bench/results/loss.json, bench/results/loss.md, bench/loss-summary.json (${meta.minutes} min)`);
 }
 
