@@ -58,6 +58,8 @@ export abstract class ConnectionInput implements SenderIo {
   readonly ecn: EcnState;
   protected timeWaitAt: number | undefined;
   protected finWait2At: number | undefined;
+  /** The pseudo-header sum of this connection's addresses (the same for every segment), once computed. */
+  pseudo: number | undefined;
 
   constructor(
     protected readonly host: TcpHost,
@@ -175,11 +177,6 @@ export abstract class ConnectionInput implements SenderIo {
   }
 
   receive(seg: TcpSegment, now: number, ipEcn = 0): void {
-    // RFC 3168 §6.1.3: a CE mark is echoed (at once: the sender should hear of it within the round trip).
-    if (this.ecn.received(seg.flags, ipEcn)) {
-      this.host.count('tcp.rx_ecn_ce');
-      this.rcv.needAck();
-    }
     if (this.state === 'SYN_SENT') {
       this.synSentArrives(seg, now);
       return;
@@ -215,6 +212,12 @@ export abstract class ConnectionInput implements SenderIo {
     }
     this.keepAlive.heard(now);
     if (ts !== undefined) this.ts.update(seg.seq, ts.value, now);
+    // RFC 3168 §6.1.3: a CE mark on an acceptable segment is echoed (at once: the sender should hear of it within
+    // the round trip); one outside the window (an old duplicate, a blind guess) changes nothing.
+    if (this.ecn.received(seg.flags, ipEcn)) {
+      this.host.count('tcp.rx_ecn_ce');
+      this.rcv.needAck();
+    }
     // Second: RST. RFC 9293 §3.10.7.4 (RFC 5961 §3.2): only an exact match resets; otherwise challenge.
     if (seg.flags & RST) {
       if (seg.seq !== this.rcv.nxt) {

@@ -70,6 +70,18 @@ describe('ECN (RFC 3168)', () => {
     expect(e.onAck(ECE, far, seqAdd(far, 1000))).toBe(true);
   });
 
+  it('a CE mark on a segment outside the window (an old duplicate, a blind guess) is not echoed', () => {
+    const { p, ack } = ecnConnection();
+    sendWithEcn(p, { flags: ACK | PSH, seq: 1001 + 1_000_000, ack, payload: new Uint8Array(100) }, ECN_CE);
+    expect(p.stack.counters.get('tcp.rx_ecn_ce')).toBe(0);
+    const a = p.out();
+    expect(a.length).toBe(1); // the ACK an unacceptable segment gets, without ECE
+    expect((a[0]?.flags ?? 0) & ECE).toBe(0);
+    sendWithEcn(p, { flags: ACK | PSH, seq: 1001, ack, payload: new Uint8Array(100) }, 2);
+    p.advanceTo(p.now + 100);
+    expect(p.out().every((s) => (s.flags & ECE) === 0)).toBe(true);
+  });
+
   it('without agreement a CE mark is not echoed', () => {
     const { p, ack } = ecnConnection('passive', 0);
     sendWithEcn(p, { flags: ACK | PSH, seq: 1001, ack, payload: new Uint8Array(100) }, ECN_CE);
