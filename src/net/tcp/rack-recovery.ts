@@ -23,14 +23,14 @@ export class RackRecovery extends RecoveryBase implements LossRecovery {
   private prr: ProportionalRateReduction | undefined;
   /** SACKed bytes before the ACK being processed (its DeliveredData, RFC 6937 §3), and its new SACK blocks. */
   private sackedBefore = 0;
-  private blocks: SeqRange[] = [];
+  private readonly blocks: SeqRange[] = [];
   private dsackSeen = false;
   /** RACK's reordering timer (RFC 8985 §6.2 step 5): when a transmission now within its window would be lost. */
   private reorderAt: number | undefined;
 
   takeSack(blocks: readonly SeqRange[] | undefined, ack: number): boolean {
     this.sackedBefore = this.sacked.total;
-    this.blocks = [];
+    this.blocks.length = 0;
     if (blocks === undefined) return false;
     const s = this.snd;
     const before = this.sacked.total;
@@ -78,7 +78,7 @@ export class RackRecovery extends RecoveryBase implements LossRecovery {
   private afterAck(acked: number, now: number): void {
     const s = this.snd;
     this.rack.onAck(s.una, this.blocks, now);
-    this.blocks = [];
+    this.blocks.length = 0;
     if (this.dsackSeen) {
       this.rack.onDsack(s.una, s.max);
       this.dsackSeen = false;

@@ -12,6 +12,16 @@ export const REO_WND_PERSIST = 16;
 /** Transmissions remembered at most; past it the two oldest merge (a later send time: losses found later). */
 export const MAX_RACK_TRANSMISSIONS = 4096;
 
+/** What detectLoss finds most of the time, shared (it runs on every ACK). */
+const NOTHING_LOST: LossFound = Object.freeze({ lost: Object.freeze([]), lostAgain: 0, waitMs: undefined });
+
+/** What detectLoss found: ranges newly lost (how many were retransmissions, lost again), and the wait until the next. */
+export interface LossFound {
+  readonly lost: readonly SeqRange[];
+  readonly lostAgain: number;
+  readonly waitMs: number | undefined;
+}
+
 /**
  * One transmission of [start, end): when it left (and its place in the order of sending, which tells two sent at
  * the same instant apart: RFC 8985's RACK_sent_after breaks such ties by sequence number, wrong for a
@@ -45,6 +55,10 @@ export class RackState {
   reoWndMult = 1;
   private reoWndPersist = 0;
   private dsackRound: number | undefined;
+  /** While an ACK is processed: the highest order and sequence it delivered, and RACK.fack before it. */
+  private batchOrder = -1;
+  private batchEnd: number | undefined;
+  private prevFack: number | undefined;
 
   constructor(private readonly maxTransmissions = MAX_RACK_TRANSMISSIONS) {}
 
@@ -90,19 +104,25 @@ export class RackState {
    * reordering noticed.
    */
   onAck(una: number, sacked: readonly SeqRange[], now: number): void {
-    const delivered: Transmission[] = [];
+    // Each ACK folds what it delivered into RACK's state in one pass, without collecting and sorting (this runs
+    // for every ACK): step 2 keeps the most recently sent (the highest order), step 3 compares with the highest
+    // sequence delivered before this ACK (first transmissions leave in sequence order, so within one ACK none
+    // can be reordered against another).
+    this.batchOrder = -1;
+    this.batchEnd = undefined;
+    this.prevFack = this.fack;
     let cut = 0;
     while (cut < this.log.length) {
       const t = this.log[cut];
       if (t === undefined || seqGt(t.end, una)) break;
-      if (!t.delivered) delivered.push(t);
+      if (!t.delivered) this.deliver(t.at, t.order, t.end, t.retransmitted, now);
       cut++;
     }
     if (cut > 0) this.log.splice(0, cut);
     const head = this.log[0];
     if (head !== undefined && seqLt(head.start, una)) {
       // Part of a transmission (a super-segment) acknowledged: that part was delivered, sent when it was.
-      if (!head.delivered) delivered.push({ ...head, end: una });
+      if (!head.delivered) this.deliver(head.at, head.order, una, head.retransmitted, now);
       head.start = una;
     }
     for (const [l, r] of sacked) {
@@ -115,26 +135,29 @@ export class RackState {
         if (seqGe(t.start, l) && !t.delivered) {
           t.delivered = true;
           t.lost = false;
-          delivered.push(t);
+          this.deliver(t.at, t.order, t.end, t.retransmitted, now);
         }
       }
     }
-    delivered.sort((a, b) => a.order - b.order);
-    for (const t of delivered) {
-      const rtt = now - t.at;
-      // Step 2: an ACK quicker than any round trip was for the original, not for the retransmission.
-      if (t.retransmitted && this.minRttMs !== undefined && rtt < this.minRttMs) continue;
-      this.rttMs = rtt;
-      if (!t.retransmitted) this.minRttMs = Math.min(this.minRttMs ?? Infinity, rtt);
-      if (this.xmitTs === undefined || t.order > this.xmitOrder) {
-        this.xmitTs = t.at;
-        this.xmitOrder = t.order;
-      }
-    }
-    // Step 3: something delivered below what was delivered before, and not because it was sent again: reordering.
-    for (const t of delivered) {
-      if (this.fack === undefined || seqGt(t.end, this.fack)) this.fack = t.end;
-      else if (seqLt(t.end, this.fack) && !t.retransmitted) this.reorderingSeen = true;
+    const end = this.batchEnd;
+    if (end !== undefined && (this.fack === undefined || seqGt(end, this.fack))) this.fack = end;
+  }
+
+  /** One transmission delivered by the ACK being processed (RFC 8985 §6.2 steps 1–3). */
+  private deliver(at: number, order: number, end: number, retransmitted: boolean, now: number): void {
+    if (this.batchEnd === undefined || seqGt(end, this.batchEnd)) this.batchEnd = end;
+    // Step 3: delivered below what was delivered before, and not because it was sent again: reordering.
+    if (!retransmitted && this.prevFack !== undefined && seqLt(end, this.prevFack)) this.reorderingSeen = true;
+    const rtt = now - at;
+    // Step 2: an ACK quicker than any round trip was for the original, not for the retransmission.
+    if (retransmitted && this.minRttMs !== undefined && rtt < this.minRttMs) return;
+    if (!retransmitted) this.minRttMs = Math.min(this.minRttMs ?? Infinity, rtt);
+    if (order < this.batchOrder) return;
+    this.batchOrder = order;
+    this.rttMs = rtt;
+    if (this.xmitTs === undefined || order > this.xmitOrder) {
+      this.xmitTs = at;
+      this.xmitOrder = order;
     }
   }
 
@@ -167,13 +190,13 @@ export class RackState {
    * its send. Returns the ranges newly lost (and how many of them were retransmissions, lost again), and how long
    * until the next one would be (the reorder timer).
    */
-  detectLoss(now: number, reoWnd: number): { lost: SeqRange[]; lostAgain: number; waitMs: number | undefined } {
+  detectLoss(now: number, reoWnd: number): LossFound {
     const lost: SeqRange[] = [];
     let lostAgain = 0;
     let wait: number | undefined;
     const xmitTs = this.xmitTs;
     const rtt = this.rttMs;
-    if (xmitTs === undefined || rtt === undefined) return { lost, lostAgain, waitMs: undefined };
+    if (xmitTs === undefined || rtt === undefined) return NOTHING_LOST;
     for (const t of this.log) {
       if (t.delivered || t.lost) continue;
       const before = t.order < this.xmitOrder;
@@ -194,7 +217,7 @@ export class RackState {
         wait = Math.max(wait ?? 0, remaining);
       }
     }
-    return { lost, lostAgain, waitMs: wait };
+    return lost.length === 0 && wait === undefined ? NOTHING_LOST : { lost, lostAgain, waitMs: wait };
   }
 
   /** After a timeout everything outstanding is to go again (RFC 8985 §6.3 with RFC 6675 §5.1): none delivered. */
