@@ -6,48 +6,29 @@
 // allows, PRR (RFC 6937) bringing the window to ssthresh, and after a timeout all not SACKed resent in order.
 // DupThresh counting is left to peers without SACK (newreno-recovery.ts).
 
-import { RecoveryBase, type LossRecovery } from './loss-recovery.ts';
-import { ProportionalRateReduction } from './prr.ts';
+import type { LossRecovery } from './loss-recovery.ts';
 import { RackState } from './rack.ts';
+import { SackRecoveryBase } from './sack-base.ts';
 import { seqAdd, seqDiff, seqGe, seqLe, seqLt } from './seq.ts';
 import { SeqRanges, type SeqRange } from './seq-ranges.ts';
 
-export class RackRecovery extends RecoveryBase implements LossRecovery {
+export class RackRecovery extends SackRecoveryBase implements LossRecovery {
   readonly name = 'rack';
-  private readonly sacked = new SeqRanges();
   /** Marked lost and not sent again since (never what is SACKed). */
   private readonly lost = new SeqRanges();
   private readonly rack = new RackState();
-  /** The recovery began with a timeout: slow start, not PRR. */
-  private rtoRecovery = false;
-  private prr: ProportionalRateReduction | undefined;
-  /** SACKed bytes before the ACK being processed (its DeliveredData, RFC 6937 §3), and its new SACK blocks. */
-  private sackedBefore = 0;
+  /** The new SACK blocks of the ACK being processed (what RACK learns from). */
   private readonly blocks: SeqRange[] = [];
   private dsackSeen = false;
   /** RACK's reordering timer (RFC 8985 §6.2 step 5): when a transmission now within its window would be lost. */
   private reorderAt: number | undefined;
 
   takeSack(blocks: readonly SeqRange[] | undefined, ack: number): boolean {
-    this.sackedBefore = this.sacked.total;
     this.blocks.length = 0;
-    if (blocks === undefined) return false;
-    const s = this.snd;
-    const before = this.sacked.total;
-    const dsack = this.takeDsack(blocks, ack);
-    for (const [l, r] of dsack ? blocks.slice(1) : blocks) {
-      // RFC 2018 §3: only blocks within what is outstanding make sense.
-      if (!seqLt(l, r) || !seqGe(l, s.una) || !seqLe(r, s.max)) continue;
-      this.sacked.add(l, r);
+    return this.takeBlocks(blocks, ack, (l, r) => {
       this.lost.remove(l, r);
       this.blocks.push([l, r]);
-    }
-    return this.sacked.total !== before;
-  }
-
-  /** RFC 6675 §2: only an ACK that SACKs new data counts (for Limited Transmit and holding TSO). */
-  isDuplicate(newSack: boolean): boolean {
-    return newSack;
+    });
   }
 
   onDuplicateAck(now: number): void {
@@ -99,7 +80,7 @@ export class RackRecovery extends RecoveryBase implements LossRecovery {
     for (let i = 0; i < lostAgain; i++) s.count('tcp.rack_lost_retransmit');
     if (this.lost.isEmpty || inRecovery) return;
     this.enterRecovery(now);
-    this.prr = new ProportionalRateReduction(seqDiff(s.max, s.una));
+    this.startPrr();
     s.count('tcp.retransmit');
   }
 
@@ -128,18 +109,9 @@ export class RackRecovery extends RecoveryBase implements LossRecovery {
     this.applyPrr(0);
   }
 
-  /** RFC 6937 §3.1: on each ACK in fast recovery, cwnd = pipe + sndcnt. */
-  private applyPrr(delivered: number): void {
-    const prr = this.prr;
-    if (prr === undefined || this.rtoRecovery || this.recover === undefined) return;
-    const pipe = this.pipe();
-    this.cc.cwnd = pipe + prr.onAck(delivered, pipe, this.cc.ssthresh, this.snd.smss);
-  }
-
   override sent(seq: number, space: number, retransmission: boolean, now: number): void {
     super.sent(seq, space, retransmission, now);
     this.rack.sent(seq, space, now, retransmission);
-    if (this.recover !== undefined && !this.rtoRecovery) this.prr?.sent(space);
   }
 
   protected override onDsack(): void {
@@ -154,25 +126,12 @@ export class RackRecovery extends RecoveryBase implements LossRecovery {
   }
 
   onTimeout(now: number): void {
-    const s = this.snd;
-    if (!this.rtoRecovery) this.undo.begin(this.cc, s.una, s.max);
-    this.cc.onTimeout(seqDiff(s.max, s.una), s.smss, this.rtoRecovery, now);
-    this.dupAcks = 0;
-    // RFC 2018 §8: SACK information from before a timeout is not trusted (the receiver may have reneged).
-    this.sacked.clear();
-    this.prr = undefined;
+    this.timedOut(now);
     this.reorderAt = undefined;
     // RFC 6675 §5.1 (RFC 8985 §6.3): all that is outstanding is lost, resent in order as slow start allows.
     this.lost.clear();
-    this.lost.add(s.una, s.max);
+    this.lost.add(this.snd.una, this.snd.max);
     this.rack.onTimeout();
-    this.recover = s.max;
-    this.rtoRecovery = true;
-    this.recoverGuard = undefined;
-  }
-
-  inFlight(offset: number): number {
-    return this.recover !== undefined ? this.pipe() : offset;
   }
 
   /** RFC 6675 §5 (C), NextSeg rule 1 with RACK's marks: while the pipe leaves room, the lowest lost bytes again. */
@@ -196,7 +155,7 @@ export class RackRecovery extends RecoveryBase implements LossRecovery {
   }
 
   /** Outstanding bytes neither SACKed nor lost-and-not-resent (RFC 6675 §4 SetPipe with RACK's marks). */
-  private pipe(): number {
+  protected pipe(): number {
     const s = this.snd;
     return Math.max(0, seqDiff(s.max, s.una) - this.sacked.total - this.lost.total);
   }

@@ -3,44 +3,23 @@
 // allows, the window brought down to ssthresh by Proportional Rate Reduction (RFC 6937, prr.ts); after a
 // timeout, all that is not SACKed below the recovery point is resent, in order (§5.1).
 
-import { RecoveryBase, type LossRecovery } from './loss-recovery.ts';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.ts';
-import { SeqRanges, type SeqRange } from './seq-ranges.ts';
-import { ProportionalRateReduction } from './prr.ts';
+import type { LossRecovery } from './loss-recovery.ts';
+import { SackRecoveryBase } from './sack-base.ts';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLt } from './seq.ts';
+import type { SeqRange } from './seq-ranges.ts';
 
-export class SackRecovery extends RecoveryBase implements LossRecovery {
+export class SackRecovery extends SackRecoveryBase implements LossRecovery {
   readonly name = 'sack';
-  private readonly sacked = new SeqRanges();
   /** RFC 6675 HighRxt: how far this recovery has retransmitted. */
   private highRxt = 0;
-  /** The recovery began with a timeout (RFC 6675 §5.1): all that is not SACKed below `recover` is lost. */
-  private rtoRecovery = false;
   /**
    * When each chunk this recovery retransmitted (by its first sequence number) left, to see one lost again; made
    * at the first retransmission (most connections never need one).
    */
   private rexmitAt: Map<number, number> | undefined;
-  /** PRR of the fast recovery under way (not after a timeout: that one is slow start). */
-  private prr: ProportionalRateReduction | undefined;
-  /** SACKed bytes before the ACK being processed: its DeliveredData counts their change (RFC 6937 §3). */
-  private sackedBefore = 0;
 
   takeSack(blocks: readonly SeqRange[] | undefined, ack: number): boolean {
-    this.sackedBefore = this.sacked.total;
-    if (blocks === undefined) return false;
-    const s = this.snd;
-    const before = this.sacked.total;
-    const dsack = this.takeDsack(blocks, ack);
-    for (const [l, r] of dsack ? blocks.slice(1) : blocks) {
-      // RFC 2018 §3: only blocks within what is outstanding make sense.
-      if (seqLt(l, r) && seqGe(l, s.una) && seqLe(r, s.max)) this.sacked.add(l, r);
-    }
-    return this.sacked.total !== before;
-  }
-
-  /** RFC 6675 §2: only an ACK that SACKs new data counts, so ACKs the network duplicated start no recovery. */
-  isDuplicate(newSack: boolean): boolean {
-    return newSack;
+    return this.takeBlocks(blocks, ack);
   }
 
   onDuplicateAck(now: number): void {
@@ -49,7 +28,7 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
     if (this.countDuplicate(() => this.sacked.bytesAbove(s.una), now)) {
       // RFC 6675 §5 (4) with RFC 6937: the window comes down to ssthresh in proportion to what is delivered;
       // holes are retransmitted as it allows.
-      this.prr = new ProportionalRateReduction(seqDiff(s.max, s.una));
+      this.startPrr();
       this.highRxt = s.una;
       this.applyPrr(this.sacked.total - this.sackedBefore);
       s.count('tcp.retransmit');
@@ -58,19 +37,6 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
     if (!recovering) return;
     this.applyPrr(this.sacked.total - this.sackedBefore);
     this.checkHeadRetransmission(now);
-  }
-
-  /** RFC 6937 §3.1: on each ACK in fast recovery, cwnd = pipe + sndcnt. */
-  private applyPrr(delivered: number): void {
-    const prr = this.prr;
-    if (prr === undefined || this.rtoRecovery || this.recover === undefined) return;
-    const pipe = this.pipe();
-    this.cc.cwnd = pipe + prr.onAck(delivered, pipe, this.cc.ssthresh, this.snd.smss);
-  }
-
-  override sent(seq: number, space: number, retransmission: boolean, now: number): void {
-    super.sent(seq, space, retransmission, now);
-    if (this.recover !== undefined && !this.rtoRecovery) this.prr?.sent(space);
   }
 
   protected override onUndo(): void {
@@ -101,25 +67,11 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
   }
 
   onTimeout(now: number): void {
-    const s = this.snd;
-    if (!this.rtoRecovery) this.undo.begin(this.cc, s.una, s.max);
-    this.cc.onTimeout(seqDiff(s.max, s.una), s.smss, this.rtoRecovery, now);
-    this.dupAcks = 0;
-    // RFC 2018 §8: SACK information from before a timeout is not trusted (the receiver may have reneged).
-    this.sacked.clear();
+    this.timedOut(now);
+    // All that is not SACKed below the recovery point is retransmitted, once and in order, as the window (slow
+    // start from one segment) allows, using the SACK information that arrives from now on; new data behind it.
     this.rexmitAt?.clear();
-    this.prr = undefined;
-    // RFC 6675 §5.1: RecoveryPoint = HighData, and no new recovery starts before it is acknowledged; the
-    // SACK information that arrives from now on is used: all that is not SACKed below it is retransmitted,
-    // once and in order, as the window (slow start from one segment) allows; new data goes out behind it.
-    this.recover = s.max;
-    this.rtoRecovery = true;
-    this.highRxt = s.una;
-    this.recoverGuard = undefined;
-  }
-
-  inFlight(offset: number): number {
-    return this.recover !== undefined ? this.pipe() : offset;
+    this.highRxt = this.snd.una;
   }
 
   /** RFC 6675 §5 (C): while the pipe leaves room, retransmit the next lost bytes (NextSeg rule 1). */
@@ -165,7 +117,7 @@ export class SackRecovery extends RecoveryBase implements LossRecovery {
   }
 
   /** RFC 6675 §4 SetPipe: outstanding bytes neither SACKed nor lost, plus lost ones retransmitted. */
-  private pipe(): number {
+  protected pipe(): number {
     const s = this.snd;
     const outstanding = seqDiff(s.max, s.una);
     let lost = 0;
