@@ -599,7 +599,9 @@ async function tcpAttack(): Promise<void> {
   for (const o of hostile) p.push(pkt('option-hostile-value', tcpSeg({ dstPort: HTTP_PORT, flags: SYN, options: o })));
   // Bad checksums (and a zero one) on SYNs to the listening port: none may be answered.
   for (let i = 0; i < 10; i++) {
-    const srcPort = ourPort();
+    // Ports of their own (below the kernel's ephemeral range, above ourPort's): a valid segment of another case
+    // from the same port would draw an answer that is no answer to these.
+    const srcPort = 30_001 + i;
     badChecksumPorts.push(srcPort);
     const b = tcpSeg({ dstPort: HTTP_PORT, srcPort, flags: SYN, options: { mss: 1460 } });
     if (i === 0) {
