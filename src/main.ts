@@ -20,6 +20,8 @@ import { processInfo, renderDirectStatus, renderSocketStatus } from './status.ts
 const SHUTDOWN_GRACE_MS = 3000;
 /** The most a shutdown may take in all: requests' grace, the DHCP release, closing the device. */
 const SHUTDOWN_HARD_LIMIT_MS = 8000;
+/** The exit status when the TAP is lost while serving (2: an error at start; 1: an error during shutdown). */
+const EXIT_DEVICE_LOST = 3;
 /** Scrapers served at once: a Prometheus or two, and someone with curl. */
 const METRICS_MAX_CONNECTIONS = 16;
 
@@ -32,19 +34,24 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function onSignals(log: AppLogger, stop: () => Promise<unknown>, status: () => string[]): void {
+/**
+ * SIGINT and SIGTERM shut down and exit 0; SIGUSR1 reports the status. Returns the shutdown itself, for a fatal
+ * condition (`why`, exit status `code`): the same stop, then that status, so that a supervisor sees the failure.
+ */
+function onSignals(log: AppLogger, stop: () => Promise<unknown>, status: () => string[]): (why: string, code: number) => void {
   let stopping = false;
-  const handler = (signal: string): void => {
+  const handler = (why: string, code = 0): void => {
     if (stopping) return;
     stopping = true;
-    log.info(`${signal}: shutting down`);
+    if (code === 0) log.info(`${why}: shutting down`);
+    else log.error(`${why}: shutting down, exit status ${code}`);
     // Whatever happens below, the process ends within this bound (the TAP goes with it: it is not persistent).
     setTimeout(() => {
-      log.warn(`${signal}: shutdown still not done after ${SHUTDOWN_HARD_LIMIT_MS} ms; exiting anyway`);
-      process.exit(0);
+      log.warn(`${why}: shutdown still not done after ${SHUTDOWN_HARD_LIMIT_MS} ms; exiting anyway`);
+      process.exit(code);
     }, SHUTDOWN_HARD_LIMIT_MS).unref();
     void stop().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (err: unknown) => {
         log.error(`error during shutdown: ${message(err)}`);
         process.exit(1);
@@ -61,6 +68,7 @@ function onSignals(log: AppLogger, stop: () => Promise<unknown>, status: () => s
       log.error(`SIGUSR1: no status: ${message(err)}`);
     }
   });
+  return handler;
 }
 
 /**
@@ -149,7 +157,7 @@ async function runDirect(config: Config, log: AppLogger): Promise<void> {
     listeners.push(d.listen(config.metricsPort, (s) => metrics.serve(s), { noDelay: true }));
     log.info(`metrics on TCP port ${config.metricsPort} (GET /metrics)`);
   }
-  onSignals(
+  const shutdown = onSignals(
     log,
     async () => {
       const t0 = systemTimers.now();
@@ -170,6 +178,8 @@ async function runDirect(config: Config, log: AppLogger): Promise<void> {
         process: processInfo(),
       }),
   );
+  // A TAP deleted from outside leaves a process with no network: that is a failure, not a way to keep running.
+  void d.deviceLost.then((code) => shutdown(`TAP gone (${code}); the stack has no network`, EXIT_DEVICE_LOST));
 }
 
 async function main(): Promise<void> {

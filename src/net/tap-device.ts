@@ -36,6 +36,8 @@ export interface TapOptions {
   offloads?: boolean;
   /** Tell the caller which binding was taken, and why a fallback happened. */
   log?: (line: string) => void;
+  /** The TAP can no longer be read (deleted from outside, errno 77): told once, with the reader's error code. */
+  onGone?: (code: string) => void;
 }
 
 /** The largest TCP/IPv4 packet we hand the kernel to cut (TSO): IPv4's limit. */
@@ -226,6 +228,7 @@ export class TapDevice implements NetDevice {
     mtu: number,
     private readonly counters: Counters | undefined,
     private readonly log: ((line: string) => void) | undefined,
+    private readonly onGone: ((code: string) => void) | undefined,
   ) {
     this.mtu = mtu;
   }
@@ -270,7 +273,7 @@ export class TapDevice implements NetDevice {
     }
     const off = backend.offloads;
     opts.log?.(`TAP: ${backend.name} in ${opts.bridge} (${backend.binding} binding${off !== undefined ? ', checksum and TSO offloads' : ''})`);
-    return new TapDevice(backend, opts.mac, mtu, counters, opts.log);
+    return new TapDevice(backend, opts.mac, mtu, counters, opts.log, opts.onGone);
   }
 
   send(frame: Uint8Array): void {
@@ -290,8 +293,10 @@ export class TapDevice implements NetDevice {
     const onError = (code: string): void => {
       this.counters?.inc('dev.rx_error');
       // The reader stops at an error it cannot read past (the device gone): say so once, loudly.
-      if (!told) this.log?.(`TAP: reading ${this.name} failed (${code}); no more frames come in`);
+      if (told) return;
       told = true;
+      this.log?.(`TAP: reading ${this.name} failed (${code}); no more frames come in`);
+      this.onGone?.(code);
     };
     this.backend.start(receiver, onError, this.mtu);
   }

@@ -42,6 +42,8 @@ export interface DirectStack {
   addressed(): Promise<void>;
   /** The TCP ports listened on through `listen`, ascending. */
   listening(): number[];
+  /** Settles when the TAP can no longer be read (deleted from outside): the stack has no network from then on. */
+  deviceLost: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -130,7 +132,9 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
   // Offloads change what crosses the TAP (super-segments, partial checksums): not under a capture or a
   // fault injector, which should see and act on the frames that cross the wire.
   const offloads = config.noOffloads !== true && config.pcap === undefined && config.fault === undefined;
-  const tap = TapDevice.open({ bridge: config.bridge, mac, binding: config.tapBinding, offloads, log: (l) => log.info(l) }, counters);
+  let lost: (code: string) => void = () => {};
+  const deviceLost = new Promise<string>((resolve) => (lost = resolve));
+  const tap = TapDevice.open({ bridge: config.bridge, mac, binding: config.tapBinding, offloads, log: (l) => log.info(l), onGone: (code) => lost(code) }, counters);
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
   log.info(`TCP: ${config.tcpCc ?? defaultTcpConfig.congestionControl} congestion control, ${config.tcpRecovery ?? defaultTcpConfig.lossRecovery} loss recovery, ECN ${config.tcpEcn ?? defaultTcpConfig.ecn}`);
   let addressWaiters: Array<() => void> = [];
@@ -187,6 +191,7 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
     },
     addressed: () => (stack.ipv4.config !== undefined ? Promise.resolve() : new Promise<void>((resolve) => addressWaiters.push(resolve))),
     listening: () => [...ports].sort((a, b) => a - b),
+    deviceLost,
     stop: () => driver.stop(RELEASE_GRACE_MS),
   };
 }

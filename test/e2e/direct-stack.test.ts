@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  checksumChecks, escapeRegExp, eventually, Lab, need, notAllGood, OurFrames, prerequisites, sigterm, tsharkTrue, waitForStack,
+  checksumChecks, escapeRegExp, eventually, exitWithin, Lab, need, notAllGood, OurFrames, prerequisites, sigterm, tsharkTrue, waitForStack,
   type KnownPid, type OurFrame,
 } from './lab.ts';
 import { stopTree, waitForOutput, type CommandResult, type Started } from './service-process.ts';
@@ -232,6 +232,23 @@ describe.skipIf(PREREQUISITES.skip)('the direct stack in a lab (root, real names
       expect(frames.map(OUR_FRAMES.problem).filter((p) => p !== undefined)).toEqual([]);
       expect(frames.filter((f) => f['udp.port'].some((p) => p === '67' || p === '68'))).toEqual([]);
       expect(frames.filter((f) => f['icmp.type'][0] === '0').length).toBeGreaterThanOrEqual(3);
+    });
+  });
+
+  describe('losing the TAP', () => {
+    it('a TAP deleted from outside is fatal: logged, the stack stopped, exit status 3 (not 0), no TAP left', { timeout: 60_000 }, async () => {
+      const s = lab.startStack(['--bridge', 'br0', '--mac', MAC, '--ipv4', `${STATIC_ADDR}/24`, '--gateway', '192.168.77.2', '--ipv6', 'off'], STACK_LIFETIME_MS);
+      started.push(s);
+      const m = await waitForStack(s, /^Netif: plugging (\S+) into br0/m, 15_000, knownPids);
+      await waitForStack(s, /IPv4: ready on /, 15_000, knownPids);
+      const r = await lab.inPeer(['ping', '-c', '1', '-W', '2', STATIC_ADDR]);
+      expect(r.stdout).toMatch(/1 received/);
+      const tap = need(m[1], 'the TAP name');
+      await lab.inLab(['ip', 'link', 'del', tap]);
+      const code = await exitWithin(s, 15_000);
+      expect(code, s.output()).toBe(3);
+      expect(s.output()).toMatch(/TAP gone \([^)]+\); the stack has no network: shutting down, exit status 3/);
+      expect(await lab.taps()).toBe('');
     });
   });
 
