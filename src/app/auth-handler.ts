@@ -3,9 +3,9 @@
 //
 // A user file holds the password itself (plain) or an scrypt record (src/app/password-hash.ts). Hash checks
 // run on libuv's thread pool, at most `maxConcurrentHashes` at once with `maxQueuedHashes` more waiting; past
-// that the answer is 503. Failed logins are throttled per (user, source address) (src/app/throttle.ts): once
-// `maxFailures` have failed within `failureWindowMs` every attempt gets 429 with Retry-After, the right password
-// too, until the window frees a slot. A success never waits on the throttle and does not clear earlier failures.
+// that the answer is 503. Failed logins are throttled per (user, source address) and per source address across
+// users (src/app/throttle.ts): once `maxFailures` (or `maxAddressFailures`) have failed within `failureWindowMs`
+// every attempt they cover gets 429 with Retry-After, the right password too, until the window frees a slot. A success never waits on the throttle and does not clear earlier failures.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.ts';
@@ -31,6 +31,8 @@ export interface AuthOptions {
   maxFailures: number;
   /** The throttle's sliding window. */
   failureWindowMs: number;
+  /** Failed logins per source address, across all users, within the window before 429. */
+  maxAddressFailures: number;
   /** (user, address) pairs the throttle remembers at most. */
   maxThrottleEntries: number;
   /** The scrypt implementation (tests inject a slow or counting one). */
@@ -47,6 +49,7 @@ export const defaultAuthOptions: AuthOptions = {
   maxQueuedHashes: 64,
   maxFailures: 10,
   failureWindowMs: 60_000,
+  maxAddressFailures: 100,
   maxThrottleEntries: 10_000,
   scrypt: nodeScrypt,
   decoyForUnknownUsers: false,
@@ -85,6 +88,7 @@ export function createAuthHandler(store: KvRo, clock: Clock, log: Logger, option
   const throttle = new LoginThrottle(clock, {
     maxFailures: opts.maxFailures,
     windowMs: opts.failureWindowMs,
+    maxAddressFailures: opts.maxAddressFailures,
     maxEntries: opts.maxThrottleEntries,
   });
   const hashes = new ConcurrencyLimiter(opts.maxConcurrentHashes, opts.maxQueuedHashes);

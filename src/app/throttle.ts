@@ -1,10 +1,13 @@
-// Brute-force throttling: at most `maxFailures` failed logins per (user, source address) in any `windowMs`.
-// Only failures count, when they are known, so a success is never refused or delayed while the pair is
-// under its limit (a burst of guesses in flight at once is bounded by the hash checks' own queue). Once the
-// limit is reached every attempt is refused, the right password too, with the seconds until the oldest
-// failure leaves the window. Memory is bounded: at most `maxEntries` (user, address) pairs, kept in a Map ordered by
-// their last attempt, so expired pairs are dropped from the front and, past the bound, the pair attempted
-// longest ago is evicted. Time comes from the injected Clock.
+// Brute-force throttling: at most `maxFailures` failed logins per (user, source address), and at most
+// `maxAddressFailures` per source address across all users, in any `windowMs`. Only failures count, when they
+// are known, so a success is never refused or delayed while under the limits (a burst of guesses in flight at
+// once is bounded by the hash checks' own queue). Once a limit is reached every attempt it covers is refused,
+// the right password too, with the seconds until the oldest failure leaves the window.
+// Memory is bounded: at most `maxEntries` (user, address) pairs and as many addresses, each in a Map ordered by
+// the last failure, so expired entries are dropped from the front. Past the bound, the entry evicted is the one
+// with the fewest failures among the EVICTION_SCAN oldest: a spray of one-failure names (from many addresses,
+// since one address is held to its own budget) cannot flush the record of a user under attack.
+// Time comes from the injected Clock.
 
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.ts';
@@ -14,15 +17,21 @@ export interface ThrottleOptions {
   maxFailures: number;
   /** The sliding window. */
   windowMs: number;
-  /** (user, address) pairs remembered at most. */
+  /** Failed logins from one address, whatever the user, allowed in a window; the next attempt is refused. */
+  maxAddressFailures: number;
+  /** (user, address) pairs remembered at most; as many addresses. */
   maxEntries: number;
 }
 
 export const defaultThrottleOptions: ThrottleOptions = {
   maxFailures: 10,
   windowMs: 60_000,
+  maxAddressFailures: 100,
   maxEntries: 10_000,
 };
+
+/** How many of the oldest entries an eviction looks at for the one with the fewest failures (bounded work). */
+export const EVICTION_SCAN = 64;
 
 export type Admission =
   | { kind: 'throttled'; retryAfterSeconds: number }
@@ -39,14 +48,17 @@ interface Entry {
 export class LoginThrottle {
   readonly options: ThrottleOptions;
   private readonly entries = new Map<string, Entry>();
+  /** Failures per source address, across users. */
+  private readonly addresses = new Map<string, Entry>();
 
   constructor(
     private readonly clock: Clock,
     options: Partial<ThrottleOptions> = {},
   ) {
     this.options = { ...defaultThrottleOptions, ...options };
-    const { maxFailures, windowMs, maxEntries } = this.options;
+    const { maxFailures, windowMs, maxEntries, maxAddressFailures } = this.options;
     if (!Number.isSafeInteger(maxFailures) || maxFailures < 1) throw new RangeError('maxFailures must be a whole number ≥ 1');
+    if (!Number.isSafeInteger(maxAddressFailures) || maxAddressFailures < 1) throw new RangeError('maxAddressFailures must be a whole number ≥ 1');
     if (!(windowMs > 0) || !Number.isFinite(windowMs)) throw new RangeError('windowMs must be > 0');
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new RangeError('maxEntries must be a whole number ≥ 1');
   }
@@ -64,35 +76,65 @@ export class LoginThrottle {
     return entry.times.length;
   }
 
-  admit(user: string, address: string): Admission {
-    const now = this.clock.now();
-    this.dropExpired(now);
-    const key = keyOf(user, address);
-    const entry = this.entries.get(key);
-    if (entry !== undefined) {
-      this.prune(entry, now);
-      const oldest = entry.times[0];
-      if (oldest !== undefined && entry.times.length >= this.options.maxFailures) {
-        return { kind: 'throttled', retryAfterSeconds: Math.max(1, Math.ceil((oldest + this.options.windowMs - now) / 1000)) };
-      }
-    }
-    return { kind: 'admitted', fail: () => this.recordFailure(key) };
+  /** Failed attempts counted now from `address`, for any user. */
+  addressFailures(address: string): number {
+    const entry = this.addresses.get(address);
+    if (entry === undefined) return 0;
+    this.prune(entry, this.clock.now());
+    return entry.times.length;
   }
 
-  private recordFailure(key: string): void {
+  admit(user: string, address: string): Admission {
     const now = this.clock.now();
-    const entry = this.entries.get(key) ?? { times: [], touched: now };
+    this.dropExpired(this.entries, now);
+    this.dropExpired(this.addresses, now);
+    const key = keyOf(user, address);
+    const refused = this.over(this.entries.get(key), this.options.maxFailures, now) ?? this.over(this.addresses.get(address), this.options.maxAddressFailures, now);
+    if (refused !== undefined) return refused;
+    return {
+      kind: 'admitted',
+      fail: () => {
+        this.record(this.entries, key, this.options.maxFailures);
+        this.record(this.addresses, address, this.options.maxAddressFailures);
+      },
+    };
+  }
+
+  /** 'throttled' when `entry` holds `limit` failures in the window, with the seconds until the oldest leaves it. */
+  private over(entry: Entry | undefined, limit: number, now: number): Admission | undefined {
+    if (entry === undefined) return undefined;
+    this.prune(entry, now);
+    const oldest = entry.times[0];
+    if (oldest === undefined || entry.times.length < limit) return undefined;
+    return { kind: 'throttled', retryAfterSeconds: Math.max(1, Math.ceil((oldest + this.options.windowMs - now) / 1000)) };
+  }
+
+  private record(map: Map<string, Entry>, key: string, limit: number): void {
+    const now = this.clock.now();
+    const entry = map.get(key) ?? { times: [], touched: now };
     this.prune(entry, now);
     entry.times.push(now);
-    if (entry.times.length > this.options.maxFailures) entry.times.shift();
+    if (entry.times.length > limit) entry.times.shift();
     entry.touched = now;
-    this.entries.delete(key); // re-inserted last: the Map stays in order of last failure
-    this.entries.set(key, entry);
-    while (this.entries.size > this.options.maxEntries) {
-      const first = this.entries.keys().next();
-      if (first.done === true) break;
-      this.entries.delete(first.value);
+    map.delete(key); // re-inserted last: the Map stays in order of last failure
+    map.set(key, entry);
+    while (map.size > this.options.maxEntries) this.evict(map, now);
+  }
+
+  /** Evicts, among the EVICTION_SCAN oldest entries, the one with the fewest failures in the window (the oldest of those). */
+  private evict(map: Map<string, Entry>, now: number): void {
+    let victim: string | undefined;
+    let fewest = Infinity;
+    let seen = 0;
+    for (const [key, entry] of map) {
+      if (seen++ >= EVICTION_SCAN) break;
+      this.prune(entry, now);
+      if (entry.times.length < fewest) {
+        fewest = entry.times.length;
+        victim = key;
+      }
     }
+    if (victim !== undefined) map.delete(victim);
   }
 
   /** Removes attempts that have left the window. */
@@ -103,11 +145,11 @@ export class LoginThrottle {
     if (n > 0) times.splice(0, n);
   }
 
-  /** Drops pairs whose last attempt left the window: they sit at the front of the Map. */
-  private dropExpired(now: number): void {
-    for (const [key, entry] of this.entries) {
+  /** Drops entries whose last failure left the window: they sit at the front of the Map. */
+  private dropExpired(map: Map<string, Entry>, now: number): void {
+    for (const [key, entry] of map) {
       if (now - entry.touched < this.options.windowMs) break;
-      this.entries.delete(key);
+      map.delete(key);
     }
   }
 }

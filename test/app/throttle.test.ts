@@ -24,7 +24,7 @@ function setup(options: Partial<AuthOptions> = {}): {
 
 describe('LoginThrottle', () => {
   it('has the documented defaults', () => {
-    expect(defaultThrottleOptions).toEqual({ maxFailures: 10, windowMs: 60_000, maxEntries: 10_000 });
+    expect(defaultThrottleOptions).toEqual({ maxFailures: 10, windowMs: 60_000, maxAddressFailures: 100, maxEntries: 10_000 });
   });
 
   /** One attempt that fails. */
@@ -49,6 +49,40 @@ describe('LoginThrottle', () => {
     expect(t.admit('u', A).kind).toBe('admitted'); // exactly one failure has left
     fail(t, 'u', A);
     expect(t.admit('u', A)).toEqual({ kind: 'throttled', retryAfterSeconds: 1 });
+  });
+
+  it('one address is held to maxAddressFailures across all users; other addresses are not; the window frees it', () => {
+    const clock = new ManualTimers(0);
+    const t = new LoginThrottle(clock, { maxFailures: 10, maxAddressFailures: 20, windowMs: 10_000 });
+    for (let i = 0; i < 20; i++) fail(t, `user${i}`, A);
+    expect(t.addressFailures(A)).toBe(20);
+    expect(t.admit('someone-new', A)).toEqual({ kind: 'throttled', retryAfterSeconds: 10 });
+    expect(t.admit('john', A).kind).toBe('throttled');
+    expect(t.admit('someone-new', B).kind).toBe('admitted');
+    clock.advance(10_000);
+    expect(t.admit('someone-new', A).kind).toBe('admitted');
+  });
+
+  it('the flush attack: spraying other names cannot evict the record of the user under attack', () => {
+    const clock = new ManualTimers(0);
+    const t = new LoginThrottle(clock, { maxFailures: 10, maxAddressFailures: 100, windowMs: 60_000, maxEntries: 1000 });
+    for (let i = 0; i < 10; i++) fail(t, 'john', A);
+    expect(t.admit('john', A).kind).toBe('throttled');
+    // From the same address: the address budget stops the spray long before the pairs' bound is reached.
+    let refused = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const a = t.admit(`spray${i}`, A);
+      if (a.kind === 'admitted') a.fail();
+      else refused++;
+    }
+    expect(refused).toBe(10_000 - 90);
+    expect(t.admit('john', A).kind).toBe('throttled');
+    // From many addresses (each within its budget), 5000 one-failure names, five times the bound: the entries
+    // evicted are those with the fewest failures, never john's ten.
+    for (let i = 0; i < 5000; i++) fail(t, `spray${i}`, `10.0.${i >> 8}.${i & 255}`);
+    expect(t.size).toBeLessThanOrEqual(1000);
+    expect(t.failures('john', A)).toBe(10);
+    expect(t.admit('john', A).kind).toBe('throttled');
   });
 
   it('only failures count: any number of successes, or attempts in flight, never fill the window', () => {
