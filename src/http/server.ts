@@ -29,8 +29,13 @@ export interface ProtocolError {
 export interface HttpServerOptions {
   limits: HttpLimits;
   timeouts: HttpTimeouts;
-  /** Connections served at once; one more is aborted on arrival. */
+  /**
+   * Connections served at once. At the bound a newcomer takes the place of the connection idle the longest
+   * (closed as an idle keep-alive connection may be); with none idle, it is aborted on arrival.
+   */
   maxConnections: number;
+  /** Connections from one source address at once; one more from it is aborted on arrival (a fair share). */
+  maxConnectionsPerSource: number;
   /** The Date field's value (RFC 9110 §6.6.1). */
   date: () => string;
   /** Called for each request the HTTP layer refuses by itself (400, 408, 413, 414, 431, 501, 505, …). */
@@ -41,6 +46,7 @@ export const defaultServerOptions: HttpServerOptions = {
   limits: defaultLimits,
   timeouts: defaultTimeouts,
   maxConnections: 1024,
+  maxConnectionsPerSource: 256,
   date: () => new Date().toUTCString(),
   onProtocolError: () => {},
 };
@@ -48,7 +54,12 @@ export const defaultServerOptions: HttpServerOptions = {
 export class HttpServer {
   readonly options: HttpServerOptions;
   private readonly live = new Set<Connection>();
+  /** Live connections per source address. */
+  private readonly perSource = new Map<string, number>();
   private draining = false;
+  /** Connections refused for their source's share, and idle ones closed to make room at the bound. */
+  refusedPerSource = 0;
+  shed = 0;
 
   constructor(
     private readonly handler: RequestHandler,
@@ -64,19 +75,43 @@ export class HttpServer {
 
   /** Serves one connection until it closes; never rejects. */
   async serve(stream: ByteStream): Promise<void> {
-    if (this.draining || this.live.size >= this.options.maxConnections) {
+    const source = stream.remote.address;
+    const mine = this.perSource.get(source) ?? 0;
+    if (mine >= this.options.maxConnectionsPerSource) this.refusedPerSource++;
+    if (this.draining || mine >= this.options.maxConnectionsPerSource || (this.live.size >= this.options.maxConnections && !this.shedIdle())) {
       stream.abort();
       return;
     }
     const conn = new Connection(stream, this.handler, this.timers, this.options, () => this.draining);
     this.live.add(conn);
+    this.perSource.set(source, mine + 1);
     try {
       await Promise.race([conn.run(), conn.done]);
     } catch {
       stream.abort();
     } finally {
       this.live.delete(conn);
+      const n = (this.perSource.get(source) ?? 1) - 1;
+      if (n > 0) this.perSource.set(source, n);
+      else this.perSource.delete(source);
     }
+  }
+
+  /** At the bound: the connection idle the longest is closed to make room; false when none is idle. */
+  private shedIdle(): boolean {
+    let oldest: Connection | undefined;
+    let since = Infinity;
+    for (const c of this.live) {
+      const t = c.idleSince();
+      if (t !== undefined && t < since) {
+        since = t;
+        oldest = c;
+      }
+    }
+    if (oldest === undefined) return false;
+    oldest.shed();
+    this.shed++;
+    return true;
   }
 
   /**
@@ -106,6 +141,9 @@ class Connection {
   private served = 0;
   private lastResponseEnd: number;
   private aborted = false;
+  private shedding = false;
+  /** A request's handler runs or its answer is being written. */
+  private answering = false;
 
   constructor(
     private readonly stream: ByteStream,
@@ -124,6 +162,18 @@ class Connection {
 
   wakeIfIdle(): void {
     if (this.parser.phase === 'idle') this.wake?.();
+  }
+
+  /** Since when the connection has waited for a request (undefined while one is in progress, or once shed). */
+  idleSince(): number | undefined {
+    if (this.shedding || this.answering || this.parser.phase !== 'idle') return undefined;
+    return this.served === 0 ? this.requestStart : this.lastResponseEnd;
+  }
+
+  /** Closes the connection as soon as it is idle (at once, if it is): its place is wanted. */
+  shed(): void {
+    this.shedding = true;
+    this.wakeIfIdle();
   }
 
   /** Ends the connection now; `done` settles even if a handler never returns. */
@@ -162,14 +212,16 @@ class Connection {
       }
       if (ev.kind === 'end') {
         if (head === undefined) return;
+        this.answering = true;
         const keepGoing = await this.answer(head);
+        this.answering = false;
         head = undefined;
         if (!keepGoing) return;
         continue;
       }
       // More bytes needed: wait for them, within the deadline of the phase we are in.
       const phase = this.parser.phase;
-      if (phase === 'idle' && this.draining()) return this.finish();
+      if (phase === 'idle' && (this.draining() || this.shedding)) return this.finish();
       const deadline =
         phase === 'body' ? bodyStart + t.bodyTimeoutMs
         : phase === 'head' || this.served === 0 ? this.requestStart + t.headerTimeoutMs

@@ -188,6 +188,34 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
     });
   });
 
+  describe('a fair share of connections', () => {
+    it('one client opening 300 idle connections keeps 256 (the per-source share), the rest are refused, and another client is served meanwhile', { timeout: 60_000 }, async () => {
+      // Opens N connections, waits, reports how many the server closed on it, then lets go of all of them.
+      const HOLD = String.raw`
+const net = require('node:net');
+const [host, port, n, ms] = process.argv.slice(1).map((v, i) => i === 0 ? v : Number(v));
+let connected = 0, closed = 0;
+const socks = [];
+for (let i = 0; i < n; i++) {
+  const s = net.connect(port, host);
+  s.on('connect', () => { connected++; });
+  s.on('error', () => {});
+  s.on('close', () => { closed++; });
+  socks.push(s);
+}
+setTimeout(() => { console.log(JSON.stringify({ connected, closed })); for (const s of socks) s.destroy(); process.exit(0); }, ms);
+`;
+      const holder = lab.inPeer(['node', '-e', HOLD, need(addr, 'the DHCP address'), String(HTTP_PORT), '300', '4000'], 20_000);
+      await new Promise((r) => setTimeout(r, 2000));
+      // From the bridge's side (192.168.77.2), another source: served while the peer holds its share.
+      const other = await lab.inLab(['curl', '-s', '--max-time', '5', '-w', '\n%{http_code}', `${base()}/?user=john&password=password`]);
+      expect(other.stdout, other.stderr).toBe('hello john!\n\n200');
+      const res = JSON.parse((await holder).stdout.trim().split('\n').at(-1) ?? '{}') as { connected?: number; closed?: number };
+      expect(res.connected, JSON.stringify(res)).toBe(300);
+      expect(res.closed, JSON.stringify(res)).toBe(300 - 256);
+    });
+  });
+
   describe('echo (RFC 862) on port 7', () => {
     it('a 2 MB round trip is byte-exact', { timeout: 90_000 }, async () => {
       const size = 2 * 1024 * 1024;

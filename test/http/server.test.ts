@@ -188,13 +188,72 @@ describe('HttpServer over a ByteStream', () => {
     expect(stream.closed).toBe(true);
   });
 
-  it('aborts a connection past maxConnections at once', async () => {
-    const { server, stream } = setup(echoPath, { maxConnections: 1 });
+  it('at maxConnections with none idle, aborts the newcomer at once', async () => {
+    let release: () => void = () => {};
+    const slow: RequestHandler = async () => {
+      await new Promise<void>((r) => (release = r));
+      return { status: 200, body: 'ok\n' };
+    };
+    const { server, stream } = setup(slow, { maxConnections: 1 });
+    stream.send(GET('/'));
+    await settle();
     const second = new MemoryStream();
     await server.serve(second);
     expect(second.aborted).toBe(true);
     expect(stream.aborted).toBe(false);
     expect(server.connections).toBe(1);
+    release();
+  });
+
+  it('at maxConnections, a newcomer takes the place of the connection idle the longest, closed gracefully', async () => {
+    const timers = new ManualTimers();
+    const server = new HttpServer(echoPath, timers, { maxConnections: 2 });
+    const first = new MemoryStream();
+    const second = new MemoryStream();
+    void server.serve(first);
+    timers.advance(1000);
+    void server.serve(second);
+    await settle();
+    first.send(GET('/'));
+    await settle(); // the first answered at 1000 ms; the second has waited since 1000 ms too, but came later
+    timers.advance(1000);
+    second.send(GET('/'));
+    await settle(); // now the first has been idle the longer (since 1000 ms, the second since 2000 ms)
+    const third = new MemoryStream();
+    void server.serve(third);
+    await settle();
+    expect(first.closed).toBe(true);
+    expect(first.aborted).toBe(false);
+    expect(second.closed).toBe(false);
+    expect(third.aborted).toBe(false);
+    third.send(GET('/x'));
+    await settle();
+    expect(third.text).toContain('path=/x');
+    expect(server.shed).toBe(1);
+    expect(server.connections).toBe(2);
+  });
+
+  it('holds one source address to maxConnectionsPerSource; others still get in', async () => {
+    const timers = new ManualTimers();
+    const server = new HttpServer(echoPath, timers, { maxConnectionsPerSource: 2 });
+    const mine = [new MemoryStream(), new MemoryStream(), new MemoryStream()];
+    for (const m of mine) void server.serve(m);
+    await settle();
+    expect(mine.map((m) => m.aborted)).toEqual([false, false, true]);
+    expect(server.refusedPerSource).toBe(1);
+    const other = new MemoryStream();
+    Object.assign(other, { remote: { address: '198.51.100.9', port: 40001 } });
+    void server.serve(other);
+    other.send(GET('/o'));
+    await settle();
+    expect(other.text).toContain('path=/o');
+    // One of them gone: its source has room again.
+    mine[0]?.end();
+    await settle();
+    const again = new MemoryStream();
+    void server.serve(again);
+    await settle();
+    expect(again.aborted).toBe(false);
   });
 
   it('shuts down: idle connections close now, a request in flight is answered with connection: close', async () => {
