@@ -27,8 +27,8 @@ import { StackDriver } from './driver.ts';
 import { defaultIpv6SecretPath, loadIpv6Secret } from './ipv6-secret.ts';
 import { describeConfig, type DhcpStateStore, type Stack, type StackIpv6Options, type StackOptions, type StateStore } from './stack.ts';
 
-/** How long shutdown waits for the DHCP release and the last FINs to get out. */
-const RELEASE_GRACE_MS = 1000;
+/** How long shutdown waits for the DHCP release to leave and every connection to close (CLOSED or TIME_WAIT); then resets. */
+const STOP_GRACE_MS = 1000;
 
 export interface DirectStack {
   stack: Stack;
@@ -192,7 +192,7 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
     addressed: () => (stack.ipv4.config !== undefined ? Promise.resolve() : new Promise<void>((resolve) => addressWaiters.push(resolve))),
     listening: () => [...ports].sort((a, b) => a - b),
     deviceLost,
-    stop: () => driver.stop(RELEASE_GRACE_MS),
+    stop: () => driver.stop(STOP_GRACE_MS),
   };
 }
 

@@ -88,8 +88,9 @@ export class StackDriver {
   }
 
   /**
-   * Clean shutdown: the stack says goodbye (DHCP release), frames still waiting on ARP get up to
-   * `graceMs` to leave, then the device is closed.
+   * Clean shutdown: the stack says goodbye (DHCP release, a FIN on every connection), frames waiting on ARP and
+   * connections closing get up to `graceMs` (until CLOSED or TIME_WAIT), what is left is reset, then the device
+   * is closed.
    */
   async stop(graceMs: number): Promise<void> {
     if (!this.running) return;
@@ -99,6 +100,9 @@ export class StackDriver {
     while (this.stack.busy && this.timers.now() < until) {
       await new Promise<void>((r) => this.timers.setTimer(Math.min(50, until - this.timers.now()), r));
     }
+    // What did not close within the grace is reset, so that no peer is left waiting on a connection gone.
+    this.stack.abandon(this.timers.now());
+    this.flush();
     this.running = false;
     this.timer?.cancel();
     this.timer = undefined;

@@ -380,11 +380,21 @@ export class Stack {
     this.dhcp?.release(now);
     this.dhcp6?.release(now);
     this.settleAddressing(now);
+    this.tcp.closeAll();
   }
 
-  /** True while something queued still waits to go out (an address being resolved). */
+  /**
+   * True while a shutdown still has something to wait for: frames waiting on ARP, or a connection not yet
+   * CLOSED or in TIME_WAIT (our FIN unacknowledged, or the peer's still to come).
+   */
   get busy(): boolean {
-    return this.arp.pendingAddresses > 0;
+    return this.arp.pendingAddresses > 0 || this.tcp.stillOpen > 0;
+  }
+
+  /** The shutdown's grace is over: connections still open are reset, and the resets go out now. */
+  abandon(now: number): void {
+    this.tcp.abortAll();
+    this.poll(now);
   }
 
   private bind(lease: Lease, now: number): void {

@@ -108,6 +108,23 @@ export class Tcp implements TcpHost {
     return this.conns.values();
   }
 
+  /** A shutdown: every connection closes (its FIN after what is queued, RFC 9293 §3.10.4 CLOSE). */
+  closeAll(): void {
+    for (const c of [...this.conns.values()]) if (c.state !== 'TIME_WAIT' && c.state !== 'CLOSED') c.close();
+  }
+
+  /** Connections neither CLOSED nor in TIME_WAIT: what a shutdown waits for. */
+  get stillOpen(): number {
+    let n = 0;
+    for (const c of this.conns.values()) if (c.state !== 'TIME_WAIT' && c.state !== 'CLOSED') n++;
+    return n;
+  }
+
+  /** A shutdown's grace is over: what is still open is reset (its RST leaves with the next poll). */
+  abortAll(): void {
+    for (const c of [...this.conns.values()]) if (c.state !== 'TIME_WAIT') c.abort();
+  }
+
   listen(port: number, accept: (conn: TcpConnection) => void, opts: ListenOptions = {}): TcpListener {
     if (this.listeners.has(port)) throw new Error(`TCP port ${port} is already listening`);
     const { backlog = this.config.maxSynBacklog, ...choices } = opts;

@@ -147,6 +147,30 @@ describe('data transfer between two stacks', () => {
     expect(sha(got)).toBe(sha(data));
   });
 
+  it('a stopping stack closes every connection with a FIN, waits until they are CLOSED or TIME_WAIT, and resets what is left', async () => {
+    const { net, client, server } = await pair();
+    // A second connection whose peer will never close its side.
+    const servers: TcpSocket[] = [];
+    net.a.tcp.listen(81, (c) => servers.push(new TcpSocket(c)));
+    const stubborn = new TcpSocket(net.b.tcp.connect(OUR_IP, 81));
+    net.run();
+    await stubborn.established();
+    net.a.stop(net.now);
+    net.run();
+    expect(net.a.busy).toBe(true); // both FINs out (and acknowledged): FIN_WAIT_2, the peers' FINs still to come
+    expect(client.conn.state).toBe('CLOSE_WAIT');
+    expect(stubborn.conn.state).toBe('CLOSE_WAIT');
+    client.conn.close(); // this peer answers with its FIN: TIME_WAIT on our side
+    net.run();
+    expect(server.conn.state).toBe('TIME_WAIT');
+    expect(net.a.busy).toBe(true); // the other is still open
+    net.a.abandon(net.now); // the grace is over
+    net.run();
+    expect(stubborn.conn.state).toBe('CLOSED'); // reset, not left waiting
+    expect(net.b.counters.get('tcp.rx_reset')).toBe(1);
+    expect(net.a.busy).toBe(false);
+  });
+
   it('puts reordered segments back in order, acknowledging out-of-order data at once', async () => {
     // The sender counts duplicates (RFC 6675): on this wire time stands still while a segment is held, and to
     // RACK a segment missing past a round trip of 0 ms is lost (its reordering window: rack.test.ts).
