@@ -94,7 +94,7 @@ const scratch = new Uint8Array(16);
 const scratchView = new DataView(scratch.buffer);
 
 export function readIpv6(b: Uint8Array, off: number): Ipv6Addr {
-  scratch.set(b.subarray(off, off + 16));
+  for (let i = 0; i < 16; i++) scratch[i] = b[off + i] ?? 0;
   return (scratchView.getBigUint64(0) << 64n) | scratchView.getBigUint64(8);
 }
 

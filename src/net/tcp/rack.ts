@@ -79,9 +79,9 @@ export class RackState {
       this.splitAt(end);
       let covered = seq;
       const order = ++this.sends;
-      for (const t of this.log) {
-        if (seqLe(t.end, seq)) continue;
-        if (seqGe(t.start, end)) break;
+      for (let i = this.firstEndingAfter(seq); i < this.log.length; i++) {
+        const t = this.log[i];
+        if (t === undefined || seqGe(t.start, end)) break;
         t.at = now;
         t.order = order;
         t.retransmitted = true;

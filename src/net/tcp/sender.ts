@@ -97,8 +97,8 @@ export class TcpSender extends SendSequence implements ProbeSender {
   /** The timers this part runs: retransmission and persist. */
   get rtoDeadline(): number | undefined { return this.rtoAt; }
   get persistDeadline(): number | undefined { return this.persist.deadline; }
-  /** The tail loss probe, and the loss recovery's own timer (RACK's reordering timer). */
-  get probeDeadline(): number | undefined { return earliest(this.tlp.deadline, this.recovery.deadline); }
+  /** The tail loss probe, and the loss recovery's own timer (RACK's reordering timer, only while data is out). */
+  get probeDeadline(): number | undefined { return earliest(this.tlp.deadline, this.inFlight ? this.recovery.deadline : undefined); }
 
   /** The payload a full segment carries: the peer's MSS less our option overhead. */
   get smss(): number { return Math.min(this.sndMss, this.pathMss) - (this.tsOk ? TS_OPTION_BYTES : 0); }
