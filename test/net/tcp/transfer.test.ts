@@ -6,7 +6,8 @@ import { ipv4Pseudo } from '../../../src/net/checksum.ts';
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { byteStreamToDuplex } from '../../../src/net/duplex.ts';
+import { systemTimers } from '../../../src/clock.ts';
+import { StackSocket } from '../../../src/net/duplex.ts';
 import { TcpSocket } from '../../../src/net/tcp/tcp-socket.ts';
 import { ACK, FIN, RST, SYN } from '../../../src/net/tcp/tcp-wire.ts';
 import { parseTcp } from '../../../src/net/tcp/tcp-wire.ts';
@@ -342,7 +343,7 @@ describe('data transfer between two stacks', () => {
       res.setHeader('content-type', 'text/plain');
       res.end(`node:http says hi to ${req.url ?? ''}\n`);
     });
-    net.a.tcp.listen(80, (c) => server.emit('connection', byteStreamToDuplex(new TcpSocket(c))));
+    net.a.tcp.listen(80, (c) => server.emit('connection', new StackSocket(c, { timers: systemTimers })));
     const client = new TcpSocket(net.b.tcp.connect(OUR_IP, 80));
     net.run();
     await client.established();
