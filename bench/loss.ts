@@ -7,7 +7,7 @@
 //
 //   npm run bench -- --loss-only [--loss-seeds N] [--loss-mb N]       (root)
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -213,6 +213,7 @@ export async function lossSection(o: LossOptions, log: (l: string) => void): Pro
   const name = `mloss-${randomBytes(3).toString('hex')}`;
   const linuxNs = `${name}-lin`;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'mloss-'));
+  chmodSync(tmp, 0o755); // the services drop to nobody once started, and read the users from here
   const samples: LossSample[] = [];
   const requests: RequestSample[] = [];
   writeFileSync(path.join(tmp, 'alice'), 'secret\n');

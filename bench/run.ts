@@ -4,7 +4,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -443,6 +443,7 @@ async function main(): Promise<void> {
 
   const name = `mbench-${randomBytes(3).toString('hex')}`;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'mbench-'));
+  chmodSync(tmp, 0o755); // the services drop to nobody once started, and read the users from here
   const dataDir = path.join(tmp, 'data');
   mkdirSync(dataDir);
   for (let i = 0; i < USERS; i++) writeFileSync(path.join(dataDir, `u${i}`), `${PASSWORD}\n`);

@@ -10,6 +10,9 @@
 //   writeVnet(fd, frame, flags, gsoType, hdrLen, gsoSize, csumStart, csumOffset) -> n | -errno
 //                                                 a virtio_net_hdr and the frame in one writev(2), so a TCP
 //                                                 super-segment (TSO) or a partial checksum reaches the kernel
+//   lockDown() -> capsDropped                     for the privilege drop (src/privileges.ts): sets no_new_privs
+//                                                 and empties the capability bounding set of the calling
+//                                                 thread, so that no later execve can gain privileges
 //
 // Ring layout (all int32, little-endian): ctrl[0] HEAD, ctrl[1] TAIL (byte positions, free-running modulo
 // 2^32), ctrl[2] SLEEPING (the main thread sets 1 before it sleeps), ctrl[3] READ_ERRNO, ctrl[4] FULL_WAITS,
@@ -32,6 +35,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -324,6 +328,20 @@ static napi_value write_vnet(napi_env env, napi_callback_info info) {
   return result_of(env, n < 0 ? n : n - (ssize_t)sizeof h);
 }
 
+static napi_value lock_down(napi_env env, napi_callback_info info) {
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return throw_errno(env, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
+  // Every capability the kernel knows, from CAP_CHOWN (0) up to the first it rejects.
+  uint32_t dropped = 0;
+  for (int cap = 0; cap < 64; cap++) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return throw_errno(env, "prctl(PR_CAPBSET_DROP)", errno);
+    dropped++;
+  }
+  napi_value result;
+  napi_create_uint32(env, dropped, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, open_tap, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -331,6 +349,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stopReader", NULL, stop_reader, NULL, NULL, NULL, napi_enumerable, NULL},
       {"write", NULL, write_frame, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeVnet", NULL, write_vnet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lockDown", NULL, lock_down, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value vnet_size;

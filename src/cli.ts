@@ -11,6 +11,7 @@ import { ipv6ToString, isIpv6LinkLocal, isIpv6Multicast, parseIpv4, parseIpv6, p
 import { parseFaultSpec, type FaultSpec } from './net/fault-device.ts';
 import type { AcdMode } from './arp/acd.ts';
 import type { TapBinding } from './net/tap-device.ts';
+import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from './tls/tls-terminator.ts';
 import { isLogFormat, isLogLevel, type LogFormat, type LogLevel } from './log.ts';
 
 export type StackKind = 'socket' | 'direct';
@@ -59,7 +60,26 @@ export interface Config {
   tcpRecovery?: LossRecoveryName | undefined;
   /** `--tcp-ecn`: ECN (RFC 3168), default passive. */
   tcpEcn?: EcnMode | undefined;
+  /** HTTPS beside (or, with `only`, instead of) plain HTTP: `--tls-cert`, `--tls-key`, `--tls-port`, `--tls-only`. */
+  tls?: TlsConfig | undefined;
+  /**
+   * `--user`: the user the process becomes once the TAP is open and the ports are bound (started as root: default
+   * nobody; 'root' keeps root). Not given and not root: nothing to drop.
+   */
+  user?: string | undefined;
 }
+
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  port: number;
+  /** No plain-HTTP port at all. */
+  only: boolean;
+  handshakeTimeoutMs: number;
+}
+
+/** `--tls-port`'s default. */
+export const DEFAULT_TLS_PORT = 8443;
 
 export type Ipv6Mode = { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number; gateway?: Ipv6Addr | undefined };
 
@@ -109,6 +129,17 @@ Direct stack (needs root or CAP_NET_ADMIN):
   --tcp-recovery rack|sack|newreno  TCP loss detection with a SACK peer: rack (RFC 8985 RACK-TLP, by
                            time; default), sack (RFC 6675, DupThresh) or newreno (SACK unused)
   --tcp-ecn off|passive|on  ECN (RFC 3168): passive (default) when the peer asks, on to ask too, off never
+
+HTTPS (both stacks; TLS 1.2 and 1.3, ALPN http/1.1):
+  --tls-cert FILE        the server certificate (PEM; the chain after it), with --tls-key
+  --tls-key FILE         its private key (PEM); both are read again on SIGHUP
+  --tls-port N           the HTTPS port (default: 8443)
+  --tls-only             no plain-HTTP port: the service only on --tls-port
+  --tls-handshake-timeout MS  a client's time to finish its handshake (default: 10000)
+
+Privileges:
+  --user NAME            the user to run as once the TAP is open and the ports are bound (default when
+                           started as root: nobody); no capabilities are kept; root keeps root (warned)
 
 Socket stack:
   --listen ADDR          address to listen on (default: 0.0.0.0)
@@ -171,6 +202,12 @@ export function parseCli(argv: readonly string[]): CliResult {
         'tcp-recovery': { type: 'string' },
         'tcp-ecn': { type: 'string' },
         'metrics-port': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-port': { type: 'string' },
+        'tls-only': { type: 'boolean' },
+        'tls-handshake-timeout': { type: 'string' },
+        user: { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -205,6 +242,12 @@ export function parseCli(argv: readonly string[]): CliResult {
   if (metricsPort !== undefined && metricsPort === port) return { kind: 'error', message: `--metrics-port ${metricsRaw} is the service's --port` };
   if (metricsPort !== undefined && metricsPort === echoPort) return { kind: 'error', message: `--metrics-port ${metricsRaw} is the --echo-port` };
   if (metricsPort !== undefined && metricsPort === chargenPort) return { kind: 'error', message: `--metrics-port ${metricsRaw} is the --chargen-port` };
+  const tls = parseTls(v, [
+    [port, '--port'], [echoPort, '--echo-port'], [chargenPort, '--chargen-port'], [metricsPort, '--metrics-port'],
+  ]);
+  if (!tls.ok) return { kind: 'error', message: tls.message };
+  const user = v.user;
+  if (user !== undefined && !/^[a-z_][a-z0-9_.-]{0,31}\$?$|^[0-9]{1,10}$/i.test(user)) return { kind: 'error', message: `--user must be a user name or a numeric uid, not '${user}'` };
   const logLevel = v['log-level'];
   if (logLevel !== undefined && !isLogLevel(logLevel)) return { kind: 'error', message: `--log-level must be debug, info, warn or error, not '${logLevel}'` };
   const logFormat = v['log-format'];
@@ -262,9 +305,40 @@ export function parseCli(argv: readonly string[]): CliResult {
     kind: 'run',
     config: {
       stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, chargenPort, fault, dhcpState, acd,
-      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid, tcpCc, tcpRecovery, tcpEcn,
+      logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid, tcpCc, tcpRecovery, tcpEcn, tls: tls.value, user,
     },
   };
+}
+
+/** The TLS flags: a certificate and a key together, a port of its own, and the rest only with them. */
+function parseTls(
+  v: { 'tls-cert'?: string | undefined; 'tls-key'?: string | undefined; 'tls-port'?: string | undefined; 'tls-only'?: boolean | undefined; 'tls-handshake-timeout'?: string | undefined },
+  taken: ReadonlyArray<readonly [number | undefined, string]>,
+): Result<TlsConfig | undefined> {
+  const cert = v['tls-cert'];
+  const key = v['tls-key'];
+  if (cert === undefined && key === undefined) {
+    for (const f of ['tls-port', 'tls-only', 'tls-handshake-timeout'] as const) {
+      if (v[f] !== undefined) return { ok: false, message: `--${f} needs --tls-cert and --tls-key` };
+    }
+    return { ok: true, value: undefined };
+  }
+  if (cert === undefined || cert === '') return { ok: false, message: '--tls-key needs --tls-cert FILE too' };
+  if (key === undefined || key === '') return { ok: false, message: '--tls-cert needs --tls-key FILE too' };
+  const rawPort = v['tls-port'];
+  const port = rawPort === undefined ? DEFAULT_TLS_PORT : parsePort(rawPort);
+  if (port === undefined) return { ok: false, message: `--tls-port must be a whole number from 1 to 65535, not '${rawPort ?? ''}'` };
+  const only = v['tls-only'] === true;
+  for (const [p, flag] of taken) {
+    // With --tls-only the plain port is not opened: only the other services can clash.
+    if (p === port && !(only && flag === '--port')) return { ok: false, message: `--tls-port ${port} is the ${flag}` };
+  }
+  const rawTimeout = v['tls-handshake-timeout'];
+  const handshakeTimeoutMs = rawTimeout === undefined ? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS : Number(rawTimeout);
+  if (!/^[0-9]+$/.test(rawTimeout ?? '0') || !(handshakeTimeoutMs >= 100 && handshakeTimeoutMs <= 600_000)) {
+    return { ok: false, message: `--tls-handshake-timeout must be milliseconds from 100 to 600000, not '${rawTimeout ?? ''}'` };
+  }
+  return { ok: true, value: { certFile: cert, keyFile: key, port, only, handshakeTimeoutMs } };
 }
 
 /** `--ipv6`: auto, off, or a static ADDRESS/PREFIX (a unicast address, not link-local, prefix 1–128). */

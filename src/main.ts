@@ -13,7 +13,10 @@ import { serveChargen } from './app/chargen.ts';
 import { serveEcho } from './app/echo.ts';
 import { createAuthService } from './service.ts';
 import type { ByteStream } from './net/byte-stream.ts';
-import { listenSockets, type SocketListener } from './socket-adapter.ts';
+import type { TcpListener } from './net/tcp/tcp.ts';
+import { listenKernelSockets, listenSockets, type SocketListener } from './socket-adapter.ts';
+import { dropPrivileges, PrivilegeError } from './privileges.ts';
+import { TlsConfigError, TlsTerminator } from './tls/tls-terminator.ts';
 import { processInfo, renderDirectStatus, renderSocketStatus } from './status.ts';
 
 /** How long in-flight requests may take to finish after SIGINT/SIGTERM. */
@@ -83,6 +86,49 @@ async function metricsServer(sources: MetricsSources, log: AppLogger): Promise<H
   });
 }
 
+/** The TLS terminator for --tls-cert/--tls-key (a certificate that cannot be used stops the start), reloaded on SIGHUP. */
+function startTls(config: Config, log: AppLogger): TlsTerminator | undefined {
+  const c = config.tls;
+  if (c === undefined) return undefined;
+  let tls: TlsTerminator;
+  try {
+    tls = new TlsTerminator({ certFile: c.certFile, keyFile: c.keyFile, handshakeTimeoutMs: c.handshakeTimeoutMs, timers: systemTimers, log });
+  } catch (err) {
+    if (err instanceof TlsConfigError) fail(err.message);
+    throw err;
+  }
+  log.info(`TLS: certificate ${tls.certificate.subject}, valid until ${tls.certificate.notAfter}`);
+  process.on('SIGHUP', () => {
+    try {
+      tls.reload();
+      log.info(`SIGHUP: TLS certificate reloaded: ${tls.certificate.subject}, valid until ${tls.certificate.notAfter}; open connections keep theirs`);
+    } catch (err) {
+      log.error(`SIGHUP: TLS reload failed, the certificate in use stays: ${message(err)}`);
+    }
+  });
+  return tls;
+}
+
+/** Root no more once everything that needs it is done (see src/privileges.ts); a drop that cannot be done stops the start. */
+function lowerPrivileges(config: Config, log: AppLogger, state?: { dir: string; ours: boolean }): void {
+  try {
+    const out = dropPrivileges({
+      user: config.user,
+      owned: state?.ours === true ? [state.dir] : [],
+      writable: state === undefined ? [] : [state.dir],
+      readable: [config.data],
+      rereadable: config.tls === undefined ? [] : [config.tls.certFile, config.tls.keyFile],
+    });
+    for (const w of out.warnings) log.warn(`warning: ${w}`);
+    if (out.kind === 'dropped') {
+      log.info(`privileges: now ${out.user.name} (uid ${out.user.uid}, gid ${out.user.gid}), no capabilities (bounding set of ${out.capsDropped} emptied), no_new_privs`);
+    }
+  } catch (err) {
+    if (err instanceof PrivilegeError) fail(err.message);
+    throw err;
+  }
+}
+
 async function runSocket(config: Config, log: AppLogger): Promise<void> {
   const service = await createAuthService(config.data, systemTimers, log).catch((err: unknown) => fail(message(err)));
   const listen = (port: number, serve: (s: ByteStream) => void): Promise<SocketListener> =>
@@ -93,11 +139,21 @@ async function runSocket(config: Config, log: AppLogger): Promise<void> {
       if (code === 'EADDRNOTAVAIL') fail(`${config.listen} is not an address of this host`);
       fail(message(err));
     });
-  const listeners = [await listen(config.port, (stream) => void service.http.serve(stream))];
-  const first = listeners[0];
-  log.info(
-    `auth service on http://${first?.address.address ?? config.listen}:${first?.address.port ?? config.port}/ (stack socket, ${service.users} users in ${config.data})`,
-  );
+  const tls = startTls(config, log);
+  const listeners: SocketListener[] = [];
+  if (config.tls?.only !== true) {
+    const plain = await listen(config.port, (stream) => void service.http.serve(stream));
+    listeners.push(plain);
+    log.info(`auth service on http://${plain.address.address}:${plain.address.port}/ (stack socket, ${service.users} users in ${config.data})`);
+  }
+  if (tls !== undefined && config.tls !== undefined) {
+    const port = config.tls.port;
+    const secure = await listenKernelSockets(config.listen, port, (sock) => tls.accept(sock, (stream) => void service.http.serve(stream))).catch((err: unknown) =>
+      fail(`cannot listen on TLS port ${port}: ${message(err)}`),
+    );
+    listeners.push(secure);
+    log.info(`auth service on https://${secure.address.address}:${secure.address.port}/ (stack socket, TLS, ${service.users} users in ${config.data})`);
+  }
   if (config.echoPort !== undefined) {
     listeners.push(await listen(config.echoPort, (stream) => void serveEcho(stream)));
     log.info(`echo service on TCP port ${config.echoPort}`);
@@ -108,18 +164,19 @@ async function runSocket(config: Config, log: AppLogger): Promise<void> {
   }
   const servers = [service.http];
   if (config.metricsPort !== undefined) {
-    const metrics = await metricsServer({ responses: service.responses }, log);
+    const metrics = await metricsServer({ responses: service.responses, tls }, log);
     servers.push(metrics);
     listeners.push(await listen(config.metricsPort, (stream) => void metrics.serve(stream)));
     log.info(`metrics on http://${config.listen}:${config.metricsPort}/metrics`);
   }
+  lowerPrivileges(config, log);
   onSignals(
     log,
     () => Promise.all([...listeners.map((l) => l.close()), ...servers.map((s) => s.shutdown(SHUTDOWN_GRACE_MS))]),
     () =>
       renderSocketStatus({
         listening: listeners.map((l) => l.address),
-        http: { connections: service.http.connections, responses: service.responses },
+        http: { connections: service.http.connections, responses: service.responses, tls },
         process: processInfo(),
       }),
   );
@@ -136,8 +193,16 @@ async function runDirect(config: Config, log: AppLogger): Promise<void> {
   }
   const d = direct;
   // Nagle off for HTTP, as node:http does: a response is written whole, and pipelined answers must not wait.
-  const listeners = [d.listen(config.port, (s) => service.http.serve(s), { noDelay: true })];
-  log.info(`auth service on TCP port ${config.port} (stack direct, ${service.users} users in ${config.data})`);
+  const tls = startTls(config, log);
+  const listeners: TcpListener[] = [];
+  if (config.tls?.only !== true) {
+    listeners.push(d.listen(config.port, (s) => service.http.serve(s), { noDelay: true }));
+    log.info(`auth service on TCP port ${config.port} (stack direct, ${service.users} users in ${config.data})`);
+  }
+  if (tls !== undefined && config.tls !== undefined) {
+    listeners.push(d.listenSockets(config.tls.port, (sock) => tls.accept(sock, (stream) => void service.http.serve(stream)), { noDelay: true }));
+    log.info(`auth service over TLS on TCP port ${config.tls.port} (stack direct, ${service.users} users in ${config.data})`);
+  }
   if (config.echoPort !== undefined) {
     listeners.push(d.listen(config.echoPort, serveEcho));
     log.info(`echo service on TCP port ${config.echoPort}`);
@@ -150,13 +215,14 @@ async function runDirect(config: Config, log: AppLogger): Promise<void> {
   if (config.metricsPort !== undefined) {
     // On our own TCP, next to the service: what is measured is also what carries the scrape.
     const metrics = await metricsServer(
-      { direct: { stack: d.stack, traffic: d.traffic, now: () => systemTimers.now() }, responses: service.responses },
+      { direct: { stack: d.stack, traffic: d.traffic, now: () => systemTimers.now() }, responses: service.responses, tls },
       log,
     );
     servers.push(metrics);
     listeners.push(d.listen(config.metricsPort, (s) => metrics.serve(s), { noDelay: true }));
     log.info(`metrics on TCP port ${config.metricsPort} (GET /metrics)`);
   }
+  lowerPrivileges(config, log, { dir: d.stateDir, ours: d.stateDirOurs });
   const shutdown = onSignals(
     log,
     async () => {
@@ -174,7 +240,7 @@ async function runDirect(config: Config, log: AppLogger): Promise<void> {
         now: systemTimers.now(),
         listening: d.listening(),
         traffic: d.traffic,
-        http: { connections: service.http.connections, responses: service.responses },
+        http: { connections: service.http.connections, responses: service.responses, tls },
         process: processInfo(),
       }),
   );

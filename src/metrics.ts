@@ -6,6 +6,7 @@
 // connection table, the DHCP lease, responses by status): nothing is counted twice and nothing on the data path
 // knows about metrics. Counters copied this way stay monotonic because their sources only ever grow.
 
+import type { TlsStats } from './tls/tls-terminator.ts';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { leaseEnd } from './dhcp/dhcpv6-lease.ts';
 import type { DeviceTraffic } from './stack/direct-stack.ts';
@@ -30,6 +31,8 @@ export interface MetricsSources {
   direct?: StackSource | undefined;
   /** The auth service's responses by status (src/service.ts). */
   responses?: ReadonlyMap<number, number> | undefined;
+  /** HTTPS's handshakes and failures (src/tls/tls-terminator.ts), when on. */
+  tls?: TlsStats | undefined;
   /** prom-client's process and Node.js metrics (process_resident_memory_bytes…); on unless false. */
   defaultMetrics?: boolean;
 }
@@ -51,8 +54,35 @@ export function createMetricsRegistry(sources: MetricsSources): Registry {
       },
     });
   }
+  if (sources.tls !== undefined) registerTls(registry, sources.tls);
   if (sources.direct !== undefined) registerStack(registry, sources.direct);
   return registry;
+}
+
+function registerTls(registry: Registry, tls: TlsStats): void {
+  const byLabel = (name: string, help: string, label: string, read: () => ReadonlyMap<string, number>): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, n] of read()) this.inc({ [label]: value }, n);
+      },
+    });
+  };
+  byLabel('auth_tls_handshakes_total', 'TLS handshakes completed, by protocol version.', 'version', () => tls.versions);
+  byLabel('auth_tls_handshake_failures_total', 'TLS handshakes that failed, by reason (an OpenSSL error code, timeout, or closed when the peer left).', 'reason', () => tls.failureReasons);
+  new Counter({
+    name: 'auth_tls_certificate_reloads_total',
+    help: 'Successful reloads of the TLS certificate and key (SIGHUP).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(tls.reloads);
+    },
+  });
 }
 
 function registerStack(registry: Registry, src: StackSource): void {

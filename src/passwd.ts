@@ -1,4 +1,5 @@
-// `npm run passwd -- USER [--data DIR]`: sets USER's password as an scrypt hash in DIR/USER (mode 0600).
+// `npm run passwd -- USER [--data DIR]`: sets USER's password as an scrypt hash in DIR/USER (mode 0640,
+// group the directory's: the service, once it has dropped root, reads it through that group).
 // On a terminal it asks twice without echo (raw mode: backspace and Ctrl-U edit, Ctrl-C aborts with 130);
 // otherwise it reads one line from stdin. The file is replaced atomically (a temp file in the same directory,
 // fsync, rename). Exit status: 0 written, 1 refused (empty or mismatching password, unreadable input, write
@@ -14,7 +15,7 @@ import { DEFAULT_SCRYPT_PARAMS, hashPassword } from './app/password-hash.ts';
 
 const USAGE = `Usage: npm run passwd -- USER [--data DIR]
 
-Sets USER's password: writes its scrypt hash to DIR/USER (default DIR: ./data), mode 0600,
+Sets USER's password: writes its scrypt hash to DIR/USER (default DIR: ./data), mode 0640 with DIR's group,
 replacing the file atomically. On a terminal the password is asked for twice, without echo;
 otherwise one line is read from stdin.
 
@@ -233,7 +234,10 @@ async function readPassword(user: string): Promise<string> {
 
 // --- Writing the file. ---
 
-/** Replaces `dir/name` with `content` atomically: temp file (0600) in `dir`, fsync, rename, fsync of `dir`. */
+/**
+ * Replaces `dir/name` with `content` atomically: temp file in `dir` (0600 while written; then 0640 and the
+ * directory's group, so that the service can read it as the user it drops to), fsync, rename, fsync of `dir`.
+ */
 async function writeFileAtomic(dir: string, name: string, content: string): Promise<string> {
   const target = path.join(dir, name);
   // A dot name: never a user of the store, even if we die before the rename.
@@ -243,6 +247,10 @@ async function writeFileAtomic(dir: string, name: string, content: string): Prom
     try {
       await fh.chmod(0o600); // whatever the umask
       await fh.writeFile(content);
+      // Readable by the directory's group (e.g. nogroup, for a service running as nobody), never by others.
+      const dirGid = (await fs.stat(dir)).gid;
+      if (process.getuid?.() === 0) await fh.chown(-1, dirGid);
+      await fh.chmod(0o640);
       await fh.sync();
     } finally {
       await fh.close();
@@ -294,7 +302,7 @@ async function main(argv: string[]): Promise<void> {
     throw new Exit(1, `cannot write ${path.join(store.dir, args.user)}: ${describe(err)}`);
   }
   const { ln, r, p } = DEFAULT_SCRYPT_PARAMS;
-  process.stdout.write(`wrote ${written} (scrypt ln=${ln},r=${r},p=${p}, mode 0600)\n`);
+  process.stdout.write(`wrote ${written} (scrypt ln=${ln},r=${r},p=${p}, mode 0640)\n`);
 }
 
 main(process.argv.slice(2)).then(

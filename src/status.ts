@@ -15,6 +15,7 @@
 import { leaseEnd } from './dhcp/dhcpv6-lease.ts';
 import type { DeviceTraffic } from './stack/direct-stack.ts';
 import { ipToString, ipv4ToString, ipv6ToString, isIpv4, macToString, type IpAddr } from './net/addr.ts';
+import type { TlsStats } from './tls/tls-terminator.ts';
 import type { Stack } from './stack/stack.ts';
 import { tcpStateOrder, type Endpoint, type TcpConnectionInfo } from './net/tcp/tcp-connection.ts';
 
@@ -35,6 +36,8 @@ export interface HttpInfo {
   connections: number;
   /** Its answers so far, by status. */
   responses: ReadonlyMap<number, number>;
+  /** HTTPS, when on. */
+  tls?: TlsStats | undefined;
 }
 
 export interface DirectStatusInput {
@@ -90,9 +93,16 @@ function processPart(p: ProcessInfo | undefined): string {
   return p === undefined ? '' : `, up ${formatDuration(p.uptimeMs)}, rss ${formatBytes(p.rssBytes)}`;
 }
 
-function httpLine(h: HttpInfo): string {
+function httpLines(h: HttpInfo): string[] {
   const answered = [...h.responses].sort(([a], [b]) => a - b).map(([status, n]) => `${status} x${n}`);
-  return `  HTTP: ${h.connections} open, answered ${answered.length === 0 ? 'nothing yet' : answered.join(', ')}`;
+  const line = `  HTTP: ${h.connections} open, answered ${answered.length === 0 ? 'nothing yet' : answered.join(', ')}`;
+  return h.tls === undefined ? [line] : [line, tlsLine(h.tls)];
+}
+
+function tlsLine(t: TlsStats): string {
+  const versions = [...t.versions].map(([v, n]) => `${v} x${n}`).join(', ');
+  const reasons = [...t.failureReasons].sort(([, a], [, b]) => b - a).map(([r, n]) => `${r} x${n}`).join(', ');
+  return `  TLS: ${t.handshakes} handshakes${versions === '' ? '' : ` (${versions})`}, ${t.failures} failed${reasons === '' ? '' : ` (${reasons})`}; certificate ${t.certificate.subject} until ${t.certificate.notAfter}, reloaded ${t.reloads}x`;
 }
 
 function endpoint(e: Endpoint): string {
@@ -192,7 +202,7 @@ export function renderDirectStatus(input: DirectStatusInput): string[] {
     out.push(`    ... and ${conns.length - tcpRows} more (${[...rest].map(([s, n]) => `${s} ${n}`).join(', ')})`);
   }
 
-  if (input.http !== undefined) out.push(httpLine(input.http));
+  if (input.http !== undefined) out.push(...httpLines(input.http));
 
   const counters = stack.counters.snapshot();
   const get = (n: string): number => counters[n] ?? 0;
@@ -214,6 +224,6 @@ export function renderDirectStatus(input: DirectStatusInput): string[] {
 export function renderSocketStatus(input: SocketStatusInput): string[] {
   const listening = input.listening.map((l) => `${l.address}:${l.port}`).join(' ');
   const out = [`status: stack socket, listening on ${listening === '' ? 'nothing' : listening}${processPart(input.process)}`];
-  if (input.http !== undefined) out.push(httpLine(input.http));
+  if (input.http !== undefined) out.push(...httpLines(input.http));
   return out;
 }

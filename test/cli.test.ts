@@ -252,3 +252,46 @@ describe('parseCli', () => {
     expect(errorOf(parseCli(['--stack', 'socket', '--gateway6', 'fe80::1']))).toMatch(/--gateway6 needs|--gateway6 is for the direct stack/);
   });
 });
+
+describe('parseCli: HTTPS and privileges', () => {
+  const tlsOf = (args: string[]) => {
+    const r = parseCli(args);
+    if (r.kind !== 'run') throw new Error(JSON.stringify(r));
+    return r.config.tls;
+  };
+
+  it('takes a certificate and a key, with 8443 and a 10 s handshake limit by default', () => {
+    expect(tlsOf(['--tls-cert', 'c.pem', '--tls-key', 'k.pem'])).toEqual({ certFile: 'c.pem', keyFile: 'k.pem', port: 8443, only: false, handshakeTimeoutMs: 10_000 });
+    expect(tlsOf(['--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-port', '443', '--tls-only', '--tls-handshake-timeout', '2500'])).toEqual({
+      certFile: 'c.pem', keyFile: 'k.pem', port: 443, only: true, handshakeTimeoutMs: 2500,
+    });
+    expect(tlsOf([])).toBeUndefined();
+  });
+
+  it.each([
+    [['--tls-cert', 'c.pem'], '--tls-cert needs --tls-key FILE too'],
+    [['--tls-key', 'k.pem'], '--tls-key needs --tls-cert FILE too'],
+    [['--tls-only'], '--tls-only needs --tls-cert and --tls-key'],
+    [['--tls-port', '8443'], '--tls-port needs --tls-cert and --tls-key'],
+    [['--tls-cert', 'c', '--tls-key', 'k', '--tls-port', '0'], "--tls-port must be a whole number from 1 to 65535, not '0'"],
+    [['--tls-cert', 'c', '--tls-key', 'k', '--tls-port', '8088'], '--tls-port 8088 is the --port'],
+    [['--tls-cert', 'c', '--tls-key', 'k', '--echo-port', '8443'], '--tls-port 8443 is the --echo-port'],
+    [['--tls-cert', 'c', '--tls-key', 'k', '--tls-handshake-timeout', '10'], "--tls-handshake-timeout must be milliseconds from 100 to 600000, not '10'"],
+    [['--tls-cert', 'c', '--tls-key', 'k', '--tls-handshake-timeout', '1e4'], "--tls-handshake-timeout must be milliseconds from 100 to 600000, not '1e4'"],
+    [['--user', 'no body'], "--user must be a user name or a numeric uid, not 'no body'"],
+  ])('%j is refused: %s', (args, message) => {
+    expect(errorOf(parseCli(args))).toBe(message);
+  });
+
+  it('--tls-only frees the plain port for --tls-port; --user takes a name or a uid', () => {
+    expect(tlsOf(['--tls-cert', 'c', '--tls-key', 'k', '--tls-only', '--tls-port', '8088'])?.port).toBe(8088);
+    for (const user of ['nobody', 'mirage-auth', '65534', 'root']) {
+      const r = parseCli(['--user', user]);
+      expect(r.kind === 'run' ? r.config.user : r).toBe(user);
+    }
+  });
+
+  it('the usage text names every new flag', () => {
+    for (const flag of ['--tls-cert', '--tls-key', '--tls-port', '--tls-only', '--tls-handshake-timeout', '--user']) expect(USAGE).toContain(flag);
+  });
+});

@@ -15,6 +15,8 @@ export interface TapNative {
   /** Frame bytes written after a virtio_net_hdr of these fields, or −errno. */
   writeVnet(fd: number, frame: Uint8Array, flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): number;
   readonly VNET_HDR_LEN: number;
+  /** no_new_privs set and the capability bounding set emptied (this thread); returns how many were dropped. */
+  lockDown(): number;
 }
 
 // <linux/if_tun.h> and <linux/virtio_net.h>
@@ -27,7 +29,7 @@ export const VIRTIO_NET_HDR_GSO_NONE = 0;
 export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
 export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
 
-const FUNCTIONS = ['open', 'startReader', 'stopReader', 'write', 'writeVnet'] as const;
+const FUNCTIONS = ['open', 'startReader', 'stopReader', 'write', 'writeVnet', 'lockDown'] as const;
 
 function isTapNative(mod: unknown): mod is TapNative {
   if (typeof mod !== 'object' || mod === null) return false;

@@ -1,6 +1,7 @@
 // `--stack direct`: our own stack on a TAP in a bridge. Builds the device (recorded to pcap when asked),
 // the stack and its driver, reports the boot in the original's words, and puts services on TCP ports.
 
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { acdOptionsFor } from '../arp/acd.ts';
 import type { Timers } from '../clock.ts';
@@ -8,7 +9,7 @@ import type { AcdMode } from '../arp/acd.ts';
 import type { Logger } from '../log.ts';
 import type { Dhcpv6Lease } from '../dhcp/dhcpv6-client.ts';
 import { dhcpv6LeaseFilePath, readDhcpv6LeaseFile, writeDhcpv6LeaseFile } from '../dhcp/dhcpv6-lease-file.ts';
-import { defaultLeaseFilePath, readLeaseFile, writeLeaseFile, type LeaseClocks } from '../dhcp/lease-file.ts';
+import { DEFAULT_LEASE_DIR, defaultLeaseFilePath, readLeaseFile, writeLeaseFile, type LeaseClocks } from '../dhcp/lease-file.ts';
 import { ipv4ToString, ipv6ToString, macToString, randomLocalMac, type Ipv4Config, type Ipv6Addr, type MacAddr } from '../net/addr.ts';
 import type { ByteStream } from '../net/byte-stream.ts';
 import type { DeviceOffloads, NetDevice, RxInfo } from '../net/device.ts';
@@ -22,6 +23,8 @@ import type { EcnMode } from '../net/tcp/ecn.ts';
 import { defaultTcpConfig } from '../net/tcp/tcp-config.ts';
 import type { TcpListener } from '../net/tcp/tcp.ts';
 import { TcpSocket } from '../net/tcp/tcp-socket.ts';
+import type { TcpConnection } from '../net/tcp/tcp-connection.ts';
+import { StackSocket } from '../net/duplex.ts';
 import type { Random } from '../random.ts';
 import { StackDriver } from './driver.ts';
 import { defaultIpv6SecretPath, loadIpv6Secret } from './ipv6-secret.ts';
@@ -36,8 +39,14 @@ export interface DirectStack {
   device: NetDevice;
   /** Frames and bytes through the TAP, both ways (for metrics and the status). */
   traffic: DeviceTraffic;
+  /** Where the DHCP leases and the IPv6 secret are kept (written to while the stack runs). */
+  stateDir: string;
+  /** The state directory is this service's own: the default one, or one that did not exist before this start. */
+  stateDirOurs: boolean;
   /** Serves each connection accepted on `port` with `serve`; `noDelay` turns Nagle off for them. */
   listen(port: number, serve: (stream: ByteStream) => Promise<void>, opts?: { noDelay?: boolean }): TcpListener;
+  /** The same, each connection handed over as a net.Socket-compatible StackSocket (for node:tls and node:http). */
+  listenSockets(port: number, onSocket: (socket: StackSocket) => void, opts?: { noDelay?: boolean; allowHalfOpen?: boolean }): TcpListener;
   /** Resolves once the interface has an address (at once if it has one). */
   addressed(): Promise<void>;
   /** The TCP ports listened on through `listen`, ascending. */
@@ -138,7 +147,9 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
   log.info(`Netif: plugging ${tap.name} into ${config.bridge} with mac ${macToString(mac)} (mtu ${tap.mtu})`);
   log.info(`TCP: ${config.tcpCc ?? defaultTcpConfig.congestionControl} congestion control, ${config.tcpRecovery ?? defaultTcpConfig.lossRecovery} loss recovery, ECN ${config.tcpEcn ?? defaultTcpConfig.ecn}`);
   let addressWaiters: Array<() => void> = [];
-  const ipv6 = config.ipv6 === undefined ? undefined : ipv6Options(config, mac, timers, log);
+  const stateDir = path.dirname(config.dhcpState ?? defaultLeaseFilePath(mac));
+  const stateDirOurs = stateDir === DEFAULT_LEASE_DIR || !existsSync(stateDir);
+  const ipv6 = config.ipv6 === undefined ? undefined : ipv6Options(config, mac, stateDir, timers, log);
   const options: Omit<StackOptions, 'wake'> = {
     mac, mtu: tap.mtu, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd, counters, offloads: tap.offloads, ipv6,
     tcp: { ...(config.tcpCc === undefined ? {} : { congestionControl: config.tcpCc }), ...(config.tcpRecovery === undefined ? {} : { lossRecovery: config.tcpRecovery }), ...(config.tcpEcn === undefined ? {} : { ecn: config.tcpEcn }) },
@@ -170,25 +181,35 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
   const stack = driver.stack;
   driver.start();
   const ports = new Set<number>();
+  const listenOn = (port: number, accept: (conn: TcpConnection) => void): TcpListener => {
+    const l = stack.tcp.listen(port, accept);
+    ports.add(port);
+    return {
+      port,
+      close: () => {
+        ports.delete(port);
+        l.close();
+      },
+    };
+  };
   return {
     stack,
     driver,
     device,
     traffic,
-    listen: (port, serve, opts = {}) => {
-      const l = stack.tcp.listen(port, (conn) => {
+    stateDir,
+    stateDirOurs,
+    listen: (port, serve, opts = {}) =>
+      listenOn(port, (conn) => {
         if (opts.noDelay !== undefined) conn.noDelay = opts.noDelay;
         void serve(new TcpSocket(conn));
-      });
-      ports.add(port);
-      return {
-        port,
-        close: () => {
-          ports.delete(port);
-          l.close();
-        },
-      };
-    },
+      }),
+    listenSockets: (port, onSocket, opts = {}) =>
+      listenOn(port, (conn) => {
+        const socket = new StackSocket(conn, { timers, allowHalfOpen: opts.allowHalfOpen ?? true });
+        if (opts.noDelay !== undefined) socket.setNoDelay(opts.noDelay);
+        onSocket(socket);
+      }),
     addressed: () => (stack.ipv4.config !== undefined ? Promise.resolve() : new Promise<void>((resolve) => addressWaiters.push(resolve))),
     listening: () => [...ports].sort((a, b) => a - b),
     deviceLost,
@@ -197,9 +218,8 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
 }
 
 /** IPv6's stack options: the stable-identifier secret from its file (made on first use), the static address. */
-function ipv6Options(config: DirectStackOptions, mac: MacAddr, timers: Timers, log: Logger): StackIpv6Options {
+function ipv6Options(config: DirectStackOptions, mac: MacAddr, stateDir: string, timers: Timers, log: Logger): StackIpv6Options {
   const iid = config.ipv6Iid ?? 'stable';
-  const stateDir = path.dirname(config.dhcpState ?? defaultLeaseFilePath(mac));
   let secret: Uint8Array = new Uint8Array(0);
   if (iid === 'stable') {
     const file = defaultIpv6SecretPath(stateDir, mac);

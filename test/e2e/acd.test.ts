@@ -12,13 +12,12 @@
 //
 // In CI (CI=true) nothing skips: without root, ip or dnsmasq the suite fails. Every namespace is removed.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  escapeRegExp, eventually, exitWithin, Lab, mustRun, need, prerequisites, sigterm, waitForStack, type KnownPid,
-} from './lab.ts';
+  escapeRegExp, eventually, exitWithin, Lab, mustRun, need, prerequisites, sigterm, waitForStack, type KnownPid, tempWithJohn } from './lab.ts';
 import { findDescendant, stopTree, waitForOutput, type Started } from './service-process.ts';
 
 const lab = new Lab('macd');
@@ -34,6 +33,7 @@ const BOUND = /DHCP offer received and bound to (192\.168\.77\.\d+) /;
 
 describe.skipIf(PREREQUISITES.skip)('address conflict detection and INIT-REBOOT in a lab (root, namespaces, dnsmasq)', () => {
   let tmp = '';
+  let data = '';
   let stateFile = '';
   const started: Started[] = [];
   const knownPids: KnownPid[] = [];
@@ -41,7 +41,7 @@ describe.skipIf(PREREQUISITES.skip)('address conflict detection and INIT-REBOOT 
   let addrB: string | undefined;
 
   function startStack(): Started {
-    const s = lab.startStack(['--bridge', 'br0', '--mac', MAC, '--dhcp-state', stateFile], STACK_LIFETIME_MS);
+    const s = lab.startStack(['--bridge', 'br0', '--mac', MAC, '--data', data, '--dhcp-state', stateFile], STACK_LIFETIME_MS);
     started.push(s);
     return s;
   }
@@ -54,7 +54,7 @@ describe.skipIf(PREREQUISITES.skip)('address conflict detection and INIT-REBOOT 
 
   beforeAll(async () => {
     PREREQUISITES.demand();
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'acd-e2e-'));
+    ({ tmp, data } = tempWithJohn('acd-e2e-'));
     stateFile = path.join(tmp, 'dhcp-state.json');
     await lab.up(lab.namespaces);
     // The squatter: its own namespace, wired to br0, no address yet.

@@ -6,14 +6,13 @@
 // In CI (CI=true) nothing skips: without root, tshark, dnsmasq, ping or arping the suite fails.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   checksumChecks, escapeRegExp, eventually, exitWithin, Lab, need, notAllGood, OurFrames, prerequisites, sigterm, tsharkTrue, waitForStack,
-  type KnownPid, type OurFrame,
-} from './lab.ts';
+  type KnownPid, type OurFrame, tempWithJohn } from './lab.ts';
 import { stopTree, waitForOutput, type CommandResult, type Started } from './service-process.ts';
 
 const lab = new Lab('mdirect');
@@ -65,6 +64,7 @@ const isDhcp = (type: number) => (f: Frame): boolean => f['dhcp.option.dhcp'].in
 
 describe.skipIf(PREREQUISITES.skip)('the direct stack in a lab (root, real namespaces, dnsmasq, tshark)', () => {
   let tmp = '';
+  let data = '';
   const started: Started[] = [];
   const knownPids: KnownPid[] = [];
 
@@ -75,7 +75,7 @@ describe.skipIf(PREREQUISITES.skip)('the direct stack in a lab (root, real names
 
   beforeAll(async () => {
     PREREQUISITES.demand();
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'direct-e2e-'));
+    ({ tmp, data } = tempWithJohn('direct-e2e-'));
     dhcpPcap = path.join(tmp, 'dhcp.pcap');
     await lab.up();
   });
@@ -89,7 +89,7 @@ describe.skipIf(PREREQUISITES.skip)('the direct stack in a lab (root, real names
 
   describe('DHCP mode', () => {
     it('takes a lease from dnsmasq within 15 s: DISCOVER, OFFER, REQUEST, ACK for our MAC', { timeout: 45_000 }, async () => {
-      const s = lab.startStack(['--bridge', 'br0', '--mac', MAC, '--pcap', dhcpPcap], STACK_LIFETIME_MS);
+      const s = lab.startStack(['--bridge', 'br0', '--mac', MAC, '--data', data, '--pcap', dhcpPcap], STACK_LIFETIME_MS);
       started.push(s);
       dhcpRun = s;
       const bound = /DHCP offer received and bound to (192\.168\.77\.(\d+)) nm 255\.255\.255\.0 gw \[192\.168\.77\.2\]/;
@@ -213,7 +213,7 @@ describe.skipIf(PREREQUISITES.skip)('the direct stack in a lab (root, real names
     it('--ipv4/--gateway: no DHCP at all, answers ping, exits 0 on SIGTERM', { timeout: 60_000 }, async () => {
       const pcap = path.join(tmp, 'static.pcap');
       const logBefore = lab.dnsmasqLog().length;
-      const s = lab.startStack(['--bridge', 'br0', '--mac', MAC, '--ipv4', `${STATIC_ADDR}/24`, '--gateway', '192.168.77.2', '--pcap', pcap], STACK_LIFETIME_MS);
+      const s = lab.startStack(['--bridge', 'br0', '--mac', MAC, '--data', data, '--ipv4', `${STATIC_ADDR}/24`, '--gateway', '192.168.77.2', '--pcap', pcap], STACK_LIFETIME_MS);
       started.push(s);
       await waitForStack(s, new RegExp(`IPv4: ready on ${escapeRegExp(STATIC_ADDR)} nm 255\\.255\\.255\\.0 gw \\[192\\.168\\.77\\.2\\]`), 15_000, knownPids);
       expect(s.output()).toMatch(new RegExp(`^IPv4: static ${escapeRegExp(STATIC_ADDR)}/24 gw 192\\.168\\.77\\.2$`, 'm'));
@@ -237,7 +237,7 @@ describe.skipIf(PREREQUISITES.skip)('the direct stack in a lab (root, real names
 
   describe('losing the TAP', () => {
     it('a TAP deleted from outside is fatal: logged, the stack stopped, exit status 3 (not 0), no TAP left', { timeout: 60_000 }, async () => {
-      const s = lab.startStack(['--bridge', 'br0', '--mac', MAC, '--ipv4', `${STATIC_ADDR}/24`, '--gateway', '192.168.77.2', '--ipv6', 'off'], STACK_LIFETIME_MS);
+      const s = lab.startStack(['--bridge', 'br0', '--mac', MAC, '--data', data, '--ipv4', `${STATIC_ADDR}/24`, '--gateway', '192.168.77.2', '--ipv6', 'off'], STACK_LIFETIME_MS);
       started.push(s);
       const m = await waitForStack(s, /^Netif: plugging (\S+) into br0/m, 15_000, knownPids);
       await waitForStack(s, /IPv4: ready on /, 15_000, knownPids);

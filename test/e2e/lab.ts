@@ -7,8 +7,9 @@
 // on them and imports vitest.
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { DEFAULT_USER, lookupUser } from '../../src/privileges.ts';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { readPcap } from '../../src/net/pcap.ts';
@@ -405,9 +406,30 @@ export function notAllGood<F extends string>(frames: readonly OurFrame<F>[], fie
 /** Whether a boolean tshark field is set (tshark writes 1 or True). */
 export const tsharkTrue = (v: string[]): boolean => v.includes('1') || v.includes('True');
 
+/**
+ * A fresh temporary directory for a service started as root, which drops to nobody: traversable by everyone and
+ * owned by nobody, so that the state files the service writes there after the drop can be written (the caller
+ * removes it). As a user of `--dhcp-state DIR/FILE` would prepare DIR.
+ */
+export function serviceTemp(prefix: string): string {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const nobody = lookupUser(DEFAULT_USER);
+  if (nobody !== undefined && process.getuid?.() === 0) chownSync(tmp, nobody.uid, nobody.gid);
+  chmodSync(tmp, 0o755);
+  return tmp;
+}
+
+/** Writes a user file as `npm run passwd` leaves one: mode 0640, group the one the service drops to (nogroup). */
+export function writeUserFile(file: string, content: string): void {
+  writeFileSync(file, content);
+  chmodSync(file, 0o640);
+  const nobody = lookupUser(DEFAULT_USER);
+  if (nobody !== undefined && process.getuid?.() === 0) chownSync(file, 0, nobody.gid);
+}
+
 /** A fresh temporary directory (`tmp`, the caller removes it) holding `data/` with the user john, password "password". */
 export function tempWithJohn(prefix: string): { tmp: string; data: string } {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const tmp = serviceTemp(prefix);
   const data = path.join(tmp, 'data');
   mkdirSync(data);
   writeFileSync(path.join(data, 'john'), 'password\n');

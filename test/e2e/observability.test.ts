@@ -9,15 +9,14 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/app/password-hash.ts';
 import { counterRegressions, parseExposition, sampleValue, type Exposition } from '../prometheus-text.ts';
 import {
-  escapeRegExp, eventually, exitWithin, Lab, need, nodeProgram, prerequisites, waitForStack, type KnownPid,
-} from './lab.ts';
+  escapeRegExp, eventually, exitWithin, Lab, need, nodeProgram, prerequisites, waitForStack, type KnownPid, serviceTemp, writeUserFile } from './lab.ts';
 import type { HoldReport } from './programs/hold-connections.ts';
 import { curl, freePort, spawnProcess, stopTree, waitForOutput, type Started } from './service-process.ts';
 
@@ -122,13 +121,13 @@ describe.skipIf(PREREQUISITES.skip)('running the direct stack like a service (ro
 
   beforeAll(async () => {
     PREREQUISITES.demand();
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'observability-e2e-'));
+    tmp = serviceTemp('observability-e2e-');
     data = path.join(tmp, 'data');
     mkdirSync(data);
     writeFileSync(path.join(data, 'john'), `${JOHN_PASSWORD}\n`);
     // Small scrypt parameters: the test is about logs, not about the cost of a hash.
     aliceHash = await hashPassword(ALICE_PASSWORD, { ln: 10, r: 8, p: 1 });
-    writeFileSync(path.join(data, 'alice'), `${aliceHash}\n`, { mode: 0o600 });
+    writeUserFile(path.join(data, 'alice'), `${aliceHash}\n`);
     await lab.up();
   });
 
@@ -330,7 +329,7 @@ describe('the socket stack: metrics over the kernel socket, the status on SIGUSR
 
   it('scrapes, reports and stops', { timeout: 45_000 }, async () => {
     expect(spawnSync('curl', ['--version'], { timeout: 5000 }).status).toBe(0); // no curl fails rather than skips
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'observability-socket-'));
+    tmp = serviceTemp('observability-socket-');
     writeFileSync(path.join(tmp, 'john'), `${JOHN_PASSWORD}\n`);
     const port = await freePort(HOST);
     let metricsPort = await freePort(HOST);

@@ -78,7 +78,8 @@ function runOnTerminal(args: string[], steps: Array<{ prompt: RegExp; keys: stri
 async function expectHashFile(file: string, password: string): Promise<void> {
   const st = statSync(file);
   expect(st.isFile()).toBe(true);
-  expect(st.mode & 0o777).toBe(0o600);
+  expect(st.mode & 0o777).toBe(0o640);
+  expect(st.gid).toBe(statSync(path.dirname(file)).gid);
   const content = readFileSync(file, 'utf8');
   expect(content).toMatch(PHC_DEFAULT);
   const cred = parseCredential(Buffer.from(content));
@@ -94,12 +95,12 @@ function expectOnly(dir: string, names: string[]): void {
 }
 
 describe('npm run passwd through a pipe', () => {
-  it('writes a 0600 scrypt record that verifies, and says which file, never the password', async () => {
+  it('writes a 0640 scrypt record that verifies, and says which file, never the password', async () => {
     const dir = freshDir();
     const r = await runPiped(['john', '--data', dir], 'correct horse battery\n');
     expect(r.code, r.output).toBe(0);
     const file = path.join(dir, 'john');
-    expect(r.output).toContain(`wrote ${file} (scrypt ln=15,r=8,p=1, mode 0600)\n`);
+    expect(r.output).toContain(`wrote ${file} (scrypt ln=15,r=8,p=1, mode 0640)\n`);
     expect(r.output.match(/^wrote /gm)).toHaveLength(1);
     expect(r.output).not.toContain('correct horse');
     await expectHashFile(file, 'correct horse battery');
@@ -120,7 +121,7 @@ describe('npm run passwd through a pipe', () => {
     await expectHashFile(path.join(dir, 'bea'), 'no-newline');
   });
 
-  it('replaces an existing plain file atomically with a 0600 record', async () => {
+  it('replaces an existing plain file atomically with a 0640 record', async () => {
     const dir = freshDir();
     const file = path.join(dir, 'carl');
     writeFileSync(file, 'old-plain\n', { mode: 0o644 });

@@ -1,13 +1,14 @@
 // The service on the kernel's sockets (`--stack socket`), started with `npm start` and driven by real curl.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/app/password-hash.ts';
 import { curl, findDescendant, freePort, rawExchange, startService, stop, type Started } from './service-process.ts';
+import { serviceTemp, writeUserFile } from './lab.ts';
 
 const HOST = '127.0.0.1';
 let tmp = '';
@@ -18,7 +19,7 @@ let base = '';
 
 beforeAll(async () => {
   execFileSync('curl', ['--version']); // a missing curl fails the suite rather than skipping it
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'auth-e2e-'));
+  tmp = serviceTemp('auth-e2e-');
   dataDir = path.join(tmp, 'data');
   mkdirSync(dataDir);
   writeFileSync(path.join(dataDir, 'john'), 'password\n');
@@ -179,8 +180,8 @@ describe('hashed passwords and throttling through curl', () => {
     dir = path.join(tmp, 'hashed-data');
     mkdirSync(dir);
     hashes = [await hashPassword(HASHED_PW), await hashPassword(TARGET_PW)];
-    writeFileSync(path.join(dir, 'hashed'), `${hashes[0]}\n`, { mode: 0o600 });
-    writeFileSync(path.join(dir, 'target'), `${hashes[1]}\n`, { mode: 0o600 });
+    writeUserFile(path.join(dir, 'hashed'), `${hashes[0]}\n`);
+    writeUserFile(path.join(dir, 'target'), `${hashes[1]}\n`);
     writeFileSync(path.join(dir, 'plain'), `${PLAIN_PW}\n`);
     const p = await freePort(HOST);
     base2 = `http://${HOST}:${p}`;

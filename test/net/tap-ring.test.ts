@@ -26,6 +26,7 @@ class FakeThread {
     },
     write: () => 0,
     writeVnet: () => 0,
+    lockDown: () => 0,
     VNET_HDR_LEN: 10,
   };
 
