@@ -215,7 +215,7 @@ async function runDirect(config: Config, log: AppLogger): Promise<void> {
   if (config.metricsPort !== undefined) {
     // On our own TCP, next to the service: what is measured is also what carries the scrape.
     const metrics = await metricsServer(
-      { direct: { stack: d.stack, traffic: d.traffic, now: () => systemTimers.now() }, responses: service.responses, tls },
+      { direct: { stack: d.stack, traffic: d.traffic, now: () => systemTimers.now(), turns: d.driver }, responses: service.responses, tls },
       log,
     );
     servers.push(metrics);

@@ -10,6 +10,7 @@ import type { TlsStats } from './tls/tls-terminator.ts';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { leaseEnd } from './dhcp/dhcpv6-lease.ts';
 import type { DeviceTraffic } from './stack/direct-stack.ts';
+import type { TurnMeter } from './stack/driver.ts';
 import type { RequestHandler } from './http/server.ts';
 import type { Logger } from './log.ts';
 import type { Stack } from './stack/stack.ts';
@@ -24,6 +25,8 @@ export interface StackSource {
   traffic: DeviceTraffic;
   /** The stack's clock (the `now` its layers are given), for the lease's remaining time. */
   now: () => number;
+  /** The longest turn the stack held the event loop for, since the last scrape. */
+  turns?: TurnMeter | undefined;
 }
 
 export interface MetricsSources {
@@ -88,6 +91,27 @@ function registerTls(registry: Registry, tls: TlsStats): void {
 function registerStack(registry: Registry, src: StackSource): void {
   const { stack, traffic } = src;
   const registers = [registry];
+  const turns = src.turns;
+  if (turns !== undefined) {
+    let last = { ms: 0, frames: 0 };
+    const take = (): { ms: number; frames: number } => (last = turns.takeLongest());
+    new Gauge({
+      name: 'direct_stack_longest_turn_seconds',
+      help: 'The longest the stack held the event loop in one turn (frames received, answers sent) since the last scrape.',
+      registers,
+      collect() {
+        this.set(take().ms / 1000);
+      },
+    });
+    new Gauge({
+      name: 'direct_stack_longest_turn_frames',
+      help: 'The frames received in that longest turn (at most 512: the reader yields after a batch).',
+      registers,
+      collect() {
+        this.set(last.frames);
+      },
+    });
+  }
   /** A counter of the device's traffic by direction, read at scrape time. */
   const byDirection = (name: string, help: string, read: () => [number, number]): void => {
     new Counter({

@@ -131,7 +131,8 @@ export class FragmentReassembler {
   }
 
   private tryComplete(key: string, d: Datagram): Uint8Array | undefined {
-    if (d.total === undefined) return undefined;
+    // Held bytes (overlaps counted twice) short of the total cannot cover it: no sort until they could.
+    if (d.total === undefined || d.bytes < d.total) return undefined;
     const sorted = [...d.fragments].sort((a, b) => a.offset - b.offset);
     let covered = 0;
     for (const f of sorted) {

@@ -9,20 +9,34 @@ export const TAIL = 1;
 export const SLEEPING = 2;
 /** Frames handled per turn of the event loop before yielding to timers and I/O. */
 export const MAX_BATCH = 512;
+/**
+ * Time one turn may spend taking frames before it yields, however few it took: what bounds the event-loop stall
+ * when frames are expensive (a flood of SYNs, each answered with a cookie) or the process gets little CPU.
+ */
+export const MAX_TURN_MS = 5;
+/** The clock is read once per this many frames. */
+const CLOCK_EVERY = 16;
 
 /**
  * Takes records from TAIL up to HEAD with `take` (which returns the next tail), publishes the new TAIL, and
- * either sleeps or, after a full batch, schedules `again` for the next turn. Returns how many records it took.
+ * either sleeps or, after a full batch or MAX_TURN_MS, schedules `again` for the next turn. Returns how many
+ * records it took.
  */
-export function drainRing(ctrl: Int32Array, take: (tail: number) => number, again: () => void): number {
+export function drainRing(ctrl: Int32Array, take: (tail: number) => number, again: () => void, clock: () => number = performance.now.bind(performance)): number {
   let tail = Atomics.load(ctrl, TAIL);
   let handled = 0;
+  const until = clock() + MAX_TURN_MS;
+  let full = false;
   for (;;) {
     const head = Atomics.load(ctrl, HEAD);
     try {
       while (tail !== head && handled < MAX_BATCH) {
         tail = take(tail);
         handled++;
+        if (handled % CLOCK_EVERY === 0 && clock() >= until) {
+          full = true;
+          break;
+        }
       }
     } finally {
       // The records are done with: the thread may write over them now (and may be waiting to). Published
@@ -30,7 +44,7 @@ export function drainRing(ctrl: Int32Array, take: (tail: number) => number, agai
       Atomics.store(ctrl, TAIL, tail);
       Atomics.notify(ctrl, TAIL);
     }
-    if (handled >= MAX_BATCH) {
+    if (full || handled >= MAX_BATCH) {
       setImmediate(again);
       return handled;
     }

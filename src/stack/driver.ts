@@ -12,9 +12,19 @@ import { Stack, type StackOptions } from './stack.ts';
  */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export class StackDriver {
+/** How long the stack held the event loop: its longest turn (frames received and answers flushed) since asked. */
+export interface TurnMeter {
+  /** The longest turn since the last `takeLongest`, in ms, and the frames it received. */
+  takeLongest(): { ms: number; frames: number };
+}
+
+export class StackDriver implements TurnMeter {
   /** The stack this driver made and runs; its wake-ups come here. */
   readonly stack: Stack;
+  private turnStart = 0;
+  private turnFrames = 0;
+  private longestMs = 0;
+  private longestFrames = 0;
   private timer: TimerHandle | undefined;
   private timerAt: number | undefined;
   private running = false;
@@ -46,16 +56,37 @@ export class StackDriver {
     let flushQueued = false;
     this.device.onFrame((frame, info) => {
       if (!this.running) return;
+      if (!flushQueued) {
+        this.turnStart = performance.now();
+        this.turnFrames = 0;
+      }
+      this.turnFrames++;
       this.stack.receive(frame, this.timers.now(), info);
       if (flushQueued) return;
       flushQueued = true;
       queueMicrotask(() => {
         flushQueued = false;
         this.flush();
+        this.turnEnded();
       });
     });
     this.stack.start(this.timers.now());
     this.flush();
+  }
+
+  takeLongest(): { ms: number; frames: number } {
+    const out = { ms: this.longestMs, frames: this.longestFrames };
+    this.longestMs = 0;
+    this.longestFrames = 0;
+    return out;
+  }
+
+  private turnEnded(): void {
+    const ms = performance.now() - this.turnStart;
+    if (ms > this.longestMs) {
+      this.longestMs = ms;
+      this.longestFrames = this.turnFrames;
+    }
   }
 
   /** Sends what the stack produced and re-arms the single timer for its next deadline. */

@@ -705,6 +705,13 @@ async function fragmentsAttack(): Promise<void> {
   }
   // And the same from 54 absent sources (each its own reassembly key).
   for (let i = 0; i < 200; i++) p.push(pkt('endless-spoofed', fragment(ipId(), 1000 * between(0, 60), randomBytes(1000), true, PROTO_TCP, lab(between(201, 254)))));
+  // A tiny-fragment flood: 8000 fragments of 8 bytes of one datagram, in random order, never completed
+  // (the attack that once cost seconds of event-loop time in the overlap scan: now at most 128 are held).
+  {
+    const id = ipId();
+    const offsets = Array.from({ length: 8000 }, (_, i) => i * 8).sort(() => Math.random() - 0.5);
+    for (const off of offsets) p.push(pkt('tiny-flood', fragment(id, off, randomBytes(8), true)));
+  }
   report.echoCases = cases;
   const raw = new RawIp(loadRawSocket());
   await raw.sendAll(p, 32, 3);

@@ -44,6 +44,14 @@ const CURL_WITHIN_MS = 10_000;
 const STACK_LIFETIME_MS = 600_000;
 const CLIENT_LIFETIME_MS = 600_000;
 const SYN_FLOOD = 10_000;
+const METRICS_PORT = 9100;
+/**
+ * The longest the event loop may stall while a flood arrives: 20 ms for up to 10 000 frames, and as much again for
+ * each 10 000 more (Node's own measure, nodejs_eventloop_lag_max_seconds, since the scrape before the attack).
+ */
+const STALL_MS_PER_10K_FRAMES = 20;
+/** prom-client's event-loop monitor resolution (eventLoopMonitoringPrecision): its timer's period. */
+const EVENT_LOOP_MONITOR_MS = 10;
 /**
  * Bounds on the waits for the capture to catch up after an attack (each ends as soon as what it waits for is there):
  * for the attack's frames to be in it, for the stack to answer the marker ping sent after them (a flood can leave
@@ -126,6 +134,8 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
   const clients: Interactive[] = [];
   let checks = 0;
   const memory: Array<{ after: string; rssMiB: number; peakMiB: number }> = [];
+  /** The longest event-loop stall measured after each attack, for the log. */
+  const stalls: string[] = [];
 
   const stackLog = (): string => stack?.output().split('\n').slice(-40).join('\n') ?? '(no stack)';
 
@@ -262,10 +272,27 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
     return Number(m[1]);
   }
 
-  /** The three checks after every attack: curl's 200, the live echo connection, memory below the bound. */
-  async function stillServes(after: string): Promise<void> {
+  /** The longest event-loop stall since the last call (prom-client's histogram restarts at each scrape), in ms. */
+  async function stallMs(): Promise<{ stall: number; turn: string }> {
+    const r = await lab.inPeer(['curl', '-s', '--max-time', '5', `http://${ADDR}:${METRICS_PORT}/metrics`], 10_000);
+    const field = (name: string): number => Number(need(new RegExp(`^${name} (\\S+)$`, 'm').exec(r.stdout)?.[1], `${name} in the metrics:\n${r.stdout.slice(0, 400)}${r.stderr}`));
+    // The monitor's timer fires every 10 ms (prom-client's precision) and records the time between firings:
+    // what is past those 10 ms is the stall.
+    const stall = Math.max(0, field('nodejs_eventloop_lag_max_seconds') * 1000 - EVENT_LOOP_MONITOR_MS);
+    return { stall, turn: `${(field('direct_stack_longest_turn_seconds') * 1000).toFixed(1)} ms for ${field('direct_stack_longest_turn_frames')} frames` };
+  }
+
+  /**
+   * The checks after every attack: the event loop never stalled past its bound for the `frames` the attack sent,
+   * curl's 200, the live echo connection, memory below the bound.
+   */
+  async function stillServes(after: string, frames = 0): Promise<void> {
     const s = need(stack, 'the stack');
     expect(s.child.exitCode, `the stack exited:\n${stackLog()}`).toBeNull();
+    const { stall, turn } = await stallMs();
+    const stallBound = STALL_MS_PER_10K_FRAMES * Math.max(1, frames / 10_000);
+    stalls.push(`${after} ${stall.toFixed(1)} ms (${frames} frames; the stack's longest turn ${turn})`);
+    expect(stall, `the longest event-loop stall during ${after} (${frames} frames)`).toBeLessThan(stallBound);
     const t0 = performance.now();
     let r: CommandResult | undefined;
     let tries = 0;
@@ -284,8 +311,9 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
     const rssMiB = Math.round((m.rss / 1024) * 10) / 10;
     const peakMiB = Math.round((m.peak / 1024) * 10) / 10;
     memory.push({ after, rssMiB, peakMiB });
-    console.log(`after ${after}: curl 200 in ${curlMs} ms (${tries} tries), echo in ${echoMs} ms, VmRSS ${rssMiB} MiB (peak ${peakMiB} MiB, bound ${RSS_BOUND_MIB} MiB)`);
+    console.log(`after ${after}: event loop stalled at most ${stall.toFixed(1)} ms (bound ${stallBound} ms for ${frames} frames), curl 200 in ${curlMs} ms (${tries} tries), echo in ${echoMs} ms, VmRSS ${rssMiB} MiB (peak ${peakMiB} MiB, bound ${RSS_BOUND_MIB} MiB)`);
     expect(rssMiB, `VmRSS after ${after}`).toBeLessThan(RSS_BOUND_MIB);
+    await stallMs(); // the next attack's stall is measured from here
   }
 
   beforeAll(async () => {
@@ -304,7 +332,7 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
     peerMac = parseMac((await lab.mustInPeer(['cat', '/sys/class/net/veth0/address'], 10_000)).trim());
 
     const args = ['--bridge', 'br0', '--mac', MAC, '--ipv4', `${ADDR}/24`, '--gateway', '192.168.77.2', '--port', String(HTTP_PORT), '--data', data,
-      '--echo-port', String(ECHO_PORT), '--pcap', pcap];
+      '--echo-port', String(ECHO_PORT), '--pcap', pcap, '--metrics-port', String(METRICS_PORT)];
     const s = lab.startStack(args, STACK_LIFETIME_MS);
     stack = s;
     await waitForStack(s, new RegExp(`^echo service on TCP port ${ECHO_PORT}$`, 'm'), 30_000, knownPids);
@@ -324,6 +352,7 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
     }
     if (stack !== undefined) await stopTree(stack, 5000, knownPids);
     if (memory.length > 0) console.log(`VmRSS of the stack (MiB) after each step: ${memory.map((x) => `${x.after} ${x.rssMiB}`).join(', ')}`);
+    if (stalls.length > 0) console.log(`the longest event-loop stall during each step: ${stalls.join(', ')}`);
     if (tmp !== '') rmSync(tmp, { recursive: true, force: true });
     await lab.down();
   }, 90_000);
@@ -345,7 +374,7 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
     console.log(`[ethernet] ARP replies: ${replies.map((r) => `${r.tpa} at ${macToString(r.tha)}`).join(', ')}`);
     expect(replies.filter((r) => r.tpa === '192.168.77.250' && r.tha === peerMac).length, 'a reply to the control').toBeGreaterThanOrEqual(1);
     expect(replies.filter((r) => r.tha === 0 || isMulticastMac(r.tha)).map((r) => `${r.tpa} at ${macToString(r.tha)}`), 'replies to impossible MACs').toEqual([]);
-    await stillServes('ethernet');
+    await stillServes('ethernet', got.fromPeer.length);
   });
 
   it('malformed IPv4: bad version, IHL < 5 and past the packet, total length both ways, bad checksum, bad options', { timeout: 60_000 }, async () => {
@@ -355,7 +384,7 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
     console.log(`[ipv4] the stack received ${got.fromPeer.length} frames from the peer (${rep.total} sent)`);
     expect(got.fromPeer.length).toBeGreaterThanOrEqual(rep.total);
     checkEchoCases(rep, got.fromUs);
-    await stillServes('ipv4');
+    await stillServes('ipv4', got.fromPeer.length);
   });
 
   it('malformed ICMP and UDP: truncated, bad checksums, wrong UDP lengths, every ICMP type, errors quoting the live connection', { timeout: 60_000 }, async () => {
@@ -365,7 +394,7 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
     console.log(`[icmp-udp] the stack received ${got.fromPeer.length} frames from the peer (${rep.total} sent); it sent ${got.fromUs.length}`);
     expect(got.fromPeer.length).toBeGreaterThanOrEqual(rep.total);
     checkEchoCases(rep, got.fromUs);
-    await stillServes('icmp-udp');
+    await stillServes('icmp-udp', got.fromPeer.length);
   });
 
   it('malformed TCP: data offsets, option lengths 0 and past the header, bad checksums, all 64 flag combinations to 8088 and a closed port', { timeout: 60_000 }, async () => {
@@ -382,7 +411,7 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
     expect(got.fromPeer.length).toBeGreaterThanOrEqual(rep.total);
     const bad = new Set(need(rep.badChecksumPorts, 'the bad-checksum ports'));
     expect(ourTcp.filter((p) => port(p, 0) === HTTP_PORT && bad.has(port(p, 2))).length, 'answers to SYNs with bad checksums').toBe(0);
-    await stillServes('tcp');
+    await stillServes('tcp', got.fromPeer.length);
   });
 
   it('fragments: overlapping with different data, teardrop, 2000 that never complete, offsets past 65535, ping of death', { timeout: 90_000 }, async () => {
@@ -395,7 +424,7 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
     // Reassembly still works: a 3000-byte ping (three fragments each way) is answered.
     const ping = await lab.inPeer(['ping', '-c', '2', '-i', '0.2', '-W', '3', '-s', '3000', ADDR], 15_000);
     expect(ping.stdout, ping.stderr).toMatch(/2 received/);
-    await stillServes('fragments');
+    await stillServes('fragments', got.fromPeer.length);
   });
 
   it(`${SYN_FLOOD} SYNs to ${HTTP_PORT} from absent addresses (192.168.77.201-254), then curl within a few seconds`, { timeout: 120_000 }, async () => {
@@ -413,7 +442,7 @@ describe.skipIf(PREREQUISITES.skip)('hostile input from the host-only namespace 
         `it sent ${ourFrames.filter((t) => t === ETHERTYPE_ARP).length} ARP frames and ${ourFrames.filter((t) => t === ETHERTYPE_IPV4).length} IPv4 frames; ` +
         `tap before ${JSON.stringify(tapBefore)} after ${JSON.stringify(tapAfter)}`,
     );
-    await stillServes('synflood');
+    await stillServes('synflood', got.fromPeer.length);
   });
 
   describe('into the live echo connection', () => {

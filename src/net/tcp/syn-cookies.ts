@@ -1,11 +1,12 @@
 // SYN cookies (RFC 4987 §3.6): when a listener's backlog is full, the SYN-ACK's ISN carries what the
 // handshake needs and no state is kept. The 32 bits: a 5-bit clock of 64 s periods, 7 bits of the
-// peer's options (MSS index, window scale, SACK-permitted) and 20 bits of a keyed hash over the
-// 4-tuple, the peer's ISN, the clock and those options. Timestamps are not kept in cookie mode.
+// peer's options (MSS index, window scale, SACK-permitted) and 20 bits of a keyed hash (SipHash-2-4, as Linux's
+// cookies) over the 4-tuple, the peer's ISN, the clock and those options. Timestamps are not kept in cookie mode.
 
-import { createHmac } from 'node:crypto';
-import { writeIpAddr, type IpAddr } from '../addr.ts';
+import type { IpAddr } from '../addr.ts';
+import { sipKey, type SipKey } from '../siphash.ts';
 import type { TcpOptions } from './tcp-wire.ts';
+import { hashTuple } from './tuple-hash.ts';
 
 const MSS_TABLE = [536, 1220, 1440, 1460] as const;
 const NO_SCALE = 15;
@@ -21,14 +22,17 @@ export class SynCookies {
   /** A cookie is good for the period it was made in and the next one. */
   static readonly lifetimeMs = 2 * SynCookies.periodMs;
 
-  constructor(private readonly secret: Buffer) {}
+  private readonly key: SipKey;
+
+  /** `secret`: 16 random bytes. */
+  constructor(secret: Uint8Array) {
+    this.key = sipKey(secret);
+  }
 
   /** The ISN to send and the options our SYN-ACK answers with. */
   make(local: IpAddr, localPort: number, remote: IpAddr, remotePort: number, peerIsn: number, offer: CookieOffer, now: number, ourShift: number, ourMss = 1460): { iss: number; options: TcpOptions } {
     let mssIndex = 0;
-    MSS_TABLE.forEach((m, i) => {
-      if (m <= offer.mss) mssIndex = i;
-    });
+    for (let i = 0; i < MSS_TABLE.length; i++) if ((MSS_TABLE[i] ?? 0) <= offer.mss) mssIndex = i;
     const ws = offer.windowScale === undefined ? NO_SCALE : Math.min(14, offer.windowScale);
     const enc = mssIndex | (ws << 2) | ((offer.sackPermitted ? 1 : 0) << 6);
     const t = this.period(now);
@@ -58,15 +62,6 @@ export class SynCookies {
   }
 
   private mac(local: IpAddr, localPort: number, remote: IpAddr, remotePort: number, peerIsn: number, t: number, enc: number): number {
-    const b = Buffer.alloc(42);
-    let off = writeIpAddr(b, 0, local);
-    b.writeUInt16BE(localPort, off);
-    off += 2;
-    off += writeIpAddr(b, off, remote);
-    b.writeUInt16BE(remotePort, off);
-    b.writeUInt32BE(peerIsn >>> 0, off + 2);
-    b.writeUInt8(t, off + 6);
-    b.writeUInt8(enc, off + 7);
-    return createHmac('sha256', this.secret).update(b.subarray(0, off + 8)).digest().readUInt32BE(0) & 0xfffff;
+    return hashTuple(this.key, local, localPort, remote, remotePort, peerIsn, (t << 8) | enc) & 0xfffff;
   }
 }

@@ -2,8 +2,9 @@
 // nothing with RST (§3.10.7.1), opens connections both ways, bounds how many exist, and keeps every
 // connection's timer in one deadline queue.
 
-import { createHmac } from 'node:crypto';
-import { isIpv4, writeIpAddr, type IpAddr } from '../addr.ts';
+import { isIpv4, type IpAddr } from '../addr.ts';
+import { sipKey, type SipKey } from '../siphash.ts';
+import { hashTuple } from './tuple-hash.ts';
 import type { Counters, LayerCounter } from '../counters.ts';
 import { DeadlineQueue } from '../deadline-queue.ts';
 import { PROTO_TCP, type NetworkLayer, type RxContext, type TransportError } from '../ip.ts';
@@ -78,7 +79,8 @@ export class Tcp implements TcpHost {
   private readonly timers = new DeadlineQueue<TcpConnection>();
   /** Connections the application changed: output runs for them at the next poll. */
   private readonly pending = new Set<TcpConnection>();
-  private readonly secret: Buffer;
+  /** RFC 6528's secret key for F(). */
+  private readonly isnKey: SipKey;
   private readonly cookies: SynCookies;
   readonly budget: MemoryBudget;
   private readonly challenges: TokenBucket;
@@ -94,8 +96,9 @@ export class Tcp implements TcpHost {
     private readonly wake: () => void = () => {},
   ) {
     this.config = { ...defaultTcpLayerOptions, ...options };
-    this.secret = Buffer.from(Array.from({ length: 16 }, () => Math.floor(random() * 256)));
-    this.cookies = new SynCookies(Buffer.from(Array.from({ length: 16 }, () => Math.floor(random() * 256))));
+    const secret = (): Uint8Array => Uint8Array.from({ length: 16 }, () => Math.floor(random() * 256));
+    this.isnKey = sipKey(secret());
+    this.cookies = new SynCookies(secret());
     this.budget = new MemoryBudget(this.config.maxBufferBytes);
     this.challenges = new TokenBucket(this.config.maxChallengeAcksPerSecond, this.config.maxChallengeAcksPerSecond);
   }
@@ -375,14 +378,9 @@ export class Tcp implements TcpHost {
     }
   }
 
-  /** RFC 6528: ISN = M + F(local, remote, secret), M a 4 µs clock, F a keyed hash. */
+  /** RFC 6528: ISN = M + F(local, remote, secret), M a 4 µs clock, F a keyed hash (SipHash-2-4). */
   private isn(localAddr: IpAddr, localPort: number, remoteAddr: IpAddr, remotePort: number, now: number): number {
-    const tuple = Buffer.alloc(36);
-    let off = writeIpAddr(tuple, 0, localAddr);
-    tuple.writeUInt16BE(localPort, off);
-    off += 2 + writeIpAddr(tuple, off + 2, remoteAddr);
-    tuple.writeUInt16BE(remotePort, off);
-    const f = createHmac('sha256', this.secret).update(tuple.subarray(0, off + 2)).digest().readUInt32BE(0);
+    const f = hashTuple(this.isnKey, localAddr, localPort, remoteAddr, remotePort, 0, 0);
     return (Math.floor(now * 250) + f) >>> 0;
   }
 
