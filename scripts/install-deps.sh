@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command -> Debian package
-declare -A NEED=([g++]=g++ [make]=make [python3]=python3 [curl]=curl [ip]=iproute2 [dnsmasq]=dnsmasq-base [tshark]=tshark [ping]=iputils-ping [arping]=arping [unshare]=util-linux [setpriv]=util-linux [wrk]=wrk [nft]=nftables [openssl]=openssl)
+declare -A NEED=([g++]=g++ [make]=make [python3]=python3 [curl]=curl [ip]=iproute2 [dnsmasq]=dnsmasq-base [tshark]=tshark [ping]=iputils-ping [arping]=arping [unshare]=util-linux [setpriv]=util-linux [wrk]=wrk [nft]=nftables [openssl]=openssl [hping3]=hping3)
 declare -A MISSING=()
 for cmd in "${!NEED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || MISSING[${NEED[$cmd]}]=1

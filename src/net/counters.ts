@@ -34,7 +34,7 @@ export const COUNTER_NAMES = {
   tcp: [
     'rx', 'tx', 'tx_reset', 'tx_tso', 'rx_bad_short', 'rx_bad_offset', 'rx_bad_checksum', 'rx_bad_options', 'rx_broadcast', 'rx_closed_port',
     'active_open', 'passive_open', 'established', 'connect_refused', 'drop_too_many_connections', 'drop_backlog_full',
-    'syn_cookie_sent', 'syn_cookie_accepted', 'syn_cookie_bad', 'rx_syn_retransmit', 'rx_paws', 'rx_out_of_window', 'rx_reset',
+    'syn_cookie_sent', 'syn_cookie_accepted', 'syn_cookie_bad', 'syn_flood_dropped', 'rx_syn_retransmit', 'rx_paws', 'rx_out_of_window', 'rx_reset',
     'rx_ack_unsent', 'rx_ack_too_old', 'challenge_ack', 'challenge_ack_limited', 'rx_dup_ack', 'rx_no_room', 'rx_out_of_order',
     'rx_ooo_dropped', 'rx_ooo_no_memory', 'retransmit', 'retransmitted_segment', 'fast_retransmit', 'sack_retransmit', 'lost_retransmit', 'rack_lost', 'rack_lost_retransmit',
     'rto', 'rto_in_recovery', 'rto_tail', 'rto_other', 'retransmit_timeout', 'handshake_timeout', 'window_probe', 'zero_window_timeout',

@@ -126,6 +126,7 @@ export type Program =
   | 'http-file-server.ts'
   | 'http-load.ts'
   | 'http-pipeline.ts'
+  | 'paced-requests.ts'
   | 'ipv6-hostile-frames.ts'
   | 'udp-closed-port.ts';
 

@@ -16,6 +16,7 @@ import { ECN_ECT0 } from './ecn.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { seqAdd } from './seq.ts';
 import { SynCookies } from './syn-cookies.ts';
+import { defaultSynFloodOptions, SynFloodGuard, type SynFloodOptions } from './syn-flood.ts';
 import { defaultTcpConfig, TcpConnection, type ConnectionChoices, type Endpoint, type TcpConfig, type TcpHost } from './tcp-connection.ts';
 import { windowShiftFor } from './window.ts';
 import { ACK, RST, SYN, encodeTcp, encodeTcpPacket, parseTcp, segmentLength, type TcpSegment } from './tcp-wire.ts';
@@ -31,6 +32,8 @@ export interface TcpLayerOptions extends TcpConfig {
   maxBufferBytes: number;
   /** Answer SYNs with SYN cookies once a listener's backlog is full (RFC 4987 §3.6). */
   synCookies: boolean;
+  /** Cookies one source address may have per second, and sources remembered (syn-flood.ts). */
+  synFlood: SynFloodOptions;
   /** Challenge ACKs sent per second across all connections (RFC 5961 §7). */
   maxChallengeAcksPerSecond: number;
   ephemeralPorts: [number, number];
@@ -43,6 +46,7 @@ export const defaultTcpLayerOptions: TcpLayerOptions = {
   maxTimeWait: 4096,
   maxBufferBytes: 64 * 1024 * 1024,
   synCookies: true,
+  synFlood: defaultSynFloodOptions,
   maxChallengeAcksPerSecond: 1000,
   ephemeralPorts: [49152, 65535],
 };
@@ -82,6 +86,7 @@ export class Tcp implements TcpHost {
   /** RFC 6528's secret key for F(). */
   private readonly isnKey: SipKey;
   private readonly cookies: SynCookies;
+  private readonly floodGuard: SynFloodGuard;
   readonly budget: MemoryBudget;
   private readonly challenges: TokenBucket;
   /** RSTs of connections aborted by the application, sent at the next poll. */
@@ -99,6 +104,7 @@ export class Tcp implements TcpHost {
     const secret = (): Uint8Array => Uint8Array.from({ length: 16 }, () => Math.floor(random() * 256));
     this.isnKey = sipKey(secret());
     this.cookies = new SynCookies(secret());
+    this.floodGuard = new SynFloodGuard(this.config.synFlood);
     this.budget = new MemoryBudget(this.config.maxBufferBytes);
     this.challenges = new TokenBucket(this.config.maxChallengeAcksPerSecond, this.config.maxChallengeAcksPerSecond);
   }
@@ -258,7 +264,8 @@ export class Tcp implements TcpHost {
     }
     if (l.synReceived >= l.backlog) {
       if (this.config.synCookies) {
-        this.sendCookie(l, h, seg, now);
+        if (this.floodGuard.allow(h.src, now)) this.sendCookie(l, h, seg, now);
+        else this.counters.inc('tcp.syn_flood_dropped');
         return;
       }
       this.counters.inc('tcp.drop_backlog_full');

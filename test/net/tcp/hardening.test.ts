@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { seqAdd } from '../../../src/net/tcp/seq.ts';
 import type { TcpConnection } from '../../../src/net/tcp/tcp-connection.ts';
 import { SynCookies } from '../../../src/net/tcp/syn-cookies.ts';
+import { SynFloodGuard } from '../../../src/net/tcp/syn-flood.ts';
 import { ACK, FIN, PSH, RST, SYN } from '../../../src/net/tcp/tcp-wire.ts';
 import { OUR_IP, PEER_IP, ip } from '../frames.ts';
 import { RawPeer, handshake } from './raw-peer.ts';
@@ -62,6 +63,38 @@ describe('SYN cookies (RFC 4987 §3.6)', () => {
     expect(p.one().flags).toBe(RST);
     expect(accepted).toHaveLength(0);
     expect(p.stack.counters.get('tcp.syn_cookie_bad')).toBe(1);
+  });
+
+  it('a flood from one source is dropped past its cookie budget; another source still gets cookies, and a real client in', () => {
+    const { p, accepted } = listening({ tcp: { maxSynBacklog: 0, synFlood: { perSecond: 100, slots: 4096 } } });
+    p.now = 1000;
+    for (let i = 0; i < 1000; i++) p.send({ flags: SYN, seq: i }, 1024 + i); // all within one ms, from PEER_IP
+    expect(p.out().filter((s) => s.flags === (SYN | ACK))).toHaveLength(100);
+    expect(p.stack.counters.get('tcp.syn_flood_dropped')).toBe(900);
+    // Another address of the link is not held to the first one's budget (its SYN-ACK waits for ARP).
+    p.send({ flags: SYN, seq: 5 }, 40_000, 80, ip('192.168.77.77'));
+    p.out();
+    expect(p.stack.counters.get('tcp.syn_cookie_sent')).toBe(101);
+    expect(p.stack.counters.get('tcp.syn_flood_dropped')).toBe(900);
+    // A second later the budget has refilled: a real client's handshake (by cookie) goes through.
+    p.now = 2000;
+    handshake(p, 42, 60_001);
+    expect(accepted).toHaveLength(1);
+  });
+
+  it('budgets per source in a fixed table: a source refills at its rate; forged sources spread over the slots', () => {
+    const guard = new SynFloodGuard({ perSecond: 2, slots: 4096 });
+    const a = ip('192.168.77.1');
+    expect([guard.allow(a, 0), guard.allow(a, 0), guard.allow(a, 0)]).toEqual([true, true, false]);
+    expect(guard.allow(a, 499)).toBe(false);
+    expect(guard.allow(a, 501)).toBe(true); // half a second: one more token
+    expect(guard.allow(0xfd770000000000000000000000000001n, 0)).toBe(true); // IPv6 has budgets too
+    // 100 000 forged IPv4 sources, one SYN each within a second: hardly any share a slot past its budget.
+    const spread = new SynFloodGuard({ perSecond: 100, slots: 4096 });
+    let refused = 0;
+    for (let i = 0; i < 100_000; i++) if (!spread.allow((0x0a000000 + i * 7919) >>> 0, i / 100)) refused++;
+    expect(refused).toBeLessThan(100);
+    expect(() => new SynFloodGuard({ perSecond: 1, slots: 1000 })).toThrow(RangeError);
   });
 
   it('10 000 SYNs from addresses that never answer leave a bounded table, and a real client still gets in', () => {
