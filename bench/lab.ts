@@ -181,13 +181,17 @@ export interface Service {
 export const DIRECT_MAC = '02:00:5e:00:00:42';
 export const HTTP_PORT = 8088;
 export const ECHO_PORT = 7;
+/** HTTPS (the default --tls-port), served beside HTTP when startService is given a certificate. */
+export const TLS_PORT = 8443;
 
 /**
  * Starts the service on `kind`. The direct stack gets DHCP with the lease remembered in `dhcpState` (a file of the
  * run's own, so nothing is written to /var/lib; a new path makes a full discovery, an existing one INIT-REBOOT).
  */
-export async function startService(lab: Lab, kind: StackKind, dataDir: string, dhcpState: string, lifetimeMs: number): Promise<Service> {
-  const common = ['--port', String(HTTP_PORT), '--data', dataDir, '--echo-port', String(ECHO_PORT)];
+export async function startService(
+  lab: Lab, kind: StackKind, dataDir: string, dhcpState: string, lifetimeMs: number, tls?: { cert: string; key: string },
+): Promise<Service> {
+  const common = ['--port', String(HTTP_PORT), '--data', dataDir, '--echo-port', String(ECHO_PORT), ...(tls === undefined ? [] : ['--tls-cert', tls.cert, '--tls-key', tls.key])];
   const args = kind === 'direct'
     ? ['--bridge', 'br0', '--mac', DIRECT_MAC, '--dhcp-state', dhcpState, ...common]
     : ['--stack', 'socket', '--listen', '::', ...common];

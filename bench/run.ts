@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { haveTool, repoRoot, runCommand } from '../test/e2e/service-process.ts';
 import { download, echoBulk, haveGet, idleConnections, type Throughput } from './bulk.ts';
 import { barChart } from './chart.ts';
-import { ECHO_PORT, HTTP_PORT, Lab, bareNodeRssKiB, framesPerSecond, startService, type Service, type StackKind } from './lab.ts';
+import { ECHO_PORT, HTTP_PORT, Lab, TLS_PORT, bareNodeRssKiB, framesPerSecond, startService, type Service, type StackKind } from './lab.ts';
 import { LOSS_SETTINGS, lossMarkdown, lossSection, requestsMarkdown, type LossOptions } from './loss.ts';
 import { receivePath, transfer } from './micro.ts';
 import { PASSWORD, USERS, runWrk, writeWrkScript, type WrkResult } from './wrk.ts';
@@ -218,6 +218,8 @@ interface Ctx {
   script: string;
   live: Set<Service>;
   starts: number;
+  /** The throwaway certificate (scripts/make-lab-cert.sh) every service also serves HTTPS with. */
+  tls: { cert: string; key: string };
 }
 
 /** A DHCP state file not used before: every direct start makes a full discovery, and nothing lands in /var/lib. */
@@ -226,7 +228,7 @@ function freshDhcpState(c: Ctx): string {
 }
 
 async function withService<T>(c: Ctx, kind: StackKind, f: (s: Service) => Promise<T>): Promise<T> {
-  const s = await startService(c.lab, kind, c.dataDir, freshDhcpState(c), SERVICE_LIFETIME_MS);
+  const s = await startService(c.lab, kind, c.dataDir, freshDhcpState(c), SERVICE_LIFETIME_MS, c.tls);
   c.live.add(s);
   try {
     return await f(s);
@@ -288,6 +290,21 @@ async function measureStack(c: Ctx, kind: StackKind, round: number): Promise<voi
     if (close !== undefined) {
       checkWrk(kind, 'Connection: close', close);
       add(kind, 'closeRps', close.requestsPerSecond);
+    }
+    // HTTPS: node:tls over our TCP (direct) or the kernel's (socket), the same HTTP server over it.
+    const https = `https://${s.address}:${TLS_PORT}/`;
+    const tlsKa = await attempt(`${kind} HTTPS keep-alive wrk`, () =>
+      runWrk(c.lab, { url: https, script: c.script, seconds: c.o.seconds, connections: c.o.connections, threads: 2, close: false }));
+    if (tlsKa !== undefined) {
+      checkWrk(kind, 'HTTPS keep-alive', tlsKa);
+      add(kind, 'tlsKeepAliveRps', tlsKa.requestsPerSecond);
+    }
+    // Connection: close over HTTPS: every request a new connection and a full handshake (wrk resumes no session).
+    const tlsClose = await attempt(`${kind} HTTPS Connection: close wrk`, () =>
+      runWrk(c.lab, { url: https, script: c.script, seconds: c.o.seconds, connections: c.o.connections, threads: 2, close: true }));
+    if (tlsClose !== undefined) {
+      checkWrk(kind, 'HTTPS Connection: close', tlsClose);
+      add(kind, 'tlsHandshakesPerSecond', tlsClose.requestsPerSecond);
     }
     await sleep(1000);
     const dev = s.tap ?? 'veth-hostonly';
@@ -394,6 +411,8 @@ function buildRows(o: Options): Row[] {
     { metric: `HTTP keep-alive, login 200, wrk -c${o.connections} ${o.seconds} s`, unit: 'req/s', direct: d('keepAliveRps'), socket: s('keepAliveRps'), goal: '≥ socket', met: (_v, r) => (r ?? 0) >= 1, decimals: 0 },
     { metric: 'HTTP keep-alive, GET / 401 (no file read)', unit: 'req/s', direct: d('keepAlive401Rps'), socket: s('keepAlive401Rps'), goal: '≥ socket', met: (_v, r) => (r ?? 0) >= 1, decimals: 0 },
     { metric: `HTTP Connection: close, login 200, wrk -c${o.connections} ${o.seconds} s`, unit: 'req/s', direct: d('closeRps'), socket: s('closeRps'), goal: '≥ socket', met: (_v, r) => (r ?? 0) >= 1, decimals: 0 },
+    { metric: `HTTPS keep-alive, login 200, wrk -c${o.connections} ${o.seconds} s`, unit: 'req/s', direct: d('tlsKeepAliveRps'), socket: s('tlsKeepAliveRps'), goal: '', met: undefined, decimals: 0 },
+    { metric: `HTTPS Connection: close (a full TLS handshake each), wrk -c${o.connections} ${o.seconds} s`, unit: 'handshakes/s', direct: d('tlsHandshakesPerSecond'), socket: s('tlsHandshakesPerSecond'), goal: '', met: undefined, decimals: 0 },
     { metric: `echo ${o.bulkMb} MiB, each way at once`, unit: 'Mbit/s', direct: d('echoMbit'), socket: s('echoMbit'), goal: '≥ 1000', met: atLeast(1000), decimals: 0 },
     { metric: `IPv6: HTTP keep-alive, login 200, wrk -c${o.connections} ${o.seconds} s`, unit: 'req/s', direct: d('keepAliveRps6'), socket: s('keepAliveRps6'), goal: '≥ 0.9 × IPv4 direct', met: (v) => v >= 0.9 * (d('keepAliveRps') ?? Infinity), decimals: 0 },
     { metric: `IPv6: echo ${o.bulkMb} MiB, each way at once`, unit: 'Mbit/s', direct: d('echoMbit6'), socket: s('echoMbit6'), goal: '≥ 0.9 × IPv4 direct', met: (v) => v >= 0.9 * (d('echoMbit') ?? Infinity), decimals: 0 },
@@ -465,7 +484,9 @@ async function main(): Promise<void> {
   try {
     log(`lab ${name} up`);
     lab = await Lab.up(name);
-    const c: Ctx = { o, lab, tmp, dataDir, script: writeWrkScript(tmp), live, starts: 0 };
+    execFileSync('bash', [path.join(repoRoot, 'scripts/make-lab-cert.sh'), path.join(tmp, 'tls'), 'server'], { stdio: 'ignore', timeout: 30_000 });
+    const tls = { cert: path.join(tmp, 'tls/server.pem'), key: path.join(tmp, 'tls/server.key') };
+    const c: Ctx = { o, lab, tmp, dataDir, script: writeWrkScript(tmp), live, starts: 0, tls };
     add('baseline', 'bareNodeRssKiB', await attempt('bare node RSS', () => bareNodeRssKiB(c.lab, false)));
     add('baseline', 'tsxNodeRssKiB', await attempt('bare node --import tsx RSS', () => bareNodeRssKiB(c.lab, true)));
     for (let round = 0; round < o.repeat; round++) {

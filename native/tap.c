@@ -12,7 +12,11 @@
 //                                                 super-segment (TSO) or a partial checksum reaches the kernel
 //   lockDown() -> capsDropped                     for the privilege drop (src/privileges.ts): sets no_new_privs
 //                                                 and empties the capability bounding set of the calling
-//                                                 thread, so that no later execve can gain privileges
+//                                                 thread (as far as CAP_SETPCAP allows), so that no later
+//                                                 execve can gain privileges
+//   clearCaps()                                   empties the calling thread's effective, permitted and
+//                                                 inheritable capabilities (capset), for a process that holds
+//                                                 capabilities without being root
 //
 // Ring layout (all int32, little-endian): ctrl[0] HEAD, ctrl[1] TAIL (byte positions, free-running modulo
 // 2^32), ctrl[2] SLEEPING (the main thread sets 1 before it sleeps), ctrl[3] READ_ERRNO, ctrl[4] FULL_WAITS,
@@ -35,7 +39,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -328,18 +334,33 @@ static napi_value write_vnet(napi_env env, napi_callback_info info) {
   return result_of(env, n < 0 ? n : n - (ssize_t)sizeof h);
 }
 
+// Capability numbers are below 64: the kernel's sets are two 32-bit words (_LINUX_CAPABILITY_U32S_3).
+#define MAX_CAPS 64
+
 static napi_value lock_down(napi_env env, napi_callback_info info) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return throw_errno(env, "prctl(PR_SET_NO_NEW_PRIVS)", errno);
-  // Every capability the kernel knows, from CAP_CHOWN (0) up to the first it rejects.
+  // Every capability the kernel knows, from CAP_CHOWN (0) up to the first it rejects. Without CAP_SETPCAP (a
+  // process that is not root) the set cannot be changed: no_new_privs alone then stops execve from gaining any.
   uint32_t dropped = 0;
-  for (int cap = 0; cap < 64; cap++) {
+  for (int cap = 0; cap < MAX_CAPS; cap++) {
     if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return throw_errno(env, "prctl(PR_CAPBSET_DROP)", errno);
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EPERM) break;
+      return throw_errno(env, "prctl(PR_CAPBSET_DROP)", errno);
+    }
     dropped++;
   }
   napi_value result;
   napi_create_uint32(env, dropped, &result);
   return result;
+}
+
+static napi_value clear_caps(napi_env env, napi_callback_info info) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capset, &hdr, data) != 0) return throw_errno(env, "capset", errno);
+  return NULL;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -350,6 +371,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"write", NULL, write_frame, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeVnet", NULL, write_vnet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lockDown", NULL, lock_down, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"clearCaps", NULL, clear_caps, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value vnet_size;

@@ -78,7 +78,7 @@ chmod 755 "$WORK"
 cp -r data "$WORK/data"
 chmod -R a+rX "$WORK/data" # read by the stack after it drops root (to nobody)
 bash scripts/make-lab-cert.sh "$WORK/tls" server "$TLS_NAME"
-chgrp nogroup "$WORK/tls/server.key" && chmod 640 "$WORK/tls/server.key" # so that a SIGHUP reload can read it
+chgrp "$(id -gn nobody)" "$WORK/tls/server.key" && chmod 640 "$WORK/tls/server.key" # so that a SIGHUP reload can read it
 
 echo "demo: starting the direct stack in $NAME"
 timeout --kill-after=5 "$STACK_LIFETIME_S" \

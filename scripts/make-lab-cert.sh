@@ -16,8 +16,11 @@ alt=""
 for s in "${sans[@]}"; do
   if [[ $s =~ ^[0-9.]+$ || $s == *:* ]]; then alt+="${alt:+,}IP:$s"; else alt+="${alt:+,}DNS:$s"; fi
 done
-if [ ! -f "$dir/ca.pem" ]; then
+# A CA made before is used again while it is valid (a renewed certificate keeps the clients' --cacert working);
+# it may sign end certificates only (pathlen 0).
+if [ ! -f "$dir/ca.pem" ] || ! openssl x509 -in "$dir/ca.pem" -noout -checkend 3600 >/dev/null 2>&1; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=mirage-direct-ts lab CA" \
+    -addext "basicConstraints=critical,CA:TRUE,pathlen:0" -addext "keyUsage=critical,keyCertSign,cRLSign" \
     -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
 fi
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null

@@ -80,6 +80,10 @@ export interface TlsConfig {
 
 /** `--tls-port`'s default. */
 export const DEFAULT_TLS_PORT = 8443;
+/** The range `--tls-handshake-timeout` takes, in ms. */
+export const TLS_HANDSHAKE_TIMEOUT_RANGE_MS = [100, 600_000] as const;
+/** `--user`: a user name as useradd takes it (at most 32 characters), or a numeric uid. */
+const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}\$?$|^[0-9]{1,10}$/i;
 
 export type Ipv6Mode = { mode: 'auto' } | { mode: 'static'; address: Ipv6Addr; prefixLength: number; gateway?: Ipv6Addr | undefined };
 
@@ -247,7 +251,7 @@ export function parseCli(argv: readonly string[]): CliResult {
   ]);
   if (!tls.ok) return { kind: 'error', message: tls.message };
   const user = v.user;
-  if (user !== undefined && !/^[a-z_][a-z0-9_.-]{0,31}\$?$|^[0-9]{1,10}$/i.test(user)) return { kind: 'error', message: `--user must be a user name or a numeric uid, not '${user}'` };
+  if (user !== undefined && !USER_NAME.test(user)) return { kind: 'error', message: `--user must be a user name or a numeric uid, not '${user}'` };
   const logLevel = v['log-level'];
   if (logLevel !== undefined && !isLogLevel(logLevel)) return { kind: 'error', message: `--log-level must be debug, info, warn or error, not '${logLevel}'` };
   const logFormat = v['log-format'];
@@ -335,8 +339,9 @@ function parseTls(
   }
   const rawTimeout = v['tls-handshake-timeout'];
   const handshakeTimeoutMs = rawTimeout === undefined ? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS : Number(rawTimeout);
-  if (!/^[0-9]+$/.test(rawTimeout ?? '0') || !(handshakeTimeoutMs >= 100 && handshakeTimeoutMs <= 600_000)) {
-    return { ok: false, message: `--tls-handshake-timeout must be milliseconds from 100 to 600000, not '${rawTimeout ?? ''}'` };
+  const [least, most] = TLS_HANDSHAKE_TIMEOUT_RANGE_MS;
+  if (!/^[0-9]+$/.test(rawTimeout ?? '0') || !(handshakeTimeoutMs >= least && handshakeTimeoutMs <= most)) {
+    return { ok: false, message: `--tls-handshake-timeout must be milliseconds from ${least} to ${most}, not '${rawTimeout ?? ''}'` };
   }
   return { ok: true, value: { certFile: cert, keyFile: key, port, only, handshakeTimeoutMs } };
 }

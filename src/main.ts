@@ -122,6 +122,8 @@ function lowerPrivileges(config: Config, log: AppLogger, state?: { dir: string; 
     for (const w of out.warnings) log.warn(`warning: ${w}`);
     if (out.kind === 'dropped') {
       log.info(`privileges: now ${out.user.name} (uid ${out.user.uid}, gid ${out.user.gid}), no capabilities (bounding set of ${out.capsDropped} emptied), no_new_privs`);
+    } else if (out.kind === 'caps-cleared') {
+      log.info('privileges: capabilities dropped, no_new_privs');
     }
   } catch (err) {
     if (err instanceof PrivilegeError) fail(err.message);

@@ -247,10 +247,11 @@ async function writeFileAtomic(dir: string, name: string, content: string): Prom
     try {
       await fh.chmod(0o600); // whatever the umask
       await fh.writeFile(content);
-      // Readable by the directory's group (e.g. nogroup, for a service running as nobody), never by others.
+      // Readable by the directory's group (e.g. nogroup, for a service running as nobody), never by others; and
+      // by no group at all unless the file really has the directory's group (not the writer's own, say users).
       const dirGid = (await fs.stat(dir)).gid;
       if (process.getuid?.() === 0) await fh.chown(-1, dirGid);
-      await fh.chmod(0o640);
+      if ((await fh.stat()).gid === dirGid) await fh.chmod(0o640);
       await fh.sync();
     } finally {
       await fh.close();
@@ -302,7 +303,7 @@ async function main(argv: string[]): Promise<void> {
     throw new Exit(1, `cannot write ${path.join(store.dir, args.user)}: ${describe(err)}`);
   }
   const { ln, r, p } = DEFAULT_SCRYPT_PARAMS;
-  process.stdout.write(`wrote ${written} (scrypt ln=${ln},r=${r},p=${p}, mode 0640)\n`);
+  process.stdout.write(`wrote ${written} (scrypt ln=${ln},r=${r},p=${p}, mode ${((await fs.stat(written)).mode & 0o777).toString(8).padStart(4, '0')})\n`);
 }
 
 main(process.argv.slice(2)).then(

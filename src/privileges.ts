@@ -2,7 +2,7 @@
 // process started as root becomes an ordinary user (default nobody) with no capabilities and no_new_privs set.
 // Every frame of the network is then parsed by a process that can do nothing root could.
 
-import { accessSync, chownSync, constants, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadTapNative } from './net/tap-native.ts';
 
@@ -77,16 +77,23 @@ export interface DropPlan {
 export type DropOutcome =
   | { kind: 'dropped'; user: PasswdEntry; capsDropped: number; warnings: string[] }
   | { kind: 'kept-root'; warnings: string[] }
+  /** Not root, but holding capabilities (file or ambient ones, CAP_NET_ADMIN for the TAP): those are dropped. */
+  | { kind: 'caps-cleared'; warnings: string[] }
   | { kind: 'not-root'; warnings: string[] };
 
-/** Owns `dir` and its files (not deeper) by `user`, so that renames and rewrites keep working after the drop. */
+/**
+ * Owns `dir` and its files (not deeper) by `user`, so that renames and rewrites keep working after the drop.
+ * Only a real directory and regular files with one link are touched, and never through a link: the directory
+ * belongs to that user after the first run, and a link planted there must not hand root's files over.
+ */
 function handOver(dir: string, user: PasswdEntry): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  if (!statSync(dir).isDirectory()) return;
-  chownSync(dir, user.uid, user.gid);
+  if (!lstatSync(dir).isDirectory()) throw new PrivilegeError(`${dir} is not a directory`);
+  lchownSync(dir, user.uid, user.gid);
   for (const name of readdirSync(dir)) {
     const p = path.join(dir, name);
-    if (statSync(p).isFile()) chownSync(p, user.uid, user.gid);
+    const st = lstatSync(p);
+    if (st.isFile() && st.nlink === 1) lchownSync(p, user.uid, user.gid);
   }
 }
 
@@ -102,7 +109,21 @@ export function dropPrivileges(plan: DropPlan): DropOutcome {
     if (plan.user !== undefined && lookupUser(plan.user)?.uid !== process.getuid?.()) {
       throw new PrivilegeError(`--user ${plan.user} needs the process to start as root`);
     }
-    return { kind: 'not-root', warnings };
+    const before = privilegeStatus();
+    if (/^0+$/.test(before.capEff) && /^0+$/.test(before.capPrm)) return { kind: 'not-root', warnings };
+    // Capabilities without root (setcap on node, ambient ones): the TAP is open, so they go. capset reaches
+    // only the calling thread: threads started earlier (the TAP reader) keep theirs, which starting as root avoids.
+    const native = loadTapNative();
+    if (typeof native === 'string') {
+      warnings.push(`capabilities ${before.capEff} kept: ${native}`);
+      return { kind: 'not-root', warnings };
+    }
+    native.lockDown();
+    native.clearCaps();
+    const after = privilegeStatus();
+    if (!/^0+$/.test(after.capEff)) throw new PrivilegeError(`the capabilities could not be dropped: CapEff ${after.capEff}`);
+    warnings.push('capabilities dropped in the main thread only (threads started before keep theirs): start as root to drop them everywhere');
+    return { kind: 'caps-cleared', warnings };
   }
   const wanted = plan.user ?? DEFAULT_USER;
   const user = lookupUser(wanted);

@@ -54,7 +54,7 @@ describe('privilegeStatus', () => {
 });
 
 /** What dropPrivileges says in a process that is not root: this one, or (when the tests run as root) one run as nobody. */
-function notRoot(user: string | undefined): string {
+function notRoot(user: string | undefined, setprivArgs: string[] = []): string {
   const code = `import { dropPrivileges } from './src/privileges.ts';
     try { console.log(dropPrivileges({ user: ${JSON.stringify(user)}, owned: [], writable: [], readable: [], rereadable: [] }).kind); }
     catch (e) { console.log(e.constructor.name + ': ' + e.message); }`;
@@ -65,7 +65,7 @@ function notRoot(user: string | undefined): string {
       return e instanceof PrivilegeError ? `PrivilegeError: ${e.message}` : String(e);
     }
   }
-  return execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], {
+  return execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...setprivArgs, process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: path.resolve(import.meta.dirname, '..'),
     encoding: 'utf8',
   }).trim();
@@ -75,6 +75,10 @@ describe('dropPrivileges', () => {
   it('not started as root: nothing to drop, and another --user is refused', () => {
     expect(notRoot(undefined)).toBe('not-root');
     expect(notRoot('root')).toBe('PrivilegeError: --user root needs the process to start as root');
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('not root but holding CAP_NET_ADMIN (ambient): the capabilities are dropped', () => {
+    expect(notRoot(undefined, ['--inh-caps=+net_admin', '--ambient-caps=+net_admin'])).toBe('caps-cleared');
   });
 
   it.skipIf(process.getuid?.() !== 0)('as root, --user root keeps root and says why that is a risk', () => {

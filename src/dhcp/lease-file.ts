@@ -7,6 +7,7 @@
 // hands `DhcpSavedLease` records in and out, in the stack's monotonic clock; lease ends are kept here in wall-clock
 // time, so that they survive the process.
 
+import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ipv4ToString, macToString, parseIpv4, type MacAddr } from '../net/addr.ts';
@@ -105,9 +106,11 @@ export function writeStateRecord(file: string, mac: MacAddr, fields: Record<stri
   const record = { version: 1, mac: macToString(mac), ...fields };
   const dir = path.dirname(file);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  // A fresh name opened exclusively ('wx': never through a link planted in the directory, which the service's
+  // own user owns once it has dropped root, while this may still run as root at start).
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const fd = openSync(tmp, 'w', 0o644);
+    const fd = openSync(tmp, 'wx', 0o644);
     try {
       writeSync(fd, `${JSON.stringify(record)}\n`);
       fsyncSync(fd);

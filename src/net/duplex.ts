@@ -298,19 +298,21 @@ export class StackSocket extends Duplex {
       this.active();
       this.wantRead = this.push(Buffer.from(data.buffer, data.byteOffset, data.length));
     }
-    if (t.readable === 0 && t.atEof && !this.pushedEof && t.error === undefined) {
+    if (t.state === 'CLOSED' && t.error !== undefined) {
+      // Reset by the peer, timed out, refused, or aborted by the stack itself (its shutdown, a shed connection):
+      // that is the error, before a write waiting for space could fail with EPIPE instead.
+      const wasConnecting = this.connecting;
+      this.connecting = false;
+      this.released = true;
+      const codes = { reset: 'ECONNRESET', timeout: 'ETIMEDOUT', refused: 'ECONNREFUSED', aborted: 'ECONNABORTED' } as const;
+      this.destroy(netError(codes[t.error], wasConnecting ? 'connect' : 'read'));
+      return;
+    }
+    if (t.readable === 0 && t.atEof && !this.pushedEof) {
       this.pushedEof = true;
       this.push(null);
     }
     this.flushWrite();
-    if (t.state === 'CLOSED' && t.error !== undefined) {
-      // Reset by the peer, timed out, refused, or aborted by the stack itself (its shutdown, a shed connection).
-      this.connecting = false;
-      this.released = true;
-      const codes = { reset: 'ECONNRESET', timeout: 'ETIMEDOUT', refused: 'ECONNREFUSED', aborted: 'ECONNABORTED' } as const;
-      const code = codes[t.error];
-      this.destroy(netError(code, t.error === 'refused' ? 'connect' : 'read'));
-    }
   }
 
   private flushWrite(): void {

@@ -16,13 +16,14 @@ export const MAX_BATCH = 512;
 export const MAX_TURN_MS = 5;
 /** The clock is read once per this many frames. */
 const CLOCK_EVERY = 16;
+const monotonic = (): number => performance.now();
 
 /**
  * Takes records from TAIL up to HEAD with `take` (which returns the next tail), publishes the new TAIL, and
  * either sleeps or, after a full batch or MAX_TURN_MS, schedules `again` for the next turn. Returns how many
  * records it took.
  */
-export function drainRing(ctrl: Int32Array, take: (tail: number) => number, again: () => void, clock: () => number = performance.now.bind(performance)): number {
+export function drainRing(ctrl: Int32Array, take: (tail: number) => number, again: () => void, clock: () => number = monotonic): number {
   let tail = Atomics.load(ctrl, TAIL);
   let handled = 0;
   const until = clock() + MAX_TURN_MS;

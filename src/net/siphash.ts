@@ -11,7 +11,7 @@ let lastHigh = 0;
 /**
  * SipHash-2-4 of the first `n` 32-bit words of `words`, read as 4n bytes little-endian, under `key`.
  * Returns the low 32 bits of the 64-bit result (the first four bytes of the digest). The state v0..v3 is held in
- * (hi, lo) pairs of locals; a round is written out twice (compression and finalisation) so that nothing is called.
+ * (hi, lo) pairs of locals, and the round is written out in the one loop, so that nothing is called.
  */
 export function sipHash24(key: SipKey, words: Readonly<Uint32Array>, n: number): number {
   const k0l = key[0] ?? 0, k0h = key[1] ?? 0, k1l = key[2] ?? 0, k1h = key[3] ?? 0;
@@ -21,15 +21,21 @@ export function sipHash24(key: SipKey, words: Readonly<Uint32Array>, n: number):
   let v3h = (k1h ^ 0x74656462) >>> 0, v3l = (k1l ^ 0x79746573) >>> 0;
   let lo = 0, h = 0, l = 0;
   // Blocks of two words; the last block holds what is left (one word or none) and the length in its top byte.
+  // One pass more is the finalisation: v2 ^= 0xff, then four rounds instead of two, and no block.
   const blocks = (n >> 1) + 1;
-  for (let b = 0; b < blocks; b++) {
-    const i = 2 * b;
-    const last = b === blocks - 1;
-    const ml = last ? (i < n ? (words[i] ?? 0) : 0) : (words[i] ?? 0);
-    const mh = last ? (((n * 4) & 0xff) << 24) >>> 0 : (words[i + 1] ?? 0);
-    v3h = (v3h ^ mh) >>> 0;
-    v3l = (v3l ^ ml) >>> 0;
-    for (let r = 0; r < 2; r++) {
+  for (let b = 0; b <= blocks; b++) {
+    const final = b === blocks;
+    let ml = 0, mh = 0;
+    if (final) {
+      v2l = (v2l ^ 0xff) >>> 0;
+    } else {
+      const i = 2 * b;
+      ml = i < n ? (words[i] ?? 0) : 0;
+      mh = b === blocks - 1 ? (((n * 4) & 0xff) << 24) >>> 0 : (words[i + 1] ?? 0);
+      v3h = (v3h ^ mh) >>> 0;
+      v3l = (v3l ^ ml) >>> 0;
+    }
+    for (let r = final ? 4 : 2; r > 0; r--) {
       lo = (v0l + v1l) >>> 0; v0h = (v0h + v1h + (lo < v0l ? 1 : 0)) >>> 0; v0l = lo;
       h = ((v1h << 13) | (v1l >>> 19)) >>> 0; l = ((v1l << 13) | (v1h >>> 19)) >>> 0;
       v1h = (h ^ v0h) >>> 0; v1l = (l ^ v0l) >>> 0;
@@ -45,25 +51,10 @@ export function sipHash24(key: SipKey, words: Readonly<Uint32Array>, n: number):
       v1h = (h ^ v2h) >>> 0; v1l = (l ^ v2l) >>> 0;
       h = v2h; v2h = v2l; v2l = h;
     }
-    v0h = (v0h ^ mh) >>> 0;
-    v0l = (v0l ^ ml) >>> 0;
-  }
-  v2l = (v2l ^ 0xff) >>> 0;
-  for (let r = 0; r < 4; r++) {
-    lo = (v0l + v1l) >>> 0; v0h = (v0h + v1h + (lo < v0l ? 1 : 0)) >>> 0; v0l = lo;
-    h = ((v1h << 13) | (v1l >>> 19)) >>> 0; l = ((v1l << 13) | (v1h >>> 19)) >>> 0;
-    v1h = (h ^ v0h) >>> 0; v1l = (l ^ v0l) >>> 0;
-    h = v0h; v0h = v0l; v0l = h;
-    lo = (v2l + v3l) >>> 0; v2h = (v2h + v3h + (lo < v2l ? 1 : 0)) >>> 0; v2l = lo;
-    h = ((v3h << 16) | (v3l >>> 16)) >>> 0; l = ((v3l << 16) | (v3h >>> 16)) >>> 0;
-    v3h = (h ^ v2h) >>> 0; v3l = (l ^ v2l) >>> 0;
-    lo = (v0l + v3l) >>> 0; v0h = (v0h + v3h + (lo < v0l ? 1 : 0)) >>> 0; v0l = lo;
-    h = ((v3h << 21) | (v3l >>> 11)) >>> 0; l = ((v3l << 21) | (v3h >>> 11)) >>> 0;
-    v3h = (h ^ v0h) >>> 0; v3l = (l ^ v0l) >>> 0;
-    lo = (v2l + v1l) >>> 0; v2h = (v2h + v1h + (lo < v2l ? 1 : 0)) >>> 0; v2l = lo;
-    h = ((v1h << 17) | (v1l >>> 15)) >>> 0; l = ((v1l << 17) | (v1h >>> 15)) >>> 0;
-    v1h = (h ^ v2h) >>> 0; v1l = (l ^ v2l) >>> 0;
-    h = v2h; v2h = v2l; v2l = h;
+    if (!final) {
+      v0h = (v0h ^ mh) >>> 0;
+      v0l = (v0l ^ ml) >>> 0;
+    }
   }
   lastHigh = (v0h ^ v1h ^ v2h ^ v3h) >>> 0;
   return (v0l ^ v1l ^ v2l ^ v3l) >>> 0;

@@ -17,6 +17,8 @@ export interface TapNative {
   readonly VNET_HDR_LEN: number;
   /** no_new_privs set and the capability bounding set emptied (this thread); returns how many were dropped. */
   lockDown(): number;
+  /** This thread's effective, permitted and inheritable capabilities emptied. */
+  clearCaps(): void;
 }
 
 // <linux/if_tun.h> and <linux/virtio_net.h>
@@ -29,7 +31,7 @@ export const VIRTIO_NET_HDR_GSO_NONE = 0;
 export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
 export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
 
-const FUNCTIONS = ['open', 'startReader', 'stopReader', 'write', 'writeVnet', 'lockDown'] as const;
+const FUNCTIONS = ['open', 'startReader', 'stopReader', 'write', 'writeVnet', 'lockDown', 'clearCaps'] as const;
 
 function isTapNative(mod: unknown): mod is TapNative {
   if (typeof mod !== 'object' || mod === null) return false;

@@ -27,8 +27,9 @@ export function loadIpv6Secret(file: string): { secret: Uint8Array; made: boolea
   const secret = new Uint8Array(randomBytes(SECRET_BYTES));
   try {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-    const tmp = `${file}.tmp-${process.pid}`;
-    const fd = openSync(tmp, 'w', 0o600);
+    // Opened exclusively under a fresh name: never through a link planted in the (service-owned) directory.
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const fd = openSync(tmp, 'wx', 0o600);
     try {
       writeSync(fd, secret);
       fsyncSync(fd);

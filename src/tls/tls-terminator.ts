@@ -140,10 +140,11 @@ export class TlsTerminator implements TlsStats {
       this.handshakes++;
       const version = secure.getProtocol() ?? '?';
       this.versions.set(version, (this.versions.get(version) ?? 0) + 1);
+      // The connection underneath first: destroying the TLS socket would close it gracefully (a FIN) before.
       const reset = (): void => {
-        secure.destroy();
         if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
         else socket.destroy();
+        secure.destroy();
       };
       serve(new SocketStream(secure, { remote, reset }));
     });

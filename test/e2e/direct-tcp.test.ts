@@ -91,7 +91,8 @@ describe.skipIf(PREREQUISITES.skip)('TCP on the direct stack in a lab (root, rea
   const knownPids: KnownPid[] = [];
   let addr: string | undefined;
   /** The local port curl reuses after our TIME_WAIT, and the one of the ECN request. */
-  const reusePort = 45_000 + Math.floor(Math.random() * 1000);
+  // Above Linux's ephemeral range (32768–60999), so that none of the other connections of this file can use them too.
+  const reusePort = 61_000 + Math.floor(Math.random() * 1000);
   const ecnPort = reusePort + 1000;
   let stopped = false;
 

@@ -6,17 +6,8 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ipv4ToString } from '../../src/net/addr.ts';
 import type { StackSocket } from '../../src/net/duplex.ts';
-import { B_IP, kernelLab, ourLab, type Lab, type SocketLike } from './socket-labs.ts';
+import { B_IP, kernelLab, once, ourLab, type Lab, type SocketLike } from './socket-labs.ts';
 
-function once<T = unknown>(s: NodeJS.EventEmitter, event: string, ms = 3000): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    s.once(event, (v: T) => {
-      clearTimeout(t);
-      resolve(v);
-    });
-  });
-}
 
 /** Every event the socket emits, in order, with the error code for 'error'. */
 function record(s: NodeJS.EventEmitter, events: string[]): string[] {

@@ -130,3 +130,14 @@ export async function ourLab(): Promise<Lab> {
     },
   };
 }
+
+/** The next `event` of `s` (its first argument), or a rejection after `ms`. */
+export function once<T = unknown>(s: NodeJS.EventEmitter, event: string, ms = 3000): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
+    s.once(event, (v: T) => {
+      clearTimeout(t);
+      resolve(v);
+    });
+  });
+}

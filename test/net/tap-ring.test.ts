@@ -28,6 +28,7 @@ class FakeThread {
     write: () => 0,
     writeVnet: () => 0,
     lockDown: () => 0,
+    clearCaps: () => {},
     VNET_HDR_LEN: 10,
   };
 

@@ -12,7 +12,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemTimers } from '../../src/clock.ts';
 import { HttpServer } from '../../src/http/server.ts';
 import { TlsConfigError, TlsTerminator } from '../../src/tls/tls-terminator.ts';
-import { kernelLab, ourLab, type Lab, type SocketLike } from '../net/socket-labs.ts';
+import { kernelLab, once as onceWithin, ourLab, type Lab, type SocketLike } from '../net/socket-labs.ts';
+
+const once = <T = unknown>(s: NodeJS.EventEmitter, event: string, ms = 5000): Promise<T> => onceWithin<T>(s, event, ms);
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let dir = '';
@@ -27,15 +29,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function once<T = unknown>(s: NodeJS.EventEmitter, event: string, ms = 5000): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    s.once(event, (v: T) => {
-      clearTimeout(t);
-      resolve(v);
-    });
-  });
-}
 
 /** One HTTPS exchange over a fresh connection of the lab: what the client saw. */
 async function httpsGet(lab: Lab, port: number, target: string, opts: tls.ConnectionOptions = {}): Promise<{ reply: string; protocol: string | null; alpn: string | false | null; subject: string }> {

@@ -104,7 +104,7 @@ export class Tcp implements TcpHost {
     const secret = (): Uint8Array => Uint8Array.from({ length: 16 }, () => Math.floor(random() * 256));
     this.isnKey = sipKey(secret());
     this.cookies = new SynCookies(secret());
-    this.floodGuard = new SynFloodGuard(this.config.synFlood);
+    this.floodGuard = new SynFloodGuard(sipKey(secret()), this.config.synFlood);
     this.budget = new MemoryBudget(this.config.maxBufferBytes);
     this.challenges = new TokenBucket(this.config.maxChallengeAcksPerSecond, this.config.maxChallengeAcksPerSecond);
   }

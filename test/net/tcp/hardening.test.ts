@@ -6,6 +6,7 @@ import { seqAdd } from '../../../src/net/tcp/seq.ts';
 import type { TcpConnection } from '../../../src/net/tcp/tcp-connection.ts';
 import { SynCookies } from '../../../src/net/tcp/syn-cookies.ts';
 import { SynFloodGuard } from '../../../src/net/tcp/syn-flood.ts';
+import { sipKey } from '../../../src/net/siphash.ts';
 import { ACK, FIN, PSH, RST, SYN } from '../../../src/net/tcp/tcp-wire.ts';
 import { OUR_IP, PEER_IP, ip } from '../frames.ts';
 import { RawPeer, handshake } from './raw-peer.ts';
@@ -83,18 +84,19 @@ describe('SYN cookies (RFC 4987 §3.6)', () => {
   });
 
   it('budgets per source in a fixed table: a source refills at its rate; forged sources spread over the slots', () => {
-    const guard = new SynFloodGuard({ perSecond: 2, slots: 4096 });
+    const key = sipKey(Uint8Array.from({ length: 16 }, (_, i) => i * 17));
+    const guard = new SynFloodGuard(key, { perSecond: 2, slots: 4096 });
     const a = ip('192.168.77.1');
     expect([guard.allow(a, 0), guard.allow(a, 0), guard.allow(a, 0)]).toEqual([true, true, false]);
     expect(guard.allow(a, 499)).toBe(false);
     expect(guard.allow(a, 501)).toBe(true); // half a second: one more token
     expect(guard.allow(0xfd770000000000000000000000000001n, 0)).toBe(true); // IPv6 has budgets too
     // 100 000 forged IPv4 sources, one SYN each within a second: hardly any share a slot past its budget.
-    const spread = new SynFloodGuard({ perSecond: 100, slots: 4096 });
+    const spread = new SynFloodGuard(key, { perSecond: 100, slots: 4096 });
     let refused = 0;
     for (let i = 0; i < 100_000; i++) if (!spread.allow((0x0a000000 + i * 7919) >>> 0, i / 100)) refused++;
     expect(refused).toBeLessThan(100);
-    expect(() => new SynFloodGuard({ perSecond: 1, slots: 1000 })).toThrow(RangeError);
+    expect(() => new SynFloodGuard(key, { perSecond: 1, slots: 1000 })).toThrow(RangeError);
   });
 
   it('10 000 SYNs from addresses that never answer leave a bounded table, and a real client still gets in', () => {
