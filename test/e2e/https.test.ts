@@ -10,7 +10,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lookupUser, privilegeStatus } from '../../src/privileges.ts';
-import { eventually, Lab, need, prerequisites, sigterm, tempWithJohn, waitForStack, writeUserFile, type KnownPid } from './lab.ts';
+import { eventually, Lab, need, nodeProgram, prerequisites, sigterm, tempWithJohn, waitForStack, writeUserFile, type KnownPid } from './lab.ts';
+import type { EchoReport } from './programs/echo-roundtrip.ts';
 import { curl, descendantPids, freePort, repoRoot, startService, stop, stopTree, type Started } from './service-process.ts';
 
 const lab = new Lab('mtls');
@@ -19,6 +20,9 @@ const ADDR = '192.168.77.10';
 const TLS_PORT = 8443;
 const HTTP_PORT = 8088;
 const METRICS_PORT = 9100;
+const ECHO_PORT = 7;
+/** An echo long enough to be cut by the stop: at ~2 Gbit/s each way it takes a few seconds. */
+const ECHO_BYTES = 512 * 1024 * 1024;
 const HANDSHAKE_LIMIT_MS = 1500;
 const STACK_LIFETIME_MS = 240_000;
 
@@ -61,7 +65,7 @@ describe.skipIf(PREREQUISITES.skip)('HTTPS and least privilege on the direct sta
     certs = makeCert(tmp, 'server');
     ca = path.join(tmp, 'ca.pem');
     await lab.up();
-    const args = ['--bridge', 'br0', '--mac', MAC, '--ipv4', `${ADDR}/24`, '--gateway', '192.168.77.2', '--ipv6', 'off', '--data', made.data,
+    const args = ['--bridge', 'br0', '--mac', MAC, '--ipv4', `${ADDR}/24`, '--gateway', '192.168.77.2', '--ipv6', 'off', '--data', made.data, '--echo-port', String(ECHO_PORT),
       '--tls-cert', certs.cert, '--tls-key', certs.key, '--tls-handshake-timeout', String(HANDSHAKE_LIMIT_MS), '--metrics-port', String(METRICS_PORT), '--log-level', 'debug'];
     stack = lab.startStack(args, STACK_LIFETIME_MS);
     await waitForStack(stack, /^privileges: now nobody/m, 20_000, knownPids);
@@ -149,9 +153,24 @@ describe.skipIf(PREREQUISITES.skip)('HTTPS and least privilege on the direct sta
     expect(bounding).toBe('0000000000000000');
   });
 
-  it('SIGTERM as nobody still ends cleanly: exit 0, and the TAP is gone with it', async () => {
-    expect(await sigterm(need(stack, 'the stack'))).toBe(0);
+  it('SIGTERM as nobody during a long echo: the peer sees our FIN (not a reset or a timeout), exit 0, the TAP gone', { timeout: 60_000 }, async () => {
+    const s = need(stack, 'the stack');
+    const echo = lab.spawnInPeer(nodeProgram('echo-roundtrip.ts', [ADDR, String(ECHO_PORT), String(ECHO_BYTES), '20000']), 30_000);
+    await eventually(() => echo.output(), (o) => o.includes('"ev":"connected"'), 10_000);
+    await new Promise((r) => setTimeout(r, 300)); // into the transfer
+    const t0 = performance.now();
+    const code = await sigterm(s);
+    const stopMs = performance.now() - t0;
+    console.log(`[stop during echo] exit ${String(code)} after ${stopMs.toFixed(0)} ms; the stack's last lines:\n${s.output().split('\n').slice(-6).join('\n')}`);
+    expect(code).toBe(0);
     stack = undefined;
+    await echo.exited;
+    const rep = JSON.parse(echo.output().trim().split('\n').pop() ?? '{}') as EchoReport;
+    console.log(`[stop during echo] stopped in ${stopMs.toFixed(0)} ms; the peer: ${JSON.stringify({ how: rep.how, error: rep.error, received: rep.received, sent: rep.sent, ms: rep.ms })}`);
+    expect(rep.received, 'the stop came during the transfer').toBeLessThan(rep.sent);
+    expect(rep.received).toBeGreaterThan(0);
+    expect(rep.error).toBeNull();
+    expect(rep.how).toBe('end');
     expect(await lab.taps()).toBe('');
   });
 });

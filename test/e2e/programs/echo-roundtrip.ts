@@ -4,7 +4,7 @@
 //
 // Sends SIZE random bytes to HOST:PORT and end()s, then reads until the server ends the stream, hashing what
 // comes back as it arrives (10 MB never sit in memory twice) and noting where it first differs from what was sent.
-// Bounded by LIMIT_MS; prints one EchoReport as a JSON line.
+// Bounded by LIMIT_MS; prints {"ev":"connected"} once connected, then one EchoReport as the last JSON line.
 
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -61,7 +61,11 @@ function compare(d: Buffer, at: number): void {
 }
 
 const timer = setTimeout(() => done(`timeout after ${limitMs} ms`), limitMs);
-const sock = net.connect(numeric('PORT', a.port), a.host, () => sock.end(sent));
+const sock = net.connect(numeric('PORT', a.port), a.host, () => {
+  // A line before the report, for a test that must act during the transfer (the report stays the last line).
+  process.stdout.write(`${JSON.stringify({ ev: 'connected' })}\n`);
+  sock.end(sent);
+});
 sock.on('data', (d: Buffer) => {
   compare(d, report.received);
   hash.update(d);
