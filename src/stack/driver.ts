@@ -25,6 +25,7 @@ export class StackDriver implements TurnMeter {
   private turnFrames = 0;
   private longestMs = 0;
   private longestFrames = 0;
+  private readonly observers: Array<() => void> = [];
   private timer: TimerHandle | undefined;
   private timerAt: number | undefined;
   private running = false;
@@ -89,9 +90,15 @@ export class StackDriver implements TurnMeter {
     }
   }
 
+  /** Calls `fn` after every flush: once the stack has settled what arrived or fell due (an address, say). */
+  observe(fn: () => void): void {
+    this.observers.push(fn);
+  }
+
   /** Sends what the stack produced and re-arms the single timer for its next deadline. */
   flush(): void {
     for (const frame of this.stack.takeFrames()) this.device.send(frame);
+    for (const fn of this.observers) fn();
     if (!this.running) return;
     const at = this.stack.nextDeadline();
     if (at === this.timerAt) return;
