@@ -94,6 +94,11 @@ export class NetStack extends EventEmitter {
   readonly ready: Promise<void>;
   private known = '';
   private closed: Promise<void> | undefined;
+  /**
+   * Keeps the process running while the stack is open, as a listening net.Server does (the stack's own timers
+   * are unref'd); unref() lets it exit all the same.
+   */
+  private readonly alive = setInterval(() => {}, 2 ** 31 - 1);
 
   constructor(private readonly runtime: StackRuntime) {
     super();
@@ -148,9 +153,21 @@ export class NetStack extends EventEmitter {
     return socket;
   }
 
+  /** As a net.Server's: an open stack keeps the process running (the default) or not. */
+  ref(): this {
+    this.alive.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.alive.unref();
+    return this;
+  }
+
   /** Stops the stack: every connection closed (FIN, then reset after the grace), the device closed. */
   close(): Promise<void> {
-    this.closed ??= this.runtime.stop();
+    // The process stays up until the stop is done: its grace runs on the stack's (unref'd) timers.
+    this.closed ??= this.runtime.stop().finally(() => clearInterval(this.alive));
     return this.closed;
   }
 }

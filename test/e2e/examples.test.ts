@@ -1,0 +1,43 @@
+// The examples under examples/, run as a user runs them, in a lab of this file's own (root, namespaces): the
+// node:http server on our stack takes its address from dnsmasq and answers curl from the host-only peer.
+// In CI (CI=true) nothing skips.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, need, prerequisites, sigterm, waitForStack, type KnownPid } from './lab.ts';
+import { repoRoot, stopTree, type Started } from './service-process.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const lab = new Lab('mexa');
+const PORT = 8080;
+const PREREQUISITES = await prerequisites(['ip', 'dnsmasq', 'curl']);
+
+describe.skipIf(PREREQUISITES.skip)('examples/http-server.ts: node:http over our stack on a TAP (root, real namespaces, dnsmasq, curl)', () => {
+  let run: Started | undefined;
+  let tmp = '';
+  const knownPids: KnownPid[] = [];
+
+  beforeAll(async () => {
+    PREREQUISITES.demand();
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'examples-e2e-'));
+    await lab.up();
+  });
+
+  afterAll(async () => {
+    if (run !== undefined) await stopTree(run, 5000, knownPids);
+    if (tmp !== '') rmSync(tmp, { recursive: true, force: true });
+    await lab.down();
+  });
+
+  it('gets an address by DHCP, serves curl from the peer, and stops on SIGTERM', { timeout: 60_000 }, async () => {
+    run = lab.spawnInLab([process.execPath, '--import', 'tsx', path.join(repoRoot, 'examples/http-server.ts'), 'br0', String(PORT), path.join(tmp, 'lease.json')], 60_000);
+    const m = await waitForStack(run, /^listening on (192\.168\.77\.\d+):8080$/m, 30_000, knownPids);
+    const addr = need(m[1], 'the address');
+    const r = await lab.curlInPeer(['-s', '-w', '\n%{http_code}', `http://${addr}:${PORT}/from-the-peer`]);
+    expect(r.stdout, r.stderr).toBe('hello from node:http on mirage-direct-ts (GET /from-the-peer)\n\n200');
+    expect(await sigterm(run)).toBe(0);
+    run = undefined;
+    expect(await lab.taps()).toBe('');
+  });
+});
