@@ -22,6 +22,7 @@ import { NetStack } from './lib/net-stack.ts';
 
 export { NetStack, StackServer, type ConnectOptions, type ServerOptions, type StackAddress } from './lib/net-stack.ts';
 export { StackSocket, emitConnection } from './net/duplex.ts';
+export { StackUdpSocket, MAX_QUEUED_DATAGRAMS, MAX_UDP_PAYLOAD, type RemoteInfo } from './lib/udp-socket.ts';
 
 export interface CreateStackOptions {
   /** The TAP and the bridge it joins (needs root or CAP_NET_ADMIN). */
@@ -59,15 +60,16 @@ export async function createStack(options: CreateStackOptions): Promise<NetStack
   const mac = options.tap.mac === undefined ? undefined : parseMac(options.tap.mac);
   if (options.tap.mac !== undefined && mac === undefined) throw new TypeError(`tap.mac must look like 02:00:5e:00:00:42, not '${options.tap.mac}'`);
   const v4 = options.ipv4 ?? 'dhcp';
+  const random = options.random ?? systemRandom();
   const direct = startDirectStack(
     {
       bridge: options.tap.bridge, mac, pcap: undefined, fault: undefined, tapBinding: options.tap.binding, dhcpState: options.dhcpState,
       ipv4: v4 === 'dhcp' ? undefined : v4 === 'off' ? 'off' : staticIpv4(v4, options.gateway),
       ipv6: options.ipv6 === 'off' ? undefined : { mode: 'auto' },
     },
-    timers, options.random ?? systemRandom(), { info: log, warn: log, debug: log, error: log },
+    timers, random, { info: log, warn: log, debug: log, error: log },
   );
-  return new NetStack({ driver: direct.driver, timers, stop: () => direct.stop() });
+  return new NetStack({ driver: direct.driver, timers, random, stop: () => direct.stop() });
 }
 
 /** Two stacks on a wire in memory: 10.0.0.1/24 and 10.0.0.2/24, no IPv6, no TAP, no root. */
@@ -78,7 +80,7 @@ export function createStackPair(options: { timers?: Timers; random?: Random } = 
   const make = (device: typeof endA, address: string): NetStack => {
     const driver = new StackDriver(device, timers, { mac: device.mac, mtu: 1500, random, log: () => {}, ipv4: staticIpv4(`${address}/24`, undefined) });
     driver.start();
-    return new NetStack({ driver, timers, stop: () => driver.stop(PAIR_STOP_GRACE_MS) });
+    return new NetStack({ driver, timers, random, stop: () => driver.stop(PAIR_STOP_GRACE_MS) });
   };
   return [make(endA, '10.0.0.1'), make(endB, '10.0.0.2')];
 }

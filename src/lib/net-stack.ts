@@ -6,6 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Timers } from '../clock.ts';
+import type { Random } from '../random.ts';
+import { StackUdpSocket } from './udp-socket.ts';
 import { ipToString, parseIpv4, parseIpv6, type IpAddr } from '../net/addr.ts';
 import { StackSocket } from '../net/duplex.ts';
 import type { TcpListener } from '../net/tcp/tcp.ts';
@@ -38,6 +40,7 @@ export interface ConnectOptions {
 export interface StackRuntime {
   driver: StackDriver;
   timers: Timers;
+  random: Random;
   stop(): Promise<void>;
 }
 
@@ -140,6 +143,11 @@ export class NetStack extends EventEmitter {
   createServer(options?: ServerOptions | ((socket: StackSocket) => void), onConnection?: (socket: StackSocket) => void): StackServer {
     if (typeof options === 'function') return new StackServer(this, {}, options);
     return new StackServer(this, options ?? {}, onConnection);
+  }
+
+  /** As dgram.createSocket: a UDP socket on this stack (udp4 and udp6 share one port table). */
+  createSocket(type: 'udp4' | 'udp6'): StackUdpSocket {
+    return new StackUdpSocket(this.runtime.driver, this.timers, this.runtime.random, type);
   }
 
   /** As net.connect: a StackSocket connecting to `host` (an IP address) and `port`; `connect` once established. */

@@ -1,9 +1,11 @@
 // The examples under examples/, run as a user runs them, in a lab of this file's own (root, namespaces): the
-// node:http server on our stack takes its address from dnsmasq and answers curl from the host-only peer.
+// node:http server on our stack takes its address from dnsmasq and answers curl from the host-only peer; the UDP
+// echo answers the peer kernel's datagrams.
 // In CI (CI=true) nothing skips.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, need, prerequisites, sigterm, waitForStack, type KnownPid } from './lab.ts';
+import { Lab, lastJsonLine, need, prerequisites, sigterm, waitForStack, type KnownPid } from './lab.ts';
+import type { UdpPingReport } from './programs/udp-ping.ts';
 import { repoRoot, stopTree, type Started } from './service-process.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -13,7 +15,7 @@ const lab = new Lab('mexa');
 const PORT = 8080;
 const PREREQUISITES = await prerequisites(['ip', 'dnsmasq', 'curl']);
 
-describe.skipIf(PREREQUISITES.skip)('examples/http-server.ts: node:http over our stack on a TAP (root, real namespaces, dnsmasq, curl)', () => {
+describe.skipIf(PREREQUISITES.skip)('the examples, each on a TAP by DHCP (root, real namespaces, dnsmasq, curl)', () => {
   let run: Started | undefined;
   let tmp = '';
   const knownPids: KnownPid[] = [];
@@ -30,7 +32,7 @@ describe.skipIf(PREREQUISITES.skip)('examples/http-server.ts: node:http over our
     await lab.down();
   });
 
-  it('gets an address by DHCP, serves curl from the peer, and stops on SIGTERM', { timeout: 60_000 }, async () => {
+  it('examples/http-server.ts: node:http over our stack serves curl from the peer, and stops on SIGTERM', { timeout: 60_000 }, async () => {
     run = lab.spawnInLab([process.execPath, '--import', 'tsx', path.join(repoRoot, 'examples/http-server.ts'), 'br0', String(PORT), path.join(tmp, 'lease.json')], 60_000);
     const m = await waitForStack(run, /^listening on (192\.168\.77\.\d+):8080$/m, 30_000, knownPids);
     const addr = need(m[1], 'the address');
@@ -40,4 +42,15 @@ describe.skipIf(PREREQUISITES.skip)('examples/http-server.ts: node:http over our
     run = undefined;
     expect(await lab.taps()).toBe('');
   });
+
+  it('examples/udp-echo.ts: the kernel\'s UDP from the peer gets each of 50 datagrams back, byte-exact', { timeout: 60_000 }, async () => {
+    run = lab.spawnInLab([process.execPath, '--import', 'tsx', path.join(repoRoot, 'examples/udp-echo.ts'), 'br0', '7', path.join(tmp, 'lease-udp.json')], 60_000);
+    const m = await waitForStack(run, /^echoing on (192\.168\.77\.\d+):7$/m, 30_000, knownPids);
+    const r = await lab.programInPeer('udp-ping.ts', [need(m[1], 'the address'), '7', '50', '20000'], 30_000);
+    const rep = lastJsonLine<UdpPingReport>(r, 'udp-ping.ts');
+    expect(rep).toMatchObject({ echoed: 50, wrong: 0, how: 'done' });
+    expect(await sigterm(run)).toBe(0);
+    run = undefined;
+  });
 });
+

@@ -127,6 +127,7 @@ export type Program =
   | 'http-load.ts'
   | 'http-pipeline.ts'
   | 'paced-requests.ts'
+  | 'udp-ping.ts'
   | 'ipv6-hostile-frames.ts'
   | 'udp-closed-port.ts';
 

@@ -3,8 +3,9 @@
 
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createStackPair, emitConnection, type NetStack, type StackSocket } from '../../src/index.ts';
+import { createStackPair, emitConnection, MAX_QUEUED_DATAGRAMS, MAX_UDP_PAYLOAD, type NetStack, type RemoteInfo, type StackSocket } from '../../src/index.ts';
 import { once } from '../net/socket-labs.ts';
+import { ManualTimers } from '../../src/clock.ts';
 
 let pair: [NetStack, NetStack] | undefined;
 afterEach(async () => {
@@ -84,4 +85,68 @@ describe('createStackPair', () => {
     await Promise.all([a.close(), a.close()]);
     await ended;
   });
+});
+
+describe('UDP sockets (createSocket, shaped like node:dgram)', () => {
+  it('a datagram each way: message events with rinfo, the reply to the sender\'s ephemeral port', async () => {
+    const [a, b] = stacks();
+    const server = a.createSocket('udp4');
+    server.on('message', (msg: Buffer, rinfo: RemoteInfo) => server.send(Buffer.concat([Buffer.from('echo:'), msg]), rinfo.port, rinfo.address));
+    await new Promise<void>((r) => server.bind(5353, r));
+    expect(server.address()).toEqual({ address: '0.0.0.0', family: 'IPv4', port: 5353 });
+    const client = b.createSocket('udp4');
+    const reply = once<[Buffer, RemoteInfo]>(client, 'message');
+    const sent = await new Promise<number>((resolve, reject) => client.send('ping', 5353, '10.0.0.1', (err, n) => (err === null ? resolve(n) : reject(err))));
+    expect(sent).toBe(4);
+    const got = await new Promise<{ msg: string; rinfo: RemoteInfo }>((resolve) => client.once('message', (msg: Buffer, rinfo: RemoteInfo) => resolve({ msg: msg.toString(), rinfo })));
+    void reply;
+    expect(got.msg).toBe('echo:ping');
+    expect(got.rinfo).toEqual({ address: '10.0.0.1', family: 'IPv4', port: 5353, size: 9 });
+    expect(client.address().port).toBeGreaterThanOrEqual(49152);
+    server.close();
+    client.close();
+  });
+
+  it('refuses what dgram refuses: a port taken, the wrong family, a datagram too big, a send after close', async () => {
+    const [a] = stacks();
+    const s = a.createSocket('udp4').bind(7000);
+    expect(() => a.createSocket('udp4').bind(7000)).toThrow(/EADDRINUSE/);
+    const errors: string[] = [];
+    const cb = (err: Error | null): void => void errors.push(err?.message ?? 'ok');
+    s.send('x', 53, 'fd77::1', cb);
+    s.send(Buffer.alloc(MAX_UDP_PAYLOAD + 1), 53, '10.0.0.2', cb);
+    s.send('x', 53, '10.0.0.2', cb);
+    await new Promise((r) => setTimeout(r, 10));
+    s.close();
+    s.send('x', 53, '10.0.0.2', cb);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(errors).toEqual(["udp4 sends to IPv4 addresses, not 'fd77::1'", `send EMSGSIZE (${MAX_UDP_PAYLOAD + 1} bytes)`, 'ok', 'send after close']);
+  });
+
+  it('datagrams arriving in one turn past MAX_QUEUED_DATAGRAMS are dropped and counted, not queued', async () => {
+    // A hand-moved clock: the wire delivers everything due in one advance, within one turn, as a TAP's batch does.
+    const timers = new ManualTimers();
+    const [a, b] = (pair = createStackPair({ timers }));
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 20; i++) {
+        timers.advance(1);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    const server = a.createSocket('udp4').bind(9999);
+    let got = 0;
+    server.on('message', () => got++);
+    const client = b.createSocket('udp4');
+    client.send('warm', 9999, '10.0.0.1'); // ARP first: it queues only 16 datagrams while it asks
+    await settle();
+    expect(got).toBe(1);
+    got = 0;
+    for (let i = 0; i < MAX_QUEUED_DATAGRAMS + 200; i++) client.send('d', 9999, '10.0.0.1');
+    await settle();
+    expect(got).toBe(MAX_QUEUED_DATAGRAMS);
+    expect(server.dropped).toBe(200);
+    server.close();
+    client.close();
+  });
+
 });
