@@ -211,7 +211,9 @@ do_up() {
   say "$PEER_NS/$VETH_PEER has $PEER_ADDR/$PREFIX and $PEER_ADDR6/64, default via $BRIDGE_ADDR"
 
   # dnsmasq, DHCP and IPv6 router advertisements (ra-stateless: SLAAC from PREFIX6, RFC 4862; with --dhcpv6,
-  # stateful DHCPv6 from RANGE6), on br0 only. The DNS server it names (br0) is for the clients' configuration.
+  # stateful DHCPv6 from RANGE6), on br0 only; and DNS for the lab's own names only (peer.lab is the host-only
+  # peer, lab. is answered here and nothing is forwarded anywhere: no resolv.conf, no hosts file, no upstream).
+  # It names itself as the DNS server in DHCP (option 6) and DHCPv6, and the domain lab (option 15).
   if [ "$DHCPV6" = 1 ]; then RANGE6="$RANGE6_START,$RANGE6_END,64,$LEASE"; else RANGE6="$PREFIX6,ra-stateless,64,$LEASE"; fi
   # --no-ping: skip the server's 3 s ping check before each offer (the lab has no other hosts to clash with;
   # address conflict detection is the client's job, RFC 5227).
@@ -221,7 +223,8 @@ do_up() {
     if [ -f "$PIDFILE" ]; then rm -f "$PIDFILE"; say "removed stale dnsmasq pid file"; fi
     in_lab "$dnsmasq_bin" \
       --conf-file=/dev/null \
-      --port=0 \
+      --no-resolv --no-hosts --local=/lab/ --domain=lab \
+      --host-record="peer.lab,$PEER_ADDR,$PEER_ADDR6" \
       --bind-interfaces --interface="$BRIDGE" --except-interface=lo \
       --dhcp-range="$RANGE_START,$RANGE_END,$NETMASK,$LEASE" \
       --dhcp-option=option:router,"$BRIDGE_ADDR" \

@@ -11,14 +11,17 @@ import { systemTimers } from './clock.ts';
 import { parseCli, type Config } from './cli.ts';
 import { startDirectStack, type DirectStack } from './stack/direct-stack.ts';
 import type { Logger } from './log.ts';
-import { ipv6ToString, isIpv6, parseIpv4, parseIpv6, type IpAddr, type Ipv6Addr } from './net/addr.ts';
+import { ipToString, ipv6ToString, isIpv6, parseIpv4, parseIpv6, type IpAddr, type Ipv6Addr } from './net/addr.ts';
+import { nameLabels } from './dns/dns-wire.ts';
+import { stackResolver } from './lib/dns-transport.ts';
 import { DeviceSetupError } from './net/tap-device.ts';
 import { TcpSocket } from './net/tcp/tcp-socket.ts';
 import { systemRandom } from './random.ts';
 
 const USAGE = `Usage: npm run get -- URL [-o FILE] [--timeout S] [direct-stack options]
 
-GETs http://A.B.C.D[:PORT]/PATH or http://[IPv6]:PORT/PATH over this project's own TCP/IP stack (on a TAP in a bridge)
+GETs http://HOST[:PORT]/PATH over this project's own TCP/IP stack (on a TAP in a bridge), HOST an IPv4 address,
+a bracketed IPv6 one, or a name asked of the DNS servers DHCP (or DHCPv6, or the routers) named, over the stack
 and writes the body to FILE (default: stdout). Exit status: 0 on a 2xx, 1 otherwise, 2 on bad flags.
 
   -o, --output FILE      where the body goes ('-', the default, is stdout: then run npm run -s get,
@@ -42,7 +45,8 @@ const DIRECT_FLAGS = ['bridge', 'mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp
 const log: Logger = { info: (l) => process.stderr.write(`${l}\n`), warn: (l) => process.stderr.write(`${l}\n`) };
 
 interface Options {
-  host: IpAddr;
+  /** An address, or a name to be resolved by the stack's resolver once it has its address (and DNS servers). */
+  host: IpAddr | { name: string };
   port: number;
   hostHeader: string;
   path: string;
@@ -119,10 +123,11 @@ function parseOptions(argv: string[]): Options {
   if (url.protocol !== 'http:') usage(`only http:// URLs are supported, not ${url.protocol}`);
   if (url.username !== '' || url.password !== '') usage('credentials in the URL are not supported');
   const name = url.hostname;
-  const host = name.startsWith('[') && name.endsWith(']') ? parseIpv6(name.slice(1, -1)) : parseIpv4(name);
-  if (host === undefined) usage(`the host must be an IPv4 address or a bracketed IPv6 one: '${name}' would need DNS, which this client does not do`);
-  if (isIpv6(host) && cli.config.ipv6 === undefined) usage(`${name} is an IPv6 address, but --ipv6 is off`);
-  if (!isIpv6(host) && cli.config.ipv4 === 'off') usage(`${name} is an IPv4 address, but --ipv4 is off`);
+  const literal = name.startsWith('[') && name.endsWith(']') ? parseIpv6(name.slice(1, -1)) : parseIpv4(name);
+  if (literal === undefined && nameLabels(name) === undefined) usage(`'${name}' is neither an IP address nor a host name`);
+  const host = literal ?? { name };
+  if (literal !== undefined && isIpv6(literal) && cli.config.ipv6 === undefined) usage(`${name} is an IPv6 address, but --ipv6 is off`);
+  if (literal !== undefined && !isIpv6(literal) && cli.config.ipv4 === 'off') usage(`${name} is an IPv4 address, but --ipv4 is off`);
   return {
     host,
     port: url.port === '' ? 80 : Number(url.port),
@@ -285,10 +290,24 @@ interface Outcome {
   seconds: number;
 }
 
+/** The address to connect to: `o.host` itself, or the first address the stack's resolver finds for its name. */
+async function resolveHost(o: Options, direct: DirectStack): Promise<IpAddr> {
+  if (typeof o.host !== 'object') return o.host;
+  // The DNS servers come with the address (DHCP option 6, DHCPv6, RDNSS): wait for IPv4 first unless it is off.
+  if (o.config.ipv4 !== 'off') await waitForAddress(direct, 0);
+  const family = o.config.ipv4 === 'off' ? 6 : o.config.ipv6 === undefined ? 4 : 0;
+  const found = await stackResolver(direct.driver, systemTimers, systemRandom()).lookup(o.host.name, family);
+  const first = found[0];
+  if (first === undefined) throw new Error(`${o.host.name}: no address`);
+  log.info(`get: ${o.host.name} is ${found.map(ipToString).join(', ')}`);
+  return first;
+}
+
 async function fetchOnce(o: Options, direct: DirectStack, setSocket: (s: TcpSocket) => void): Promise<Outcome> {
-  await waitForAddress(direct, o.host);
+  const host = await resolveHost(o, direct);
+  await waitForAddress(direct, host);
   const t0 = performance.now();
-  const sock = new TcpSocket(direct.stack.tcp.connect(o.host, o.port));
+  const sock = new TcpSocket(direct.stack.tcp.connect(host, o.port));
   setSocket(sock);
   const established = sock.established().then(
     () => 'ok' as const,

@@ -8,7 +8,9 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { Timers } from '../clock.ts';
 import type { Random } from '../random.ts';
 import { StackUdpSocket } from './udp-socket.ts';
-import { ipToString, parseIpv4, parseIpv6, type IpAddr } from '../net/addr.ts';
+import { ipToString, isIpv6 as isIpv6Addr, parseIpv4, parseIpv6, type IpAddr } from '../net/addr.ts';
+import type { Resolver } from '../dns/resolver.ts';
+import { stackResolver } from './dns-transport.ts';
 import { StackSocket } from '../net/duplex.ts';
 import type { TcpListener } from '../net/tcp/tcp.ts';
 import type { Stack } from '../stack/stack.ts';
@@ -96,6 +98,7 @@ export class NetStack extends EventEmitter {
   /** Resolves once the interface has an address (DHCP bound, static, or an IPv6 address past DAD). */
   readonly ready: Promise<void>;
   private known = '';
+  private dns: Resolver | undefined;
   private closed: Promise<void> | undefined;
   /**
    * Keeps the process running while the stack is open, as a listening net.Server does (the stack's own timers
@@ -143,6 +146,16 @@ export class NetStack extends EventEmitter {
   createServer(options?: ServerOptions | ((socket: StackSocket) => void), onConnection?: (socket: StackSocket) => void): StackServer {
     if (typeof options === 'function') return new StackServer(this, {}, options);
     return new StackServer(this, options ?? {}, onConnection);
+  }
+
+  /**
+   * The addresses of `name` (A, AAAA or both, IPv4 first), asked of the DNS servers the stack learned by DHCP,
+   * DHCPv6 or router advertisements, over the stack itself; cached for their TTL (src/dns/resolver.ts).
+   */
+  async lookup(name: string, family: 0 | 4 | 6 = 0): Promise<StackAddress[]> {
+    this.dns ??= stackResolver(this.runtime.driver, this.timers, this.runtime.random);
+    const found = await this.dns.lookup(name, family);
+    return found.map((a) => ({ family: isIpv6Addr(a) ? 'IPv6' : 'IPv4', address: ipToString(a), prefixLength: isIpv6Addr(a) ? 128 : 32 }));
   }
 
   /** As dgram.createSocket: a UDP socket on this stack (udp4 and udp6 share one port table). */

@@ -153,7 +153,7 @@ describe.skipIf(PREREQUISITES.skip)('HTTPS and least privilege on the direct sta
     expect(bounding).toBe('0000000000000000');
   });
 
-  it('SIGTERM as nobody during a long echo: the peer sees our FIN (not a reset or a timeout), exit 0, the TAP gone', { timeout: 60_000 }, async () => {
+  it('SIGTERM as nobody during a long echo: the peer\'s transfer ends at once (our FIN), not by a timeout; exit 0, the TAP gone', { timeout: 60_000 }, async () => {
     const s = need(stack, 'the stack');
     const echo = lab.spawnInPeer(nodeProgram('echo-roundtrip.ts', [ADDR, String(ECHO_PORT), String(ECHO_BYTES), '20000']), 30_000);
     await eventually(() => echo.output(), (o) => o.includes('"ev":"connected"'), 10_000);
@@ -169,8 +169,11 @@ describe.skipIf(PREREQUISITES.skip)('HTTPS and least privilege on the direct sta
     console.log(`[stop during echo] stopped in ${stopMs.toFixed(0)} ms; the peer: ${JSON.stringify({ how: rep.how, error: rep.error, received: rep.received, sent: rep.sent, ms: rep.ms })}`);
     expect(rep.received, 'the stop came during the transfer').toBeLessThan(rep.sent);
     expect(rep.received).toBeGreaterThan(0);
-    expect(rep.error).toBeNull();
-    expect(rep.how).toBe('end');
+    // Ended, not left to its time limit: by our FIN, or, when the peer had not read up to it by the end of the
+    // stop's grace while it kept sending, by the reset after it (Linux resets such a peer at once: data after
+    // close, its TCPAbortOnData; RFC 2525 §2.17).
+    expect(rep.how === 'end' || rep.error === 'ECONNRESET', JSON.stringify(rep)).toBe(true);
+    expect(rep.ms).toBeLessThan(10_000);
     expect(await lab.taps()).toBe('');
   });
 });

@@ -171,8 +171,12 @@ describe.skipIf(!IS_ROOT && !IN_CI)('scripts/setup-bridge.sh (root, real namespa
     expect(ok('readlink', [`/proc/${pid}/ns/net`]).trim()).toBe(labNs);
     const ss = ok('ip', ['netns', 'exec', NAME, 'ss', '-ulpn']);
     expect(ss).toMatch(new RegExp(`:67\\s.*"dnsmasq",pid=${pid}`));
+    // DNS for the lab's own names, on br0's address only, forwarding nothing.
+    expect(ss).toMatch(new RegExp(`192\\.168\\.77\\.2:53\\s.*"dnsmasq",pid=${pid}`));
+    expect(ss).not.toMatch(/127\.0\.0\.1:53\s.*dnsmasq/);
     const log = readFileSync(`${STATE}/dnsmasq.log`, 'utf8');
-    expect(log).toMatch(/DNS disabled/);
+    expect(log).toMatch(/using only locally-known addresses for lab/);
+    expect(log).not.toMatch(/using nameserver/);
     expect(log).toMatch(/DHCP, IP range 192\.168\.77\.3 -- 192\.168\.77\.200, lease time 12h/);
     expect(log).toMatch(/bound exclusively to interface br0/);
   });
