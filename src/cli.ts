@@ -12,6 +12,7 @@ import { parseFaultSpec, type FaultSpec } from './net/fault-device.ts';
 import type { AcdMode } from './arp/acd.ts';
 import type { TapBinding } from './net/tap-device.ts';
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from './tls/tls-terminator.ts';
+import { isHostname } from './stack/direct-stack.ts';
 import { isLogFormat, isLogLevel, type LogFormat, type LogLevel } from './log.ts';
 
 export type StackKind = 'socket' | 'direct';
@@ -38,6 +39,8 @@ export interface Config {
   fault: FaultSpec | undefined;
   /** Direct stack with DHCP: the lease state file (INIT-REBOOT); default /var/lib/mirage-direct-ts/dhcp-lease-MAC.json. */
   dhcpState?: string | undefined;
+  /** Direct stack, DHCP: the host name sent (option 12); default the machine's. */
+  hostname?: string | undefined;
   /** Direct stack, DHCP: how a leased address is checked before use (RFC 5227). */
   acd?: AcdMode | undefined;
   /** The least severe log lines written (default info). */
@@ -116,6 +119,7 @@ Direct stack (needs root or CAP_NET_ADMIN):
                            drop=0.05,dup=0.01,reorder=0.05,corrupt=0.01,delay=2ms,seed=7
   --dhcp-state FILE      where the DHCP lease is remembered between runs (INIT-REBOOT)
                            (default: /var/lib/mirage-direct-ts/dhcp-lease-MAC.json)
+  --hostname NAME        the host name DHCP sends (option 12; default: this machine's)
   --acd fast|rfc|off     check a leased address with ARP before use (RFC 5227): fast ~0.5 s (default),
                            rfc the RFC's 5-7 s, off none
   --tap-binding B        auto (default), native or tuntap2: what makes the TAP and moves its frames
@@ -197,6 +201,7 @@ export function parseCli(argv: readonly string[]): CliResult {
         fault: { type: 'string' },
         'dhcp-state': { type: 'string' },
         acd: { type: 'string' },
+        hostname: { type: 'string' },
         'tap-binding': { type: 'string' },
         'no-offloads': { type: 'boolean' },
         ipv6: { type: 'string' },
@@ -276,6 +281,8 @@ export function parseCli(argv: readonly string[]): CliResult {
   }
   const noOffloads = v['no-offloads'];
   if (noOffloads === true && tapBinding === 'tuntap2') return { kind: 'error', message: '--no-offloads is for the native binding; tuntap2 has no offloads' };
+  const hostname = v.hostname;
+  if (hostname !== undefined && !isHostname(hostname)) return { kind: 'error', message: `--hostname must be a host name (letters, digits, hyphens; dots between labels), not '${hostname}'` };
   const dhcpState = v['dhcp-state'];
   if (dhcpState === '') return { kind: 'error', message: '--dhcp-state must name a file' };
   if (dhcpState !== undefined && ipv4.value !== undefined) return { kind: 'error', message: '--dhcp-state is for DHCP, not with --ipv4' };
@@ -299,7 +306,7 @@ export function parseCli(argv: readonly string[]): CliResult {
   if (tcpEcn !== undefined && tcpEcn !== 'off' && tcpEcn !== 'passive' && tcpEcn !== 'on') return { kind: 'error', message: `--tcp-ecn must be off, passive or on, not '${tcpEcn}'` };
   if (ipv4.value === 'off' && ipv6.value === undefined) return { kind: 'error', message: '--ipv4 off and --ipv6 off leave the stack no address at all' };
   if (stack === 'socket') {
-    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid', 'gateway6', 'tcp-cc', 'tcp-recovery', 'tcp-ecn'] as const) {
+    for (const f of ['mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'hostname', 'acd', 'tap-binding', 'no-offloads', 'ipv6', 'ipv6-iid', 'gateway6', 'tcp-cc', 'tcp-recovery', 'tcp-ecn'] as const) {
       if (v[f] !== undefined) return { kind: 'error', message: `--${f} is for the direct stack, not --stack socket` };
     }
   }
@@ -310,6 +317,7 @@ export function parseCli(argv: readonly string[]): CliResult {
     config: {
       stack, port, listen: v.listen, data: v.data, bridge: v.bridge, mac, ipv4: ipv4.value, pcap: v.pcap, echoPort, chargenPort, fault, dhcpState, acd,
       logLevel, logFormat, metricsPort, tapBinding, noOffloads, ipv6: ipv6Value, ipv6Iid, tcpCc, tcpRecovery, tcpEcn, tls: tls.value, user,
+      ...(hostname === undefined ? {} : { hostname }),
     },
   };
 }

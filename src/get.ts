@@ -28,7 +28,7 @@ and writes the body to FILE (default: stdout). Exit status: 0 on a 2xx, 1 otherw
                            or npm's own banner comes first on stdout)
   --timeout S            give up after S seconds in all (default: 120)
   --bridge NAME, --mac MAC, --ipv4 ADDR/PREFIX, --gateway ADDR, --pcap FILE, --fault SPEC,
-  --dhcp-state FILE, --acd fast|rfc|off, --tap-binding auto|native|tuntap2, --no-offloads,
+  --dhcp-state FILE, --hostname NAME, --acd fast|rfc|off, --tap-binding auto|native|tuntap2, --no-offloads,
   --ipv6 auto|off|A/P, --ipv6-iid stable|eui64, --gateway6 ADDR, --tcp-cc cubic|newreno,
   --tcp-ecn off|passive|on
                          as for npm start (see npm start -- --help); DHCP unless --ipv4
@@ -39,7 +39,7 @@ const ADDRESS_WAIT_MS = 20_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 const CLOSE_WAIT_MS = 2_000;
 const MAX_HEAD = 64 * 1024;
-const DIRECT_FLAGS = ['bridge', 'mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'acd', 'tap-binding', 'ipv6', 'ipv6-iid', 'gateway6', 'tcp-cc', 'tcp-ecn'] as const;
+const DIRECT_FLAGS = ['bridge', 'mac', 'ipv4', 'gateway', 'pcap', 'fault', 'dhcp-state', 'hostname', 'acd', 'tap-binding', 'ipv6', 'ipv6-iid', 'gateway6', 'tcp-cc', 'tcp-ecn'] as const;
 
 /** Everything the stack says goes to stderr: stdout may carry the body. */
 const log: Logger = { info: (l) => process.stderr.write(`${l}\n`), warn: (l) => process.stderr.write(`${l}\n`) };
@@ -78,6 +78,7 @@ function parseOptions(argv: string[]): Options {
         pcap: { type: 'string' },
         fault: { type: 'string' },
         'dhcp-state': { type: 'string' },
+        hostname: { type: 'string' },
         acd: { type: 'string' },
         'tap-binding': { type: 'string' },
         'no-offloads': { type: 'boolean' },

@@ -34,6 +34,8 @@ export interface CreateStackOptions {
   ipv6?: 'auto' | 'off';
   /** Where the DHCP lease is remembered between runs (default /var/lib/mirage-direct-ts/…). */
   dhcpState?: string;
+  /** The host name DHCP sends (option 12); default this machine's. */
+  hostname?: string;
   /** The stack's log lines (default: none). */
   log?: (line: string) => void;
   timers?: Timers;
@@ -63,7 +65,7 @@ export async function createStack(options: CreateStackOptions): Promise<NetStack
   const random = options.random ?? systemRandom();
   const direct = startDirectStack(
     {
-      bridge: options.tap.bridge, mac, pcap: undefined, fault: undefined, tapBinding: options.tap.binding, dhcpState: options.dhcpState,
+      bridge: options.tap.bridge, mac, pcap: undefined, fault: undefined, tapBinding: options.tap.binding, dhcpState: options.dhcpState, hostname: options.hostname,
       ipv4: v4 === 'dhcp' ? undefined : v4 === 'off' ? 'off' : staticIpv4(v4, options.gateway),
       ipv6: options.ipv6 === 'off' ? undefined : { mode: 'auto' },
     },

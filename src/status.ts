@@ -138,8 +138,9 @@ export function renderDirectStatus(input: DirectStatusInput): string[] {
       const renewal = dhcp.state === 'bound' ? `, renewal in ${formatDuration(renew - now)}` : '';
       const dns = lease.dns.length > 0 ? `, DNS ${lease.dns.map(ipv4ToString).join(' ')}` : '';
       const mtu = lease.mtu !== undefined ? `, MTU ${stack.ipv4.linkMtu}` : '';
+      const domain = lease.domain !== undefined ? `, domain ${lease.domain}` : '';
       out.push(
-        `  DHCP ${dhcp.state}: lease ${formatDuration(end - now)} left of ${formatDuration(lease.leaseSeconds * 1000)}, server ${ipv4ToString(lease.server)}${renewal}${dns}${mtu}`,
+        `  DHCP ${dhcp.state}: lease ${formatDuration(end - now)} left of ${formatDuration(lease.leaseSeconds * 1000)}, server ${ipv4ToString(lease.server)}${renewal}${dns}${domain}${mtu}`,
       );
     }
   }

@@ -295,3 +295,14 @@ describe('parseCli: HTTPS and privileges', () => {
     for (const flag of ['--tls-cert', '--tls-key', '--tls-port', '--tls-only', '--tls-handshake-timeout', '--user']) expect(USAGE).toContain(flag);
   });
 });
+
+describe('parseCli: --hostname', () => {
+  it('takes a host name for DHCP, and refuses what is not one', () => {
+    const r = parseCli(['--hostname', 'auth-1.lab']);
+    expect(r.kind === 'run' ? r.config.hostname : r).toBe('auth-1.lab');
+    expect(errorOf(parseCli(['--hostname', 'no_underscores']))).toMatch(/^--hostname must be a host name/);
+    expect(errorOf(parseCli(['--hostname=-dash.lab']))).toMatch(/^--hostname must be a host name/);
+    expect(errorOf(parseCli(['--stack', 'socket', '--hostname', 'x']))).toBe('--hostname is for the direct stack, not --stack socket');
+    expect(USAGE).toContain('--hostname NAME');
+  });
+});

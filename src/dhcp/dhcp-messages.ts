@@ -6,7 +6,7 @@ import { IPV4_ANY, IPV4_BROADCAST, macToString, writeMac, type Ipv4Addr, type Ma
 import { BOOTREQUEST, DhcpMessageType as T, FLAG_BROADCAST, type DhcpMessage, type DhcpOptions } from './dhcp-wire.ts';
 
 /** Options we ask for (RFC 2132 §9.8): mask, routers, DNS, lease time, server id, T1, T2. */
-export const PARAMETER_REQUEST_LIST = [1, 3, 6, 26, 51, 54, 58, 59];
+export const PARAMETER_REQUEST_LIST = [1, 3, 6, 15, 26, 51, 54, 58, 59];
 /** Option 57 (RFC 2132 §9.10): the largest message we accept. */
 export const MAX_MESSAGE_SIZE = 1500;
 

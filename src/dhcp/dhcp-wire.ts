@@ -25,6 +25,7 @@ export const DhcpOptionCode = {
   ROUTERS: 3,
   DNS_SERVERS: 6,
   HOSTNAME: 12,
+  DOMAIN_NAME: 15,
   INTERFACE_MTU: 26,
   REQUESTED_IP: 50,
   LEASE_TIME: 51,
@@ -68,6 +69,8 @@ export interface DhcpOptions {
   clientId?: Uint8Array;
   maxMessageSize?: number;
   hostname?: string;
+  /** Option 15 (RFC 2132 §3.17): the domain name the client should use when resolving names. */
+  domainName?: string;
   message?: string;
 }
 
@@ -188,6 +191,15 @@ function applyOption(out: DhcpOptions, code: number, v: Uint8Array, store: boole
       if (v.length < 1) return false;
       if (store) out.hostname = utf8.decode(v);
       return true;
+    case C.DOMAIN_NAME: {
+      // §3.17: at least one octet; a name, so printable ASCII only (some servers add a NUL at the end)
+      let end = v.length;
+      while (end > 0 && v[end - 1] === 0) end--;
+      if (end < 1) return false;
+      for (let i = 0; i < end; i++) if ((v[i] ?? 0) < 0x21 || (v[i] ?? 0) > 0x7e) return false;
+      if (store) out.domainName = String.fromCharCode(...v.subarray(0, end));
+      return true;
+    }
     case C.MESSAGE: // §9.9: at least one octet
       if (v.length < 1) return false;
       if (store) out.message = utf8.decode(v);
@@ -258,6 +270,7 @@ function encodeOptions(o: DhcpOptions): Uint8Array {
   if (o.routers !== undefined) put(C.ROUTERS, o.routers.flatMap(addr));
   if (o.dnsServers !== undefined) put(C.DNS_SERVERS, o.dnsServers.flatMap(addr));
   if (o.hostname !== undefined) put(C.HOSTNAME, utf8Encoder.encode(o.hostname));
+  if (o.domainName !== undefined) put(C.DOMAIN_NAME, [...o.domainName].map((c) => c.charCodeAt(0) & 0xff));
   if (o.interfaceMtu !== undefined) put(C.INTERFACE_MTU, [(o.interfaceMtu >>> 8) & 0xff, o.interfaceMtu & 0xff]);
   if (o.requestedIp !== undefined) put(C.REQUESTED_IP, addr(o.requestedIp));
   if (o.leaseTime !== undefined) put(C.LEASE_TIME, u32(o.leaseTime));

@@ -10,6 +10,8 @@ export interface Lease {
   prefix: number;
   gateway?: Ipv4Addr | undefined;
   dns: Ipv4Addr[];
+  /** Option 15, if the server gave one. */
+  domain?: string | undefined;
   /** Option 26: the interface MTU the server asks for (RFC 2132 §5.1), when given. */
   mtu?: number | undefined;
   server: Ipv4Addr;
@@ -41,6 +43,7 @@ export function leaseFromAck(msg: DhcpMessage, obtainedAt: number): Lease | stri
     prefix,
     gateway: o.routers?.[0],
     dns: o.dnsServers ?? [],
+    domain: o.domainName,
     mtu: o.interfaceMtu,
     server: o.serverId,
     leaseSeconds,

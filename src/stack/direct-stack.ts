@@ -2,6 +2,7 @@
 // the stack and its driver, reports the boot in the original's words, and puts services on TCP ports.
 
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { acdOptionsFor } from '../arp/acd.ts';
 import type { Timers } from '../clock.ts';
@@ -104,8 +105,21 @@ export class CountingDevice implements NetDevice, DeviceTraffic {
   }
 }
 
+/** A host name DHCP may carry (option 12): RFC 1123 §2.1 labels, at most 255 bytes in all. */
+export function isHostname(name: string): boolean {
+  return name.length >= 1 && name.length <= 255 && name.split('.').every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
+}
+
+/** The machine's name when it is one DHCP can carry, else the project's. */
+export function defaultHostname(): string {
+  const h = os.hostname();
+  return isHostname(h) ? h : 'mirage-direct-ts';
+}
+
 /** What the direct stack is started with (the command line's `Config` is one). */
 export interface DirectStackOptions {
+  /** The host name sent in DHCP (option 12); default the machine's (os.hostname()). */
+  hostname?: string | undefined;
   /** The bridge the TAP joins. */
   bridge: string;
   /** Our MAC; random (locally administered) when undefined. */
@@ -151,7 +165,7 @@ export function startDirectStack(config: DirectStackOptions, timers: Timers, ran
   const stateDirOurs = stateDir === DEFAULT_LEASE_DIR || !existsSync(stateDir);
   const ipv6 = config.ipv6 === undefined ? undefined : ipv6Options(config, mac, stateDir, timers, log);
   const options: Omit<StackOptions, 'wake'> = {
-    mac, mtu: tap.mtu, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: 'mirage-direct-ts', dhcpState, acd, counters, offloads: tap.offloads, ipv6,
+    mac, mtu: tap.mtu, random, log: (l) => log.info(l), ipv4: config.ipv4, hostname: config.hostname ?? defaultHostname(), dhcpState, acd, counters, offloads: tap.offloads, ipv6,
     tcp: { ...(config.tcpCc === undefined ? {} : { congestionControl: config.tcpCc }), ...(config.tcpRecovery === undefined ? {} : { lossRecovery: config.tcpRecovery }), ...(config.tcpEcn === undefined ? {} : { ecn: config.tcpEcn }) },
     onAddress: (cfg) => {
       if (cfg === undefined) {

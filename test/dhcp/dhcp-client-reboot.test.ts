@@ -357,7 +357,7 @@ describe('DhcpClient: INIT-REBOOT (RFC 2131 §3.2, §4.4.2)', () => {
     expect(dst).toBe(IPV4_BROADCAST);
     expect(msg).toMatchObject({ op: 1, xid: h.client.xid, ciaddr: 0, yiaddr: 0, flags: 0x8000, secs: 0, chaddr: MAC });
     expect(msg.options).toEqual({
-      messageType: T.REQUEST, requestedIp: ADDR, clientId: CLIENT_ID, parameterRequestList: [1, 3, 6, 26, 51, 54, 58, 59], maxMessageSize: 1500, hostname: 'mirage',
+      messageType: T.REQUEST, requestedIp: ADDR, clientId: CLIENT_ID, parameterRequestList: [1, 3, 6, 15, 26, 51, 54, 58, 59], maxMessageSize: 1500, hostname: 'mirage',
     });
   });
 

@@ -134,7 +134,7 @@ describe('DhcpClient: discovery', () => {
     expect(dst).toBe(IPV4_BROADCAST);
     expect(msg).toMatchObject({ op: 1, xid: h.client.xid, flags: 0x8000, ciaddr: 0, chaddr: MAC, secs: 0 });
     expect(msg.options).toEqual(
-      opt({ messageType: T.DISCOVER, clientId: CLIENT_ID, parameterRequestList: [1, 3, 6, 26, 51, 54, 58, 59], maxMessageSize: 1500, hostname: 'mirage' }),
+      opt({ messageType: T.DISCOVER, clientId: CLIENT_ID, parameterRequestList: [1, 3, 6, 15, 26, 51, 54, 58, 59], maxMessageSize: 1500, hostname: 'mirage' }),
     );
     h.start(10); // already running: no second DISCOVER
     expect(h.sent).toHaveLength(1);
@@ -181,7 +181,7 @@ describe('DhcpClient: discovery', () => {
     expect(dst).toBe(IPV4_BROADCAST);
     expect(msg).toMatchObject({ op: 1, xid: discover.xid, flags: 0x8000, ciaddr: 0, chaddr: MAC });
     expect(msg.options).toMatchObject({ messageType: T.REQUEST, requestedIp: ADDR, serverId: SERVER, clientId: CLIENT_ID, maxMessageSize: 1500 });
-    expect(msg.options.parameterRequestList).toEqual([1, 3, 6, 26, 51, 54, 58, 59]);
+    expect(msg.options.parameterRequestList).toEqual([1, 3, 6, 15, 26, 51, 54, 58, 59]);
     // A second OFFER, from another server, changes nothing.
     h.receive(reply(discover, T.OFFER, { serverId: ip('192.168.77.9') }, { yiaddr: ip('192.168.77.200') }), 150);
     expect(h.sent).toHaveLength(2);

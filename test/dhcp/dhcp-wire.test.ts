@@ -102,6 +102,13 @@ describe('parseDhcp', () => {
     expect(parseDhcp(withOptions('35 01 02', '1a 01 05', 'ff'))).toBeUndefined();
   });
 
+  it('reads option 15 (domain name, RFC 2132 §3.17): printable ASCII, a trailing NUL dropped', () => {
+    expect(parseDhcp(withOptions('35 01 02', '0f 03 6c 61 62', 'ff'))?.options.domainName).toBe('lab');
+    expect(parseDhcp(withOptions('35 01 02', '0f 04 6c 61 62 00', 'ff'))?.options.domainName).toBe('lab');
+    expect(parseDhcp(withOptions('35 01 02', '0f 03 6c 0a 62', 'ff'))).toBeUndefined();
+    expect(parseDhcp(withOptions('35 01 02', '0f 01 00', 'ff'))).toBeUndefined();
+  });
+
   it('rejects messages shorter than the fixed part and cookie', () => {
     expect(parseDhcp(new Uint8Array(0))).toBeUndefined();
     expect(parseDhcp(OFFER_BYTES.subarray(0, 239))).toBeUndefined();

@@ -29,7 +29,7 @@ describe.skipIf(PREREQUISITES.skip)('DNS through the lab\'s dnsmasq (root, real 
   });
 
   const get = async (url: string, out: string, mac: string): Promise<{ code: number | null; output: string }> => {
-    const args = [url, '-o', out, '--bridge', 'br0', '--mac', mac, '--ipv6', 'off', '--dhcp-state', path.join(tmp, `lease-${mac.replaceAll(':', '')}.json`), '--timeout', '30'];
+    const args = [url, '-o', out, '--bridge', 'br0', '--mac', mac, '--ipv6', 'off', '--hostname', `get-${mac.slice(-2)}`, '--dhcp-state', path.join(tmp, `lease-${mac.replaceAll(':', '')}.json`), '--timeout', '30'];
     const g = lab.spawnInLab(['npm', 'run', 'get', '--', ...args], 40_000, 'SIGKILL');
     const code = await g.exited;
     return { code, output: g.output() };
@@ -48,6 +48,9 @@ describe.skipIf(PREREQUISITES.skip)('DNS through the lab\'s dnsmasq (root, real 
       expect(r.output).toMatch(/^get: peer\.lab is 192\.168\.77\.1$/m);
       expect(r.output).toMatch(/^get: 200 .*, 200000 bytes in /m);
       expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
+      // DHCP carried the name given (option 12), and the lease named the domain (option 15) that we asked for.
+      expect(lab.dnsmasqLog()).toMatch(/client provides name: get-4d/);
+      expect(lab.dnsmasqLog()).toMatch(/sent size:\s+\d+ option: 15 domain-name\s+lab/);
     } finally {
       await stopTree(srv, 2000);
     }
