@@ -23,6 +23,7 @@ import { NetStack } from './lib/net-stack.ts';
 export { NetStack, StackServer, type ConnectOptions, type ServerOptions, type StackAddress } from './lib/net-stack.ts';
 export { StackSocket, emitConnection } from './net/duplex.ts';
 export { StackUdpSocket, MAX_QUEUED_DATAGRAMS, MAX_UDP_PAYLOAD, type RemoteInfo } from './lib/udp-socket.ts';
+export { createStackAgent, type StackAgentOptions } from './lib/fetch-agent.ts';
 
 export interface CreateStackOptions {
   /** The TAP and the bridge it joins (needs root or CAP_NET_ADMIN). */

@@ -1,13 +1,14 @@
 // The examples under examples/, run as a user runs them, in a lab of this file's own (root, namespaces): the
 // node:http server on our stack takes its address from dnsmasq and answers curl from the host-only peer; the UDP
-// echo answers the peer kernel's datagrams.
+// echo answers the peer kernel's datagrams; fetch() gets a file from the peer by its name, peer.lab.
 // In CI (CI=true) nothing skips.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, lastJsonLine, need, prerequisites, sigterm, waitForStack, type KnownPid } from './lab.ts';
+import { Lab, lastJsonLine, need, nodeProgram, prerequisites, sigterm, waitForStack, type KnownPid } from './lab.ts';
 import type { UdpPingReport } from './programs/udp-ping.ts';
-import { repoRoot, stopTree, type Started } from './service-process.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { repoRoot, stopTree, waitForOutput, type Started } from './service-process.ts';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -51,6 +52,20 @@ describe.skipIf(PREREQUISITES.skip)('the examples, each on a TAP by DHCP (root, 
     expect(rep).toMatchObject({ echoed: 50, wrong: 0, how: 'done' });
     expect(await sigterm(run)).toBe(0);
     run = undefined;
+  });
+
+  it('examples/fetch.ts: fetch http://peer.lab:PORT/file, the name from dnsmasq, the body from the peer kernel', { timeout: 60_000 }, async () => {
+    const file = path.join(tmp, 'file');
+    writeFileSync(file, randomBytes(123_456));
+    const srv = lab.spawnInPeer(nodeProgram('http-file-server.ts', [file, '192.168.77.1', '45000']), 50_000);
+    try {
+      const port = Number((await waitForOutput(srv, /listening on (\d+)/, 15_000))[1]);
+      const r = await lab.inLab([process.execPath, '--import', 'tsx', path.join(repoRoot, 'examples/fetch.ts'), `http://peer.lab:${port}/file`, 'br0', path.join(tmp, 'lease-fetch.json')], 40_000);
+      expect(r.stdout.trim(), r.stderr).toBe('200 123456');
+      expect(r.code).toBe(0);
+    } finally {
+      await stopTree(srv, 2000);
+    }
   });
 });
 

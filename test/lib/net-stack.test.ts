@@ -3,7 +3,8 @@
 
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createStackPair, emitConnection, MAX_QUEUED_DATAGRAMS, MAX_UDP_PAYLOAD, type NetStack, type RemoteInfo, type StackSocket } from '../../src/index.ts';
+import { fetch } from 'undici';
+import { createStackAgent, createStackPair, emitConnection, MAX_QUEUED_DATAGRAMS, MAX_UDP_PAYLOAD, type NetStack, type RemoteInfo, type StackSocket } from '../../src/index.ts';
 import { once } from '../net/socket-labs.ts';
 import { ManualTimers } from '../../src/clock.ts';
 
@@ -149,4 +150,28 @@ describe('UDP sockets (createSocket, shaped like node:dgram)', () => {
     client.close();
   });
 
+});
+
+describe('fetch over our stack (createStackAgent: an undici Agent of StackSockets)', () => {
+  it('fetch() with the agent as dispatcher gets node:http\'s answer from the other stack', async () => {
+    const [a, b] = stacks();
+    const server = http.createServer((req, res) => res.end(`fetched ${req.url ?? ''}\n`));
+    a.createServer((s) => emitConnection(server, s)).listen(80);
+    const agent = createStackAgent(b);
+    const first = await fetch('http://10.0.0.1/one', { dispatcher: agent });
+    expect(first.status).toBe(200);
+    expect(await first.text()).toBe('fetched /one\n');
+    const second = await fetch('http://10.0.0.1/two', { dispatcher: agent });
+    expect(await second.text()).toBe('fetched /two\n');
+    await agent.close();
+    server.close();
+  });
+
+  it('a name is resolved by the stack (and fails as the resolver says without a DNS server)', async () => {
+    const [, b] = stacks();
+    const agent = createStackAgent(b);
+    const err = await fetch('http://peer.lab/', { dispatcher: agent }).then(() => undefined, (e: unknown) => e);
+    expect(String((err as { cause?: unknown }).cause ?? err)).toMatch(/ENOSERVERS peer\.lab/);
+    await agent.close();
+  });
 });
