@@ -216,7 +216,7 @@ describe.skipIf(PREREQUISITES.skip)('running the direct stack like a service (ro
       const text = status.join('\n');
       console.log(text);
       expect(status[0]).toMatch(new RegExp(`^status: ${escapeRegExp(a)}/24 gw 192\\.168\\.77\\.2, mac ${MAC}, up \\S+, rss [\\d.]+ MiB$`));
-      expect(text).toMatch(/\n {2}DHCP bound: lease \S+ left of \S+, server 192\.168\.77\.2, renewal in \S+, DNS 192\.168\.77\.2\n/);
+      expect(text).toMatch(/\n {2}DHCP bound: lease \S+ left of \S+, server 192\.168\.77\.2, renewal in \S+, DNS 192\.168\.77\.2, domain lab\n/);
       expect(text).toMatch(/\n {2}ARP cache: \d+ entr(y|ies) \(IP -> MAC, age\)\n {4}192\.168\.77\.1 /);
       expect(text).toContain(`listening on ${HTTP_PORT} ${METRICS_PORT}`);
       for (const [port, local] of Object.entries(holdPorts)) {
