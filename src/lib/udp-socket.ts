@@ -4,7 +4,7 @@
 
 import { EventEmitter } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
-import { copyBytes, ipToString, isIpv4, parseIpv4, parseIpv6, type IpAddr } from '../net/addr.ts';
+import { ipToString, isIpv4, parseIpv4, parseIpv6, type IpAddr } from '../net/addr.ts';
 import type { UdpReceived } from '../net/udp.ts';
 import type { StackDriver } from '../stack/driver.ts';
 import type { Timers } from '../clock.ts';
@@ -129,7 +129,7 @@ export class StackUdpSocket extends EventEmitter {
       this.dropped++;
       return;
     }
-    const msg = Buffer.from(copyBytes(d.payload));
+    const msg = Buffer.from(d.payload); // a copy: the payload is valid only during the call
     this.queue.push({ msg, rinfo: { address: ipToString(d.src), family: isIpv4(d.src) ? 'IPv4' : 'IPv6', port: d.srcPort, size: msg.length } });
     if (this.scheduled) return;
     this.scheduled = true;

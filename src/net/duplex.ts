@@ -92,6 +92,11 @@ export class StackSocket extends Duplex {
   private idleTimer: TimerHandle | undefined;
   private lastActivity = 0;
   private released = false;
+  /** The update one notify schedules (one function per socket, not one per notification). */
+  private readonly scheduledUpdate = (): void => {
+    this.scheduled = false;
+    this.update();
+  };
 
   constructor(readonly transport: SocketTransport, opts: StackSocketOptions) {
     super({ allowHalfOpen: opts.allowHalfOpen ?? false, ...(opts.writableHighWaterMark === undefined ? {} : { writableHighWaterMark: opts.writableHighWaterMark }) });
@@ -102,10 +107,7 @@ export class StackSocket extends Duplex {
     transport.notify = () => {
       if (this.scheduled) return;
       this.scheduled = true;
-      queueMicrotask(() => {
-        this.scheduled = false;
-        this.update();
-      });
+      queueMicrotask(this.scheduledUpdate);
     };
   }
 

@@ -112,15 +112,12 @@ describe('UDP sockets (createSocket, shaped like node:dgram)', () => {
     const [a] = stacks();
     const s = a.createSocket('udp4').bind(7000);
     expect(() => a.createSocket('udp4').bind(7000)).toThrow(/EADDRINUSE/);
-    const errors: string[] = [];
-    const cb = (err: Error | null): void => void errors.push(err?.message ?? 'ok');
-    s.send('x', 53, 'fd77::1', cb);
-    s.send(Buffer.alloc(MAX_UDP_PAYLOAD + 1), 53, '10.0.0.2', cb);
-    s.send('x', 53, '10.0.0.2', cb);
-    await new Promise((r) => setTimeout(r, 10));
+    // Each send's outcome, as its callback reports it (a microtask later).
+    const outcome = (msg: string | Uint8Array, address: string): Promise<string> =>
+      new Promise((resolve) => s.send(msg, 53, address, (err) => resolve(err?.message ?? 'ok')));
+    const errors = await Promise.all([outcome('x', 'fd77::1'), outcome(Buffer.alloc(MAX_UDP_PAYLOAD + 1), '10.0.0.2'), outcome('x', '10.0.0.2')]);
     s.close();
-    s.send('x', 53, '10.0.0.2', cb);
-    await new Promise((r) => setTimeout(r, 10));
+    errors.push(await outcome('x', '10.0.0.2'));
     expect(errors).toEqual(["udp4 sends to IPv4 addresses, not 'fd77::1'", `send EMSGSIZE (${MAX_UDP_PAYLOAD + 1} bytes)`, 'ok', 'send after close']);
   });
 
