@@ -212,7 +212,9 @@ setTimeout(() => { console.log(JSON.stringify({ connected, closed })); for (cons
       const other = await lab.inLab(['curl', '-s', '--max-time', '5', '-w', '\n%{http_code}', `${base()}/?user=john&password=password`]);
       expect(other.stdout, other.stderr).toBe('hello john!\n\n200');
       const res = JSON.parse((await holder).stdout.trim().split('\n').at(-1) ?? '{}') as { connected?: number; closed?: number };
-      expect(res.connected, JSON.stringify(res)).toBe(300);
+      // The 44 past the share are reset on arrival: the client's connect may complete before that reset reaches
+      // it or not (a race on its side), so they count as connected or not; all 256 others connect and stay.
+      expect(res.connected, JSON.stringify(res)).toBeGreaterThanOrEqual(256);
       expect(res.closed, JSON.stringify(res)).toBe(300 - 256);
     });
   });
